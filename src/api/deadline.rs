@@ -1,0 +1,44 @@
+//! The caller's gRPC deadline, from the `grpc-timeout` header (`<up to 8 digits><H|M|S|m|u|n>`).
+
+use std::time::Duration;
+
+use tonic::Request;
+
+/// How long the caller is willing to wait, if it said.
+pub fn of<T>(request: &Request<T>) -> Option<Duration> {
+    parse(request.metadata().get("grpc-timeout")?.to_str().ok()?)
+}
+
+fn parse(value: &str) -> Option<Duration> {
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use std::time::Duration;
+
+    #[test]
+    fn grpc_timeout_units() {
+        assert_eq!(parse("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse("99999999u"), Some(Duration::from_micros(99_999_999)));
+        assert_eq!(parse("5n"), Some(Duration::from_nanos(5)));
+        for bad in ["", "S", "10", "123456789S", "10x", "-1S"] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+}

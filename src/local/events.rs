@@ -1,0 +1,669 @@
+//! Event history: the management events the embedded CloudTrail records for every call it serves, plus
+//! records loaded from real CloudTrail log files; LookupEvents over them.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    io::Read,
+    path::{Path, PathBuf},
+};
+
+use aws_smithy_types::{DateTime, date_time::Format};
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::wire::ApiError;
+
+/// What LookupEvents can ask for: management events by default, Insights events on request. Data
+/// events are stored (log files contain them) but, as in AWS, never returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Category {
+    Management,
+    Data,
+    Insight,
+}
+
+#[derive(Debug, Clone)]
+struct StoredEvent {
+    id: String,
+    name: String,
+    source: String,
+    read_only: Option<bool>,
+    access_key_id: Option<String>,
+    username: Option<String>,
+    resources: Vec<(String, String)>,
+    category: Category,
+    json: String,
+}
+
+/// Sort key: newest first is descending (time, sequence).
+type Key = (i64, u32, u64);
+
+fn key_of(t: DateTime, seq: u64) -> Key {
+    (t.secs(), t.subsec_nanos(), seq)
+}
+
+/// The events of every Region, in time order.
+#[derive(Debug)]
+pub struct EventStore {
+    regions: BTreeMap<String, BTreeMap<Key, StoredEvent>>,
+    ids: HashSet<String>,
+    next_seq: u64,
+    /// At most this many events per Region; the oldest go first (AWS keeps 90 days, we bound memory).
+    capacity: usize,
+}
+
+/// One call the embedded CloudTrail served, to be recorded as a management event.
+pub struct Served<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub operation: &'a str,
+    pub username: &'a str,
+    pub access_key_id: &'a str,
+    pub user_agent: &'a str,
+    pub request_id: &'a str,
+    pub request: &'a Value,
+    pub response: &'a Result<Value, ApiError>,
+    pub resource_arn: Option<String>,
+    pub time: DateTime,
+}
+
+pub fn is_read_only(operation: &str) -> bool {
+    ["Describe", "Get", "List", "Lookup"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a CloudTrail log file ({{\"Records\": [...]}}): {reason}")]
+    Format { path: PathBuf, reason: String },
+}
+
+impl EventStore {
+    pub fn new(capacity: usize) -> Self {
+        EventStore {
+            regions: BTreeMap::new(),
+            ids: HashSet::new(),
+            next_seq: 0,
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn insert(&mut self, region: &str, time: DateTime, event: StoredEvent) {
+        if !self.ids.insert(event.id.clone()) {
+            return; // CloudTrail may deliver an event twice; keep one.
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let events = self.regions.entry(region.to_owned()).or_default();
+        events.insert(key_of(time, seq), event);
+        if events.len() > self.capacity {
+            if let Some((_, dropped)) = events.pop_first() {
+                self.ids.remove(&dropped.id);
+            }
+        }
+    }
+
+    /// Records a call as CloudTrail would: a management event with the request and, for writes, the
+    /// response, or the error it ended with.
+    pub fn record(&mut self, s: Served) {
+        let id = uuid::Uuid::new_v4().to_string();
+        let read_only = is_read_only(s.operation);
+        let mut record = json!({
+            "eventVersion": "1.11",
+            "userIdentity": {
+                "type": "IAMUser",
+                "principalId": s.access_key_id,
+                "arn": format!("arn:aws:iam::{}:user/{}", s.account, s.username),
+                "accountId": s.account,
+                "accessKeyId": s.access_key_id,
+                "userName": s.username,
+            },
+            "eventTime": super::trails::rfc3339(s.time),
+            "eventSource": "cloudtrail.amazonaws.com",
+            "eventName": s.operation,
+            "awsRegion": s.region,
+            "sourceIPAddress": "127.0.0.1",
+            "userAgent": s.user_agent,
+            "requestParameters": s.request,
+            "responseElements": Value::Null,
+            "requestID": s.request_id,
+            "eventID": id,
+            "readOnly": read_only,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": s.account,
+            "eventCategory": "Management",
+        });
+        match s.response {
+            Ok(answer) if !read_only => record["responseElements"] = answer.clone(),
+            Ok(_) => {}
+            Err(e) => {
+                record["errorCode"] = json!(e.code);
+                record["errorMessage"] = json!(e.message);
+            }
+        }
+        let resources = s
+            .resource_arn
+            .map(|arn| vec![("AWS::CloudTrail::Trail".to_owned(), arn)])
+            .unwrap_or_default();
+        if !resources.is_empty() {
+            record["resources"] = resources
+                .iter()
+                .map(|(ty, arn)| json!({"accountId": s.account, "type": ty, "ARN": arn}))
+                .collect();
+        }
+        let event = StoredEvent {
+            id,
+            name: s.operation.to_owned(),
+            source: "cloudtrail.amazonaws.com".to_owned(),
+            read_only: Some(read_only),
+            access_key_id: (!s.access_key_id.is_empty()).then(|| s.access_key_id.to_owned()),
+            username: Some(s.username.to_owned()),
+            resources,
+            category: Category::Management,
+            json: record.to_string(),
+        };
+        self.insert(s.region, s.time, event);
+    }
+
+    /// Adds one delivered CloudTrail record; returns false when it is unusable or already present.
+    pub fn add_record(&mut self, record: &Value) -> bool {
+        let field = |k: &str| record.get(k).and_then(Value::as_str);
+        let (Some(id), Some(name), Some(time), Some(region)) = (
+            field("eventID"),
+            field("eventName"),
+            field("eventTime").and_then(|t| DateTime::from_str(t, Format::DateTime).ok()),
+            field("awsRegion"),
+        ) else {
+            return false;
+        };
+        if self.ids.contains(id) {
+            return false;
+        }
+        let identity = record.get("userIdentity").unwrap_or(&Value::Null);
+        let category = match (field("eventCategory"), field("eventType")) {
+            (Some("Insight"), _) | (_, Some("AwsCloudTrailInsight")) => Category::Insight,
+            (Some("Data"), _) => Category::Data,
+            _ if record.get("managementEvent") == Some(&Value::Bool(false)) => Category::Data,
+            _ => Category::Management,
+        };
+        let resources = record
+            .get("resources")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .map(|r| {
+                        let get = |k| {
+                            r.get(k)
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_owned()
+                        };
+                        (get("type"), get("ARN"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let event = StoredEvent {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            source: field("eventSource").unwrap_or_default().to_owned(),
+            read_only: record.get("readOnly").and_then(Value::as_bool),
+            access_key_id: identity
+                .get("accessKeyId")
+                .and_then(Value::as_str)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned),
+            username: username(identity),
+            resources,
+            category,
+            json: record.to_string(),
+        };
+        self.insert(region, time, event);
+        true
+    }
+
+    /// Loads `{"Records":[...]}` files (plain or gzipped), or every such file below a directory.
+    /// Returns how many new events were stored.
+    pub fn load_path(&mut self, path: &Path) -> Result<usize, LoadError> {
+        let io = |source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if path.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(path)
+                .map_err(io)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            let mut added = 0;
+            for entry in entries {
+                let name = entry.to_string_lossy();
+                if entry.is_dir() || name.ends_with(".json") || name.ends_with(".json.gz") {
+                    added += self.load_path(&entry)?;
+                }
+            }
+            return Ok(added);
+        }
+        let raw = std::fs::read(path).map_err(io)?;
+        let text = if raw.starts_with(&[0x1f, 0x8b]) {
+            let mut out = Vec::new();
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .read_to_end(&mut out)
+                .map_err(io)?;
+            out
+        } else {
+            raw
+        };
+        let format = |reason: String| LoadError::Format {
+            path: path.to_owned(),
+            reason,
+        };
+        let doc: Value = serde_json::from_slice(&text).map_err(|e| format(e.to_string()))?;
+        let records = doc
+            .get("Records")
+            .and_then(Value::as_array)
+            .ok_or_else(|| format("no Records array".into()))?;
+        Ok(records.iter().filter(|r| self.add_record(r)).count())
+    }
+
+    pub fn lookup(&self, region: &str, body: &Value, now: DateTime) -> Result<Value, ApiError> {
+        let query = Query::parse(body, now)?;
+        let start_key = match &query.token {
+            Some(token) => query.decode_token(token)?,
+            None => (i64::MAX, u32::MAX, u64::MAX),
+        };
+        let mut events = Vec::with_capacity(query.max_results);
+        let mut next_token = None;
+        let Some(stored) = self.regions.get(region) else {
+            return Ok(json!({ "Events": [] }));
+        };
+        for (key, e) in stored.range(..start_key).rev() {
+            let time = DateTime::from_secs_and_nanos(key.0, key.1);
+            if query.end.is_some_and(|end| time > end) {
+                continue;
+            }
+            if query.start.is_some_and(|start| time < start) {
+                break;
+            }
+            if !query.matches(e) {
+                continue;
+            }
+            if events.len() == query.max_results {
+                // One more matches: the page is full and the token points after its last event.
+                next_token = Some(query.encode_token(last_key(&events)));
+                break;
+            }
+            events.push((*key, e));
+        }
+        let list: Vec<Value> = events
+            .iter()
+            .map(|(key, e)| lookup_event(*key, e))
+            .collect();
+        let mut answer = json!({ "Events": list });
+        if let Some(token) = next_token {
+            answer["NextToken"] = json!(token);
+        }
+        Ok(answer)
+    }
+}
+
+fn last_key(events: &[(Key, &StoredEvent)]) -> Key {
+    events
+        .last()
+        .map(|(k, _)| *k)
+        .unwrap_or((i64::MAX, u32::MAX, u64::MAX))
+}
+
+fn lookup_event(key: Key, e: &StoredEvent) -> Value {
+    let mut v = json!({
+        "EventId": e.id,
+        "EventName": e.name,
+        "EventTime": DateTime::from_secs_and_nanos(key.0, key.1).as_secs_f64(),
+        "EventSource": e.source,
+        "Resources": e.resources.iter()
+            .map(|(ty, name)| json!({"ResourceType": ty, "ResourceName": name}))
+            .collect::<Vec<_>>(),
+        "CloudTrailEvent": e.json,
+    });
+    if let Some(ro) = e.read_only {
+        v["ReadOnly"] = json!(ro.to_string());
+    }
+    if let Some(k) = &e.access_key_id {
+        v["AccessKeyId"] = json!(k);
+    }
+    if let Some(u) = &e.username {
+        v["Username"] = json!(u);
+    }
+    v
+}
+
+/// LookupEvents' Username, derived from the caller's identity as AWS does: the user name of IAM and
+/// Identity Center users, the session name of assumed roles, the federated user's name, `root`; none
+/// for AWS services.
+fn username(identity: &Value) -> Option<String> {
+    let get = |k: &str| identity.get(k).and_then(Value::as_str);
+    let last_arn_segment = || {
+        get("arn")
+            .and_then(|a| a.rsplit('/').next())
+            .map(str::to_owned)
+    };
+    match get("type") {
+        Some("AWSService") | None if get("userName").is_none() => None,
+        Some("AssumedRole") => {
+            let arn = get("arn").unwrap_or_default();
+            // arn:aws:sts::<account>:assumed-role/<role>/<session>
+            match arn.split('/').collect::<Vec<_>>().as_slice() {
+                [_, _, session, ..] => Some((*session).to_owned()),
+                _ => identity
+                    .pointer("/sessionContext/sessionIssuer/userName")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            }
+        }
+        Some("Root") => Some(get("userName").unwrap_or("root").to_owned()),
+        Some("FederatedUser") => last_arn_segment(),
+        _ => get("userName").map(str::to_owned).or_else(last_arn_segment),
+    }
+}
+
+struct Query {
+    attribute: Option<(String, String)>,
+    start: Option<DateTime>,
+    end: Option<DateTime>,
+    insight: bool,
+    max_results: usize,
+    token: Option<String>,
+    /// Hash of the parameters other than the token: a token is valid only with the same ones.
+    fingerprint: String,
+}
+
+const LOOKUP_KEYS: [&str; 8] = [
+    "EventId",
+    "EventName",
+    "ReadOnly",
+    "Username",
+    "ResourceType",
+    "ResourceName",
+    "EventSource",
+    "AccessKeyId",
+];
+
+impl Query {
+    fn parse(body: &Value, now: DateTime) -> Result<Self, ApiError> {
+        let attributes = body
+            .get("LookupAttributes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if attributes.len() > 1 {
+            return Err(ApiError::new(
+                "InvalidLookupAttributesException",
+                "You cannot specify more than one lookup attribute.",
+            ));
+        }
+        let attribute = match attributes.first() {
+            None => None,
+            Some(a) => {
+                let key = a
+                    .get("AttributeKey")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let value = a
+                    .get("AttributeValue")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if !LOOKUP_KEYS.contains(&key) || value.is_empty() {
+                    return Err(ApiError::new(
+                        "InvalidLookupAttributesException",
+                        format!("Invalid lookup attribute: {key}={value}"),
+                    ));
+                }
+                Some((key.to_owned(), value.to_owned()))
+            }
+        };
+        let time = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_f64)
+                .map(DateTime::from_secs_f64)
+        };
+        let (start, end) = (time("StartTime"), time("EndTime"));
+        if let (Some(s), Some(e)) = (start, end.or(Some(now))) {
+            if s > e {
+                return Err(ApiError::new(
+                    "InvalidTimeRangeException",
+                    "Start time must be before the end time.",
+                ));
+            }
+        }
+        let insight = match body.get("EventCategory").and_then(Value::as_str) {
+            None => false,
+            Some("insight") => true,
+            Some(other) => {
+                return Err(ApiError::new(
+                    "InvalidEventCategoryException",
+                    format!("Invalid event category: {other}"),
+                ));
+            }
+        };
+        let max_results = match body.get("MaxResults").and_then(Value::as_i64) {
+            None => 50,
+            Some(n @ 1..=50) => n as usize,
+            Some(n) => {
+                return Err(ApiError::new(
+                    "InvalidMaxResultsException",
+                    format!("MaxResults must be between 1 and 50, got {n}."),
+                ));
+            }
+        };
+        let mut params = body.clone();
+        if let Some(map) = params.as_object_mut() {
+            map.remove("NextToken");
+        }
+        let fingerprint = hex(&Sha256::digest(params.to_string().as_bytes())[..8]);
+        Ok(Query {
+            attribute,
+            start,
+            end,
+            insight,
+            max_results,
+            token: body
+                .get("NextToken")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            fingerprint,
+        })
+    }
+
+    fn matches(&self, e: &StoredEvent) -> bool {
+        let wanted = if self.insight {
+            Category::Insight
+        } else {
+            Category::Management
+        };
+        if e.category != wanted {
+            return false;
+        }
+        let Some((key, value)) = &self.attribute else {
+            return true;
+        };
+        let eq = |s: Option<&str>| s == Some(value.as_str());
+        match key.as_str() {
+            "EventId" => eq(Some(&e.id)),
+            "EventName" => eq(Some(&e.name)),
+            "ReadOnly" => eq(e.read_only.map(|r| if r { "true" } else { "false" })),
+            "Username" => eq(e.username.as_deref()),
+            "ResourceType" => e.resources.iter().any(|(t, _)| t == value),
+            "ResourceName" => e.resources.iter().any(|(_, n)| n == value),
+            "EventSource" => eq(Some(&e.source)),
+            "AccessKeyId" => eq(e.access_key_id.as_deref()),
+            _ => false,
+        }
+    }
+
+    fn encode_token(&self, after: Key) -> String {
+        let raw = format!("{}:{}:{}:{}", self.fingerprint, after.0, after.1, after.2);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    fn decode_token(&self, token: &str) -> Result<Key, ApiError> {
+        let invalid = || ApiError::new("InvalidNextTokenException", "Invalid NextToken.");
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .map_err(|_| invalid())?;
+        let raw = String::from_utf8(raw).map_err(|_| invalid())?;
+        let parts: Vec<&str> = raw.split(':').collect();
+        let [fingerprint, secs, nanos, seq] = parts.as_slice() else {
+            return Err(invalid());
+        };
+        if *fingerprint != self.fingerprint {
+            return Err(ApiError::new(
+                "InvalidNextTokenException",
+                "NextToken is valid only with the parameters of the call that returned it.",
+            ));
+        }
+        Ok((
+            secs.parse().map_err(|_| invalid())?,
+            nanos.parse().map_err(|_| invalid())?,
+            seq.parse().map_err(|_| invalid())?,
+        ))
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with(n: i64) -> EventStore {
+        let mut store = EventStore::new(1000);
+        for i in 0..n {
+            let record = json!({
+                "eventID": format!("id-{i}"), "eventName": if i % 2 == 0 { "Even" } else { "Odd" },
+                "eventTime": rfc(1_700_000_000 + i), "awsRegion": "us-east-1",
+                "eventSource": "test.amazonaws.com",
+                "userIdentity": {"type": "IAMUser", "userName": "alice", "accessKeyId": "AKID"},
+            });
+            assert!(store.add_record(&record));
+        }
+        store
+    }
+
+    fn rfc(secs: i64) -> String {
+        DateTime::from_secs(secs).fmt(Format::DateTime).unwrap()
+    }
+
+    fn ids(answer: &Value) -> Vec<String> {
+        answer["Events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["EventId"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn pages_are_newest_first_and_complete() {
+        let store = store_with(7);
+        let now = DateTime::from_secs(1_800_000_000);
+        let mut body = json!({"MaxResults": 3});
+        let mut seen = Vec::new();
+        loop {
+            let page = store.lookup("us-east-1", &body, now).unwrap();
+            seen.extend(ids(&page));
+            match page.get("NextToken") {
+                Some(t) => body["NextToken"] = t.clone(),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..7).rev().map(|i| format!("id-{i}")).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_token_is_bound_to_its_parameters() {
+        let store = store_with(5);
+        let now = DateTime::from_secs(1_800_000_000);
+        let page = store
+            .lookup("us-east-1", &json!({"MaxResults": 2}), now)
+            .unwrap();
+        let token = page["NextToken"].clone();
+        let err = store
+            .lookup(
+                "us-east-1",
+                &json!({"MaxResults": 3, "NextToken": token}),
+                now,
+            )
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidNextTokenException");
+    }
+
+    #[test]
+    fn filters_and_time_range() {
+        let store = store_with(6);
+        let now = DateTime::from_secs(1_800_000_000);
+        let odd =
+            json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "Odd"}]});
+        assert_eq!(
+            ids(&store.lookup("us-east-1", &odd, now).unwrap()),
+            ["id-5", "id-3", "id-1"]
+        );
+        let range = json!({"StartTime": 1_700_000_002.0, "EndTime": 1_700_000_003.0});
+        assert_eq!(
+            ids(&store.lookup("us-east-1", &range, now).unwrap()),
+            ["id-3", "id-2"]
+        );
+        assert_eq!(
+            ids(&store.lookup("eu-west-1", &json!({}), now).unwrap()).len(),
+            0
+        );
+    }
+
+    #[test]
+    fn usernames_follow_the_identity_type() {
+        let cases = [
+            (json!({"type": "IAMUser", "userName": "bob"}), Some("bob")),
+            (
+                json!({"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/Role/sess"}),
+                Some("sess"),
+            ),
+            (
+                json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}),
+                None,
+            ),
+            (
+                json!({"type": "Root", "arn": "arn:aws:iam::1:root"}),
+                Some("root"),
+            ),
+            (
+                json!({"type": "FederatedUser", "arn": "arn:aws:sts::1:federated-user/fed"}),
+                Some("fed"),
+            ),
+        ];
+        for (identity, expected) in cases {
+            assert_eq!(username(&identity).as_deref(), expected, "{identity}");
+        }
+    }
+
+    #[test]
+    fn capacity_drops_the_oldest() {
+        let mut store = EventStore::new(2);
+        for i in 0..3 {
+            store.add_record(&json!({"eventID": format!("e{i}"), "eventName": "X", "eventTime": rfc(1_700_000_000 + i), "awsRegion": "r"}));
+        }
+        let page = store
+            .lookup("r", &json!({}), DateTime::from_secs(1_800_000_000))
+            .unwrap();
+        assert_eq!(ids(&page), ["e2", "e1"]);
+    }
+}

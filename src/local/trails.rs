@@ -1,0 +1,812 @@
+//! Trails of one account: home Regions and shadow trails, logging status, event selectors, tags and the
+//! five-trails limit, with CloudTrail's exceptions and messages.
+//!
+//! A trail lives in its home Region; a multi-Region trail also shows as a *shadow trail* in every
+//! other Region. By name, operations find only trails homed in the calling Region; by ARN, any trail
+//! visible there. Changes must come from the home Region (InvalidHomeRegionException).
+
+use std::collections::BTreeMap;
+
+use aws_smithy_types::DateTime;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::wire::ApiError;
+use crate::convert::rules;
+
+/// CloudTrail's quota: trails per Region, a multi-Region trail counting in every Region.
+pub const MAX_TRAILS_PER_REGION: usize = 5;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct Tag {
+    key: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Selectors {
+    Basic(Value),
+    Advanced(Value),
+}
+
+#[derive(Debug, Clone)]
+pub struct Trail {
+    pub name: String,
+    pub home_region: String,
+    pub arn: String,
+    s3_bucket_name: String,
+    s3_key_prefix: Option<String>,
+    sns_topic_name: Option<String>,
+    include_global_service_events: bool,
+    pub is_multi_region: bool,
+    log_file_validation: bool,
+    cloud_watch_logs_log_group_arn: Option<String>,
+    cloud_watch_logs_role_arn: Option<String>,
+    kms_key_id: Option<String>,
+    recursive_logging: Option<bool>,
+    is_logging: bool,
+    start_logging_time: Option<DateTime>,
+    stop_logging_time: Option<DateTime>,
+    selectors: Selectors,
+    has_custom_event_selectors: bool,
+    tags: Vec<Tag>,
+}
+
+/// The settings CreateTrail and UpdateTrail share, as they arrive on the wire.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct TrailSettings {
+    name: Option<String>,
+    s3_bucket_name: Option<String>,
+    s3_key_prefix: Option<String>,
+    sns_topic_name: Option<String>,
+    include_global_service_events: Option<bool>,
+    is_multi_region_trail: Option<bool>,
+    enable_log_file_validation: Option<bool>,
+    cloud_watch_logs_log_group_arn: Option<String>,
+    cloud_watch_logs_role_arn: Option<String>,
+    kms_key_id: Option<String>,
+    is_organization_trail: Option<bool>,
+    recursive_logging: Option<bool>,
+    tags_list: Option<Vec<Tag>>,
+}
+
+/// All trails of the account, keyed by ARN.
+#[derive(Debug, Default)]
+pub struct Trails {
+    by_arn: BTreeMap<String, Trail>,
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &Value) -> Result<T, ApiError> {
+    T::deserialize(body).map_err(|e| ApiError::new("SerializationException", e.to_string()))
+}
+
+fn str_field<'a>(body: &'a Value, key: &str) -> &'a str {
+    body.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn not_found(account: &str, name: &str, region: &str) -> ApiError {
+    let arn = if name.starts_with("arn:") {
+        name.to_owned()
+    } else {
+        trail_arn(region, account, name)
+    };
+    ApiError::new(
+        "TrailNotFoundException",
+        format!("Unknown trail: {arn} for the user: {account}"),
+    )
+}
+
+fn trail_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:cloudtrail:{region}:{account}:trail/{name}")
+}
+
+fn epoch(t: DateTime) -> Value {
+    json!(t.as_secs_f64())
+}
+
+impl Trail {
+    fn visible_in(&self, region: &str) -> bool {
+        self.home_region == region || self.is_multi_region
+    }
+
+    fn describe(&self) -> Value {
+        let mut v = self.settings_json();
+        v["HomeRegion"] = json!(self.home_region);
+        v["HasCustomEventSelectors"] = json!(self.has_custom_event_selectors);
+        v["HasInsightSelectors"] = json!(false);
+        v
+    }
+
+    /// The fields CreateTrail, UpdateTrail and DescribeTrails all return.
+    fn settings_json(&self) -> Value {
+        let mut v = json!({
+            "Name": self.name,
+            "S3BucketName": self.s3_bucket_name,
+            "IncludeGlobalServiceEvents": self.include_global_service_events,
+            "IsMultiRegionTrail": self.is_multi_region,
+            "TrailARN": self.arn,
+            "LogFileValidationEnabled": self.log_file_validation,
+            "IsOrganizationTrail": false,
+        });
+        let optional = [
+            ("S3KeyPrefix", &self.s3_key_prefix),
+            ("SnsTopicName", &self.sns_topic_name),
+            (
+                "CloudWatchLogsLogGroupArn",
+                &self.cloud_watch_logs_log_group_arn,
+            ),
+            ("CloudWatchLogsRoleArn", &self.cloud_watch_logs_role_arn),
+            ("KmsKeyId", &self.kms_key_id),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                v[key] = json!(value);
+            }
+        }
+        if let Some(topic) = &self.sns_topic_name {
+            let account = self.arn.split(':').nth(4).unwrap_or_default();
+            v["SnsTopicARN"] = json!(format!(
+                "arn:aws:sns:{}:{account}:{topic}",
+                self.home_region
+            ));
+        }
+        if let Some(recursive) = self.recursive_logging {
+            v["RecursiveLogging"] = json!(recursive);
+        }
+        v
+    }
+
+    fn selectors_json(&self) -> Value {
+        match &self.selectors {
+            Selectors::Basic(s) => json!({"TrailARN": self.arn, "EventSelectors": s}),
+            Selectors::Advanced(s) => json!({"TrailARN": self.arn, "AdvancedEventSelectors": s}),
+        }
+    }
+
+    /// Applies CreateTrail/UpdateTrail settings, checking what CloudTrail checks.
+    fn apply(&mut self, s: TrailSettings) -> Result<(), ApiError> {
+        let clear = |v: Option<String>| v.filter(|s| !s.is_empty());
+        if let Some(bucket) = s.s3_bucket_name {
+            check_bucket_name(&bucket)?;
+            self.s3_bucket_name = bucket;
+        }
+        if let Some(prefix) = s.s3_key_prefix {
+            if prefix.len() > 200 {
+                return Err(ApiError::new(
+                    "InvalidS3PrefixException",
+                    "S3 prefix is longer than 200 characters.",
+                ));
+            }
+            self.s3_key_prefix = clear(Some(prefix));
+        }
+        if let Some(topic) = s.sns_topic_name {
+            if topic.len() > 256 {
+                return Err(ApiError::new(
+                    "InvalidSnsTopicNameException",
+                    "SNS topic name is too long.",
+                ));
+            }
+            self.sns_topic_name = clear(Some(topic));
+        }
+        if let Some(v) = s.include_global_service_events {
+            self.include_global_service_events = v;
+        }
+        if let Some(v) = s.is_multi_region_trail {
+            self.is_multi_region = v;
+        }
+        if let Some(v) = s.enable_log_file_validation {
+            self.log_file_validation = v;
+        }
+        if let Some(v) = s.cloud_watch_logs_log_group_arn {
+            self.cloud_watch_logs_log_group_arn = clear(Some(v));
+        }
+        if let Some(v) = s.cloud_watch_logs_role_arn {
+            self.cloud_watch_logs_role_arn = clear(Some(v));
+        }
+        if let Some(v) = s.kms_key_id {
+            self.kms_key_id = clear(Some(v));
+        }
+        if s.recursive_logging.is_some() {
+            self.recursive_logging = s.recursive_logging;
+        }
+        if s.is_organization_trail == Some(true) {
+            return Err(ApiError::new(
+                "OrganizationsNotInUseException",
+                "This account is not a member of an organization.",
+            ));
+        }
+        if self.is_multi_region && !self.include_global_service_events {
+            return Err(ApiError::new(
+                "InvalidParameterCombinationException",
+                "Multi-Region trail must include global service events.",
+            ));
+        }
+        if self.cloud_watch_logs_log_group_arn.is_some() != self.cloud_watch_logs_role_arn.is_some()
+        {
+            return Err(ApiError::new(
+                "InvalidParameterCombinationException",
+                "You must specify both CloudWatch Logs log group ARN and role ARN, or neither.",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_bucket_name(bucket: &str) -> Result<(), ApiError> {
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && bucket.as_bytes()[0].is_ascii_alphanumeric()
+        && bucket.as_bytes()[bucket.len() - 1].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            "InvalidS3BucketNameException",
+            format!("Bucket name is not valid: {bucket}"),
+        ))
+    }
+}
+
+fn check_name_or_arn(value: &str) -> Result<(), ApiError> {
+    if value.is_empty() {
+        return Err(ApiError::new(
+            "TrailNotProvidedException",
+            "Trail name or ARN must be specified.",
+        ));
+    }
+    if value.starts_with("arn:") {
+        return match rules::parse_arn(value) {
+            Ok(arn) if arn.kind == "trail" => Ok(()),
+            _ => Err(ApiError::new(
+                "CloudTrailARNInvalidException",
+                format!(
+                    "Invalid ARN: {value}. ARN should be of the form arn:aws:cloudtrail:region:account:trail/name."
+                ),
+            )),
+        };
+    }
+    match rules::trail_name_problem(value) {
+        Some(problem) => Err(ApiError::new("InvalidTrailNameException", problem)),
+        None => Ok(()),
+    }
+}
+
+/// Who is calling, and where.
+pub struct Ctx<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub now: DateTime,
+}
+
+impl Trails {
+    /// Trails the Region sees: its own and other Regions' multi-Region trails.
+    fn visible<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a Trail> + 'a {
+        self.by_arn.values().filter(move |t| t.visible_in(region))
+    }
+
+    /// Finds a trail by name (home Region only) or by ARN (any trail visible in the Region).
+    fn find_arn(&self, ctx: &Ctx, name_or_arn: &str) -> Result<String, ApiError> {
+        check_name_or_arn(name_or_arn)?;
+        let found = if name_or_arn.starts_with("arn:") {
+            self.by_arn
+                .get(name_or_arn)
+                .filter(|t| t.visible_in(ctx.region))
+        } else {
+            self.by_arn
+                .values()
+                .find(|t| t.name == name_or_arn && t.home_region == ctx.region)
+        };
+        found
+            .map(|t| t.arn.clone())
+            .ok_or_else(|| not_found(ctx.account, name_or_arn, ctx.region))
+    }
+
+    /// Finds a trail that may be changed from this Region (its home Region).
+    fn find_home_mut(&mut self, ctx: &Ctx, name_or_arn: &str) -> Result<&mut Trail, ApiError> {
+        let arn = self.find_arn(ctx, name_or_arn)?;
+        let trail = self
+            .by_arn
+            .get_mut(&arn)
+            .ok_or_else(|| not_found(ctx.account, name_or_arn, ctx.region))?;
+        if trail.home_region != ctx.region {
+            return Err(ApiError::new(
+                "InvalidHomeRegionException",
+                format!(
+                    "This operation must be called from the Region in which the trail was created ({}).",
+                    trail.home_region
+                ),
+            ));
+        }
+        Ok(trail)
+    }
+
+    /// The ARN a request names, for recording the event's resources (None if it names nothing known).
+    pub fn resource_of(&self, ctx: &Ctx, body: &Value) -> Option<String> {
+        ["Name", "TrailName", "ResourceId"]
+            .iter()
+            .map(|k| str_field(body, k))
+            .find(|v| !v.is_empty())
+            .and_then(|v| self.find_arn(ctx, v).ok())
+    }
+
+    pub fn create(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let mut settings: TrailSettings = parse(body)?;
+        let name = settings.name.take().unwrap_or_default();
+        if name.is_empty() {
+            return Err(ApiError::new(
+                "TrailNotProvidedException",
+                "Trail name must be specified.",
+            ));
+        }
+        if name.starts_with("arn:") {
+            return Err(ApiError::new(
+                "InvalidTrailNameException",
+                "Trail name cannot be an ARN.",
+            ));
+        }
+        check_name_or_arn(&name)?;
+        if settings
+            .s3_bucket_name
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
+        {
+            return Err(ApiError::new(
+                "InvalidS3BucketNameException",
+                "S3 bucket name must be specified.",
+            ));
+        }
+        let tags = settings.tags_list.take().unwrap_or_default();
+        check_tags(&tags)?;
+        let multi_region = settings.is_multi_region_trail == Some(true);
+        let clash = self
+            .by_arn
+            .values()
+            .any(|t| t.name == name && (t.visible_in(ctx.region) || multi_region));
+        if clash {
+            return Err(ApiError::new(
+                "TrailAlreadyExistsException",
+                format!("Trail {name} already exists for customer: {}", ctx.account),
+            ));
+        }
+        // A multi-Region trail counts in every Region that already has trails.
+        let mut regions = vec![ctx.region.to_owned()];
+        if multi_region {
+            regions.extend(self.by_arn.values().map(|t| t.home_region.clone()));
+        }
+        for region in regions {
+            if self.visible(&region).count() >= MAX_TRAILS_PER_REGION {
+                return Err(ApiError::new(
+                    "MaximumNumberOfTrailsExceededException",
+                    format!(
+                        "User: {} already has {MAX_TRAILS_PER_REGION} trails in {region}.",
+                        ctx.account
+                    ),
+                ));
+            }
+        }
+        let arn = trail_arn(ctx.region, ctx.account, &name);
+        let mut trail = Trail {
+            name,
+            home_region: ctx.region.to_owned(),
+            arn: arn.clone(),
+            s3_bucket_name: String::new(),
+            s3_key_prefix: None,
+            sns_topic_name: None,
+            include_global_service_events: true,
+            is_multi_region: false,
+            log_file_validation: false,
+            cloud_watch_logs_log_group_arn: None,
+            cloud_watch_logs_role_arn: None,
+            kms_key_id: None,
+            recursive_logging: None,
+            is_logging: false,
+            start_logging_time: None,
+            stop_logging_time: None,
+            selectors: Selectors::Basic(default_selectors()),
+            has_custom_event_selectors: false,
+            tags,
+        };
+        trail.apply(settings)?;
+        let answer = trail.settings_json();
+        self.by_arn.insert(arn, trail);
+        Ok(answer)
+    }
+
+    pub fn update(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let mut settings: TrailSettings = parse(body)?;
+        let name = settings.name.take().unwrap_or_default();
+        let trail = self.find_home_mut(ctx, &name)?;
+        // Apply to a copy so a refused update changes nothing.
+        let mut updated = trail.clone();
+        updated.apply(settings)?;
+        let answer = updated.settings_json();
+        *trail = updated;
+        Ok(answer)
+    }
+
+    pub fn delete(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let arn = self
+            .find_home_mut(ctx, str_field(body, "Name"))?
+            .arn
+            .clone();
+        self.by_arn.remove(&arn);
+        Ok(json!({}))
+    }
+
+    pub fn describe(&self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let include_shadows = body
+            .get("includeShadowTrails")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let names: Vec<&str> = body
+            .get("trailNameList")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for name in &names {
+            check_name_or_arn(name)?;
+        }
+        let list: Vec<Value> = self
+            .visible(ctx.region)
+            .filter(|t| include_shadows || t.home_region == ctx.region)
+            .filter(|t| {
+                // By name only home-Region trails match; by ARN any visible one.
+                names.is_empty()
+                    || names
+                        .iter()
+                        .any(|n| *n == t.arn || (*n == t.name && t.home_region == ctx.region))
+            })
+            .map(Trail::describe)
+            .collect();
+        Ok(json!({ "trailList": list }))
+    }
+
+    pub fn status(&self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let arn = self.find_arn(ctx, str_field(body, "Name"))?;
+        let trail = &self.by_arn[&arn];
+        let mut v = json!({ "IsLogging": trail.is_logging });
+        if let Some(t) = trail.start_logging_time {
+            v["StartLoggingTime"] = epoch(t);
+            v["TimeLoggingStarted"] = json!(rfc3339(t));
+        }
+        if let Some(t) = trail.stop_logging_time {
+            v["StopLoggingTime"] = epoch(t);
+            v["TimeLoggingStopped"] = json!(rfc3339(t));
+        }
+        Ok(v)
+    }
+
+    pub fn set_logging(&mut self, ctx: &Ctx, body: &Value, on: bool) -> Result<Value, ApiError> {
+        let trail = self.find_home_mut(ctx, str_field(body, "Name"))?;
+        trail.is_logging = on;
+        if on {
+            trail.start_logging_time = Some(ctx.now);
+        } else {
+            trail.stop_logging_time = Some(ctx.now);
+        }
+        Ok(json!({}))
+    }
+
+    pub fn get_selectors(&self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let arn = self.find_arn(ctx, str_field(body, "TrailName"))?;
+        Ok(self.by_arn[&arn].selectors_json())
+    }
+
+    pub fn put_selectors(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let selectors = check_selectors(body)?;
+        let trail = self.find_home_mut(ctx, str_field(body, "TrailName"))?;
+        trail.selectors = selectors;
+        trail.has_custom_event_selectors = true;
+        Ok(trail.selectors_json())
+    }
+
+    /// The trail a tag operation names: a trail ARN homed in this Region.
+    fn tagged_mut(&mut self, ctx: &Ctx, resource_id: &str) -> Result<&mut Trail, ApiError> {
+        let parsed = rules::parse_arn(resource_id).map_err(|_| {
+            ApiError::new(
+                "CloudTrailARNInvalidException",
+                format!("Invalid ARN: {resource_id}"),
+            )
+        })?;
+        let resource_missing = || {
+            ApiError::new(
+                "ResourceNotFoundException",
+                format!("Resource not found: {resource_id}"),
+            )
+        };
+        if parsed.kind != "trail" || parsed.region != ctx.region {
+            return Err(resource_missing());
+        }
+        self.by_arn
+            .get_mut(resource_id)
+            .ok_or_else(resource_missing)
+    }
+
+    pub fn add_tags(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let tags: Vec<Tag> =
+            parse(body.get("TagsList").unwrap_or(&Value::Null)).unwrap_or_default();
+        check_tags(&tags)?;
+        let trail = self.tagged_mut(ctx, str_field(body, "ResourceId"))?;
+        let mut merged = trail.tags.clone();
+        for tag in tags {
+            match merged.iter_mut().find(|t| t.key == tag.key) {
+                Some(existing) => existing.value = tag.value,
+                None => merged.push(tag),
+            }
+        }
+        if merged.len() > rules::MAX_TAGS {
+            return Err(ApiError::new(
+                "TagsLimitExceededException",
+                format!(
+                    "The number of tags exceeds the limit of {}.",
+                    rules::MAX_TAGS
+                ),
+            ));
+        }
+        trail.tags = merged;
+        Ok(json!({}))
+    }
+
+    pub fn remove_tags(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let tags: Vec<Tag> =
+            parse(body.get("TagsList").unwrap_or(&Value::Null)).unwrap_or_default();
+        let trail = self.tagged_mut(ctx, str_field(body, "ResourceId"))?;
+        trail.tags.retain(|t| !tags.iter().any(|r| r.key == t.key));
+        Ok(json!({}))
+    }
+
+    pub fn list_tags(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let ids: Vec<String> =
+            parse(body.get("ResourceIdList").unwrap_or(&Value::Null)).unwrap_or_default();
+        if ids.is_empty() || ids.len() > rules::MAX_LIST_TAGS_ARNS {
+            return Err(ApiError::new(
+                "InvalidParameterException",
+                format!(
+                    "ResourceIdList must have 1 to {} elements.",
+                    rules::MAX_LIST_TAGS_ARNS
+                ),
+            ));
+        }
+        let mut list = Vec::with_capacity(ids.len());
+        for id in ids {
+            let trail = self.tagged_mut(ctx, &id)?;
+            let tags: Vec<Value> = trail
+                .tags
+                .iter()
+                .map(|t| match &t.value {
+                    Some(v) => json!({"Key": t.key, "Value": v}),
+                    None => json!({"Key": t.key}),
+                })
+                .collect();
+            list.push(json!({"ResourceId": id, "TagsList": tags}));
+        }
+        Ok(json!({ "ResourceTagList": list }))
+    }
+}
+
+fn default_selectors() -> Value {
+    json!([{
+        "ReadWriteType": "All",
+        "IncludeManagementEvents": true,
+        "DataResources": [],
+        "ExcludeManagementEventSources": []
+    }])
+}
+
+fn check_tags(tags: &[Tag]) -> Result<(), ApiError> {
+    let invalid = |m: String| ApiError::new("InvalidTagParameterException", m);
+    if tags.len() > rules::MAX_TAGS {
+        return Err(ApiError::new(
+            "TagsLimitExceededException",
+            format!(
+                "The number of tags exceeds the limit of {}.",
+                rules::MAX_TAGS
+            ),
+        ));
+    }
+    for (i, tag) in tags.iter().enumerate() {
+        let key_len = tag.key.chars().count();
+        if key_len == 0 || key_len > rules::MAX_TAG_KEY_CHARS {
+            return Err(invalid(format!(
+                "Tag key length must be 1 to 128 characters: '{}'",
+                tag.key
+            )));
+        }
+        if tag
+            .value
+            .as_deref()
+            .is_some_and(|v| v.chars().count() > rules::MAX_TAG_VALUE_CHARS)
+        {
+            return Err(invalid(format!(
+                "Tag value for key '{}' is longer than 256 characters",
+                tag.key
+            )));
+        }
+        if tags[..i].iter().any(|t| t.key == tag.key) {
+            return Err(invalid(format!("Duplicate tag key: '{}'", tag.key)));
+        }
+    }
+    Ok(())
+}
+
+fn check_selectors(body: &Value) -> Result<Selectors, ApiError> {
+    let invalid = |m: &str| ApiError::new("InvalidEventSelectorsException", m);
+    let basic = body.get("EventSelectors").and_then(Value::as_array);
+    let advanced = body.get("AdvancedEventSelectors").and_then(Value::as_array);
+    match (basic, advanced) {
+        (Some(_), Some(_)) => Err(invalid(
+            "You can use either AdvancedEventSelectors or EventSelectors, but not both.",
+        )),
+        (None, None) => Err(invalid("Specify EventSelectors or AdvancedEventSelectors.")),
+        (None, Some(advanced)) => {
+            if advanced.iter().any(|s| {
+                s.get("FieldSelectors")
+                    .and_then(Value::as_array)
+                    .is_none_or(Vec::is_empty)
+            }) {
+                return Err(invalid(
+                    "Each advanced event selector needs at least one field selector.",
+                ));
+            }
+            Ok(Selectors::Advanced(Value::Array(advanced.clone())))
+        }
+        (Some(basic), None) => {
+            if basic.is_empty() || basic.len() > rules::MAX_EVENT_SELECTORS {
+                return Err(invalid("A trail can have 1 to 5 event selectors."));
+            }
+            let mut normalized = Vec::with_capacity(basic.len());
+            for s in basic {
+                let rw = s
+                    .get("ReadWriteType")
+                    .and_then(Value::as_str)
+                    .unwrap_or("All");
+                if !matches!(rw, "ReadOnly" | "WriteOnly" | "All") {
+                    return Err(invalid("ReadWriteType must be ReadOnly, WriteOnly or All."));
+                }
+                let resources = s.get("DataResources").cloned().unwrap_or_else(|| json!([]));
+                for r in resources.as_array().into_iter().flatten() {
+                    let ty = str_field(r, "Type");
+                    if !rules::DATA_RESOURCE_TYPES.contains(&ty) {
+                        return Err(invalid(&format!(
+                            "Value {ty} for DataResources.Type is invalid."
+                        )));
+                    }
+                }
+                normalized.push(json!({
+                    "ReadWriteType": rw,
+                    "IncludeManagementEvents": s.get("IncludeManagementEvents").and_then(Value::as_bool).unwrap_or(true),
+                    "DataResources": resources,
+                    "ExcludeManagementEventSources": s.get("ExcludeManagementEventSources").cloned().unwrap_or_else(|| json!([])),
+                }));
+            }
+            Ok(Selectors::Basic(Value::Array(normalized)))
+        }
+    }
+}
+
+pub fn rfc3339(t: DateTime) -> String {
+    t.fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(region: &str) -> Ctx<'_> {
+        Ctx {
+            account: "123456789012",
+            region,
+            now: DateTime::from_secs(1_700_000_000),
+        }
+    }
+
+    fn create(
+        trails: &mut Trails,
+        region: &str,
+        name: &str,
+        multi: bool,
+    ) -> Result<Value, ApiError> {
+        trails.create(
+            &ctx(region),
+            &json!({"Name": name, "S3BucketName": "bucket", "IsMultiRegionTrail": multi}),
+        )
+    }
+
+    #[test]
+    fn shadow_trails_are_visible_by_arn_and_immutable_outside_home() {
+        let mut trails = Trails::default();
+        create(&mut trails, "us-east-1", "org", true).unwrap();
+        let arn = "arn:aws:cloudtrail:us-east-1:123456789012:trail/org";
+        let west = ctx("eu-west-1");
+        // Shadow shows in DescribeTrails, status by ARN works, by name it does not.
+        let described = trails.describe(&west, &json!({})).unwrap();
+        assert_eq!(described["trailList"][0]["HomeRegion"], "us-east-1");
+        assert!(trails.status(&west, &json!({"Name": arn})).is_ok());
+        assert_eq!(
+            trails
+                .status(&west, &json!({"Name": "org"}))
+                .unwrap_err()
+                .code,
+            "TrailNotFoundException"
+        );
+        let err = trails
+            .set_logging(&west, &json!({"Name": arn}), true)
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidHomeRegionException");
+        let hidden = trails
+            .describe(&west, &json!({"includeShadowTrails": false}))
+            .unwrap();
+        assert_eq!(hidden["trailList"].as_array().map(Vec::len), Some(0));
+    }
+
+    #[test]
+    fn five_trails_per_region_counting_shadows() {
+        let mut trails = Trails::default();
+        create(&mut trails, "eu-west-1", "global", true).unwrap();
+        for i in 0..4 {
+            create(&mut trails, "us-east-1", &format!("trail{i}"), false).unwrap();
+        }
+        let err = create(&mut trails, "us-east-1", "trail5", false).unwrap_err();
+        assert_eq!(err.code, "MaximumNumberOfTrailsExceededException");
+        assert!(create(&mut trails, "us-west-2", "trail5", false).is_ok());
+    }
+
+    #[test]
+    fn duplicate_names_and_refused_updates_change_nothing() {
+        let mut trails = Trails::default();
+        create(&mut trails, "us-east-1", "trail1", false).unwrap();
+        assert_eq!(
+            create(&mut trails, "us-east-1", "trail1", false)
+                .unwrap_err()
+                .code,
+            "TrailAlreadyExistsException"
+        );
+        let err = trails
+            .update(&ctx("us-east-1"), &json!({"Name": "trail1", "IsMultiRegionTrail": true, "IncludeGlobalServiceEvents": false}))
+            .unwrap_err();
+        assert_eq!(err.code, "InvalidParameterCombinationException");
+        let t = trails.describe(&ctx("us-east-1"), &json!({})).unwrap();
+        assert_eq!(t["trailList"][0]["IsMultiRegionTrail"], false);
+    }
+
+    #[test]
+    fn tags_merge_and_respect_the_limit() {
+        let mut trails = Trails::default();
+        create(&mut trails, "us-east-1", "trail1", false).unwrap();
+        let c = ctx("us-east-1");
+        let arn = "arn:aws:cloudtrail:us-east-1:123456789012:trail/trail1";
+        let tags: Vec<Value> = (0..50)
+            .map(|i| json!({"Key": format!("k{i}"), "Value": "v"}))
+            .collect();
+        trails
+            .add_tags(&c, &json!({"ResourceId": arn, "TagsList": tags}))
+            .unwrap();
+        trails
+            .add_tags(
+                &c,
+                &json!({"ResourceId": arn, "TagsList": [{"Key": "k0", "Value": "new"}]}),
+            )
+            .unwrap();
+        let err = trails
+            .add_tags(
+                &c,
+                &json!({"ResourceId": arn, "TagsList": [{"Key": "extra"}]}),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, "TagsLimitExceededException");
+        let listed = trails
+            .list_tags(&c, &json!({"ResourceIdList": [arn]}))
+            .unwrap();
+        assert_eq!(
+            listed["ResourceTagList"][0]["TagsList"][0],
+            json!({"Key": "k0", "Value": "new"})
+        );
+    }
+}

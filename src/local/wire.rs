@@ -1,0 +1,163 @@
+//! CloudTrail's wire protocol, awsJson1_1: `POST /` with `X-Amz-Target: <prefix>.<Operation>` and a JSON
+//! body; answers are JSON, errors HTTP 400 with `{"__type": ..., "message": ...}` like AWS.
+
+use aws_smithy_runtime_api::{client::orchestrator::HttpRequest, http::Response, http::StatusCode};
+use aws_smithy_types::body::SdkBody;
+use serde_json::Value;
+
+/// The target prefix the Rust SDK sends, and the long one botocore (AWS CLI, boto3) sends.
+const TARGET_PREFIXES: [&str; 2] = [
+    "CloudTrail_20131101.",
+    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.",
+];
+
+/// An error answer in CloudTrail's words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: &'static str,
+    pub message: String,
+    pub http_status: u16,
+}
+
+impl ApiError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            http_status: 400,
+        }
+    }
+}
+
+/// What the embedded CloudTrail needs to know about one request.
+#[derive(Debug)]
+pub struct Call {
+    pub operation: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub user_agent: String,
+    pub body: Value,
+}
+
+/// Reads the operation, the Region (from the SigV4 credential scope, else the host name) and the body.
+pub fn parse(request: &HttpRequest) -> Result<Call, ApiError> {
+    let headers = request.headers();
+    let target = headers.get("x-amz-target").unwrap_or_default();
+    let operation = TARGET_PREFIXES
+        .iter()
+        .find_map(|p| target.strip_prefix(p))
+        .ok_or_else(|| {
+            ApiError::new(
+                "UnknownOperationException",
+                format!("unknown X-Amz-Target '{target}'"),
+            )
+        })?
+        .to_owned();
+    // Authorization: AWS4-HMAC-SHA256 Credential=<akid>/<date>/<region>/cloudtrail/aws4_request, ...
+    let scope = headers
+        .get("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split([',', ' ']).next())
+        .unwrap_or_default();
+    let mut scope_parts = scope.split('/');
+    let access_key_id = scope_parts.next().unwrap_or_default().to_owned();
+    let region = scope_parts
+        .nth(1)
+        .map(str::to_owned)
+        .or_else(|| region_from_host(request.uri()))
+        .ok_or_else(|| {
+            ApiError::new(
+                "MissingAuthenticationTokenException",
+                "request is not signed",
+            )
+        })?;
+    let raw = request.body().bytes().unwrap_or_default();
+    let body = if raw.is_empty() {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(raw).map_err(|e| {
+            ApiError::new(
+                "SerializationException",
+                format!("request body is not JSON: {e}"),
+            )
+        })?
+    };
+    Ok(Call {
+        operation,
+        region,
+        access_key_id,
+        user_agent: headers.get("user-agent").unwrap_or_default().to_owned(),
+        body,
+    })
+}
+
+fn region_from_host(uri: &str) -> Option<String> {
+    let host = uri.split("://").nth(1)?.split(['/', ':']).next()?;
+    let mut labels = host.split('.');
+    (labels.next()? == "cloudtrail").then(|| labels.next().map(str::to_owned))?
+}
+
+pub fn respond(request_id: &str, result: &Result<Value, ApiError>) -> Response<SdkBody> {
+    let (status, body) = match result {
+        Ok(value) => (200, value.to_string()),
+        Err(e) => (
+            e.http_status,
+            serde_json::json!({"__type": e.code, "message": e.message}).to_string(),
+        ),
+    };
+    let status = StatusCode::try_from(status)
+        .unwrap_or_else(|_| StatusCode::from(http::StatusCode::INTERNAL_SERVER_ERROR));
+    let mut response = Response::new(status, SdkBody::from(body));
+    let headers = response.headers_mut();
+    headers.insert("content-type", "application/x-amz-json-1.1");
+    headers.insert("x-amzn-requestid", request_id.to_owned());
+    if let Err(e) = result {
+        headers.insert("x-amzn-errortype", e.code);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(target: &str, auth: Option<&str>) -> HttpRequest {
+        let mut r = HttpRequest::new(SdkBody::from(r#"{"Name":"t1"}"#));
+        r.set_uri("https://cloudtrail.eu-west-1.amazonaws.com/")
+            .unwrap();
+        r.headers_mut().insert("x-amz-target", target.to_owned());
+        if let Some(a) = auth {
+            r.headers_mut().insert("authorization", a.to_owned());
+        }
+        r
+    }
+
+    #[test]
+    fn both_target_spellings_are_accepted() {
+        for target in [
+            "CloudTrail_20131101.CreateTrail",
+            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.CreateTrail",
+        ] {
+            let call = parse(&request(target, None)).unwrap();
+            assert_eq!(call.operation, "CreateTrail");
+            assert_eq!(call.region, "eu-west-1"); // from the host when unsigned
+            assert_eq!(call.body["Name"], "t1");
+        }
+    }
+
+    #[test]
+    fn region_and_key_come_from_the_credential_scope() {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261125/ap-south-2/cloudtrail/aws4_request, SignedHeaders=host, Signature=abc";
+        let call = parse(&request("CloudTrail_20131101.GetTrail", Some(auth))).unwrap();
+        assert_eq!(
+            (call.region.as_str(), call.access_key_id.as_str()),
+            ("ap-south-2", "AKIDEXAMPLE")
+        );
+    }
+
+    #[test]
+    fn unknown_targets_are_refused() {
+        let err = parse(&request("DynamoDB_20120810.PutItem", None)).unwrap_err();
+        assert_eq!(err.code, "UnknownOperationException");
+    }
+}
