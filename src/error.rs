@@ -283,7 +283,11 @@ mod tests {
     }
 
     impl HttpClient for Canned {
-        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+        fn http_connector(
+            &self,
+            _: &HttpConnectorSettings,
+            _: &RuntimeComponents,
+        ) -> SharedHttpConnector {
             SharedHttpConnector::new(self.clone())
         }
     }
@@ -331,20 +335,257 @@ mod tests {
 
     /// The exceptions each operation declares in the CloudTrail model (SDK 1.130).
     const OPERATIONS: &[(&str, &[&str])] = &[
-        ("AddTags", &["ChannelARNInvalidException", "ChannelNotFoundException", "CloudTrailARNInvalidException", "ConflictException", "EventDataStoreARNInvalidException", "EventDataStoreNotFoundException", "InactiveEventDataStoreException", "InvalidTagParameterException", "InvalidTrailNameException", "NoManagementAccountSLRExistsException", "NotOrganizationMasterAccountException", "OperationNotPermittedException", "ResourceNotFoundException", "ResourceTypeNotSupportedException", "TagsLimitExceededException", "UnsupportedOperationException"]),
-        ("CreateTrail", &["CloudTrailAccessNotEnabledException", "CloudTrailInvalidClientTokenIdException", "CloudWatchLogsDeliveryUnavailableException", "ConflictException", "InsufficientDependencyServiceAccessPermissionException", "InsufficientEncryptionPolicyException", "InsufficientS3BucketPolicyException", "InsufficientSnsTopicPolicyException", "InvalidCloudWatchLogsLogGroupArnException", "InvalidCloudWatchLogsRoleArnException", "InvalidKmsKeyIdException", "InvalidParameterCombinationException", "InvalidParameterException", "InvalidS3BucketNameException", "InvalidS3PrefixException", "InvalidSnsTopicNameException", "InvalidTagParameterException", "InvalidTrailNameException", "KmsException", "KmsKeyDisabledException", "KmsKeyNotFoundException", "MaximumNumberOfTrailsExceededException", "NoManagementAccountSLRExistsException", "NotOrganizationMasterAccountException", "OperationNotPermittedException", "OrganizationNotInAllFeaturesModeException", "OrganizationsNotInUseException", "S3BucketDoesNotExistException", "TagsLimitExceededException", "ThrottlingException", "TrailAlreadyExistsException", "TrailNotProvidedException", "UnsupportedOperationException"]),
-        ("DeleteTrail", &["CloudTrailARNInvalidException", "ConflictException", "InsufficientDependencyServiceAccessPermissionException", "InvalidHomeRegionException", "InvalidTrailNameException", "NoManagementAccountSLRExistsException", "NotOrganizationMasterAccountException", "OperationNotPermittedException", "ThrottlingException", "TrailNotFoundException", "UnsupportedOperationException"]),
-        ("DescribeTrails", &["CloudTrailARNInvalidException", "InvalidTrailNameException", "NoManagementAccountSLRExistsException", "OperationNotPermittedException", "UnsupportedOperationException"]),
-        ("GetEventSelectors", &["CloudTrailARNInvalidException", "InvalidTrailNameException", "NoManagementAccountSLRExistsException", "OperationNotPermittedException", "TrailNotFoundException", "UnsupportedOperationException"]),
-        ("GetTrailStatus", &["CloudTrailARNInvalidException", "InvalidTrailNameException", "OperationNotPermittedException", "TrailNotFoundException", "UnsupportedOperationException"]),
-        ("ListPublicKeys", &["InvalidTimeRangeException", "InvalidTokenException", "OperationNotPermittedException", "UnsupportedOperationException"]),
-        ("ListTags", &["ChannelARNInvalidException", "CloudTrailARNInvalidException", "EventDataStoreARNInvalidException", "EventDataStoreNotFoundException", "InactiveEventDataStoreException", "InvalidTokenException", "InvalidTrailNameException", "NoManagementAccountSLRExistsException", "OperationNotPermittedException", "ResourceNotFoundException", "ResourceTypeNotSupportedException", "UnsupportedOperationException"]),
-        ("LookupEvents", &["InvalidEventCategoryException", "InvalidLookupAttributesException", "InvalidMaxResultsException", "InvalidNextTokenException", "InvalidTimeRangeException", "OperationNotPermittedException", "UnsupportedOperationException"]),
-        ("PutEventSelectors", &["CloudTrailARNInvalidException", "ConflictException", "InsufficientDependencyServiceAccessPermissionException", "InvalidEventSelectorsException", "InvalidHomeRegionException", "InvalidTrailNameException", "NoManagementAccountSLRExistsException", "NotOrganizationMasterAccountException", "OperationNotPermittedException", "ThrottlingException", "TrailNotFoundException", "UnsupportedOperationException"]),
-        ("RemoveTags", &["ChannelARNInvalidException", "ChannelNotFoundException", "CloudTrailARNInvalidException", "ConflictException", "EventDataStoreARNInvalidException", "EventDataStoreNotFoundException", "InactiveEventDataStoreException", "InvalidTagParameterException", "InvalidTrailNameException", "NoManagementAccountSLRExistsException", "NotOrganizationMasterAccountException", "OperationNotPermittedException", "ResourceNotFoundException", "ResourceTypeNotSupportedException", "UnsupportedOperationException"]),
-        ("StartLogging", &["CloudTrailARNInvalidException", "ConflictException", "InsufficientDependencyServiceAccessPermissionException", "InvalidHomeRegionException", "InvalidTrailNameException", "NoManagementAccountSLRExistsException", "NotOrganizationMasterAccountException", "OperationNotPermittedException", "ThrottlingException", "TrailNotFoundException", "UnsupportedOperationException"]),
-        ("StopLogging", &["CloudTrailARNInvalidException", "ConflictException", "InsufficientDependencyServiceAccessPermissionException", "InvalidHomeRegionException", "InvalidTrailNameException", "NoManagementAccountSLRExistsException", "NotOrganizationMasterAccountException", "OperationNotPermittedException", "ThrottlingException", "TrailNotFoundException", "UnsupportedOperationException"]),
-        ("UpdateTrail", &["CloudTrailARNInvalidException", "CloudTrailAccessNotEnabledException", "CloudTrailInvalidClientTokenIdException", "CloudWatchLogsDeliveryUnavailableException", "ConflictException", "InsufficientDependencyServiceAccessPermissionException", "InsufficientEncryptionPolicyException", "InsufficientS3BucketPolicyException", "InsufficientSnsTopicPolicyException", "InvalidCloudWatchLogsLogGroupArnException", "InvalidCloudWatchLogsRoleArnException", "InvalidEventSelectorsException", "InvalidHomeRegionException", "InvalidKmsKeyIdException", "InvalidParameterCombinationException", "InvalidParameterException", "InvalidS3BucketNameException", "InvalidS3PrefixException", "InvalidSnsTopicNameException", "InvalidTrailNameException", "KmsException", "KmsKeyDisabledException", "KmsKeyNotFoundException", "NoManagementAccountSLRExistsException", "NotOrganizationMasterAccountException", "OperationNotPermittedException", "OrganizationNotInAllFeaturesModeException", "OrganizationsNotInUseException", "S3BucketDoesNotExistException", "ThrottlingException", "TrailNotFoundException", "TrailNotProvidedException", "UnsupportedOperationException"]),
+        (
+            "AddTags",
+            &[
+                "ChannelARNInvalidException",
+                "ChannelNotFoundException",
+                "CloudTrailARNInvalidException",
+                "ConflictException",
+                "EventDataStoreARNInvalidException",
+                "EventDataStoreNotFoundException",
+                "InactiveEventDataStoreException",
+                "InvalidTagParameterException",
+                "InvalidTrailNameException",
+                "NoManagementAccountSLRExistsException",
+                "NotOrganizationMasterAccountException",
+                "OperationNotPermittedException",
+                "ResourceNotFoundException",
+                "ResourceTypeNotSupportedException",
+                "TagsLimitExceededException",
+                "UnsupportedOperationException",
+            ],
+        ),
+        (
+            "CreateTrail",
+            &[
+                "CloudTrailAccessNotEnabledException",
+                "CloudTrailInvalidClientTokenIdException",
+                "CloudWatchLogsDeliveryUnavailableException",
+                "ConflictException",
+                "InsufficientDependencyServiceAccessPermissionException",
+                "InsufficientEncryptionPolicyException",
+                "InsufficientS3BucketPolicyException",
+                "InsufficientSnsTopicPolicyException",
+                "InvalidCloudWatchLogsLogGroupArnException",
+                "InvalidCloudWatchLogsRoleArnException",
+                "InvalidKmsKeyIdException",
+                "InvalidParameterCombinationException",
+                "InvalidParameterException",
+                "InvalidS3BucketNameException",
+                "InvalidS3PrefixException",
+                "InvalidSnsTopicNameException",
+                "InvalidTagParameterException",
+                "InvalidTrailNameException",
+                "KmsException",
+                "KmsKeyDisabledException",
+                "KmsKeyNotFoundException",
+                "MaximumNumberOfTrailsExceededException",
+                "NoManagementAccountSLRExistsException",
+                "NotOrganizationMasterAccountException",
+                "OperationNotPermittedException",
+                "OrganizationNotInAllFeaturesModeException",
+                "OrganizationsNotInUseException",
+                "S3BucketDoesNotExistException",
+                "TagsLimitExceededException",
+                "ThrottlingException",
+                "TrailAlreadyExistsException",
+                "TrailNotProvidedException",
+                "UnsupportedOperationException",
+            ],
+        ),
+        (
+            "DeleteTrail",
+            &[
+                "CloudTrailARNInvalidException",
+                "ConflictException",
+                "InsufficientDependencyServiceAccessPermissionException",
+                "InvalidHomeRegionException",
+                "InvalidTrailNameException",
+                "NoManagementAccountSLRExistsException",
+                "NotOrganizationMasterAccountException",
+                "OperationNotPermittedException",
+                "ThrottlingException",
+                "TrailNotFoundException",
+                "UnsupportedOperationException",
+            ],
+        ),
+        (
+            "DescribeTrails",
+            &[
+                "CloudTrailARNInvalidException",
+                "InvalidTrailNameException",
+                "NoManagementAccountSLRExistsException",
+                "OperationNotPermittedException",
+                "UnsupportedOperationException",
+            ],
+        ),
+        (
+            "GetEventSelectors",
+            &[
+                "CloudTrailARNInvalidException",
+                "InvalidTrailNameException",
+                "NoManagementAccountSLRExistsException",
+                "OperationNotPermittedException",
+                "TrailNotFoundException",
+                "UnsupportedOperationException",
+            ],
+        ),
+        (
+            "GetTrailStatus",
+            &[
+                "CloudTrailARNInvalidException",
+                "InvalidTrailNameException",
+                "OperationNotPermittedException",
+                "TrailNotFoundException",
+                "UnsupportedOperationException",
+            ],
+        ),
+        (
+            "ListPublicKeys",
+            &[
+                "InvalidTimeRangeException",
+                "InvalidTokenException",
+                "OperationNotPermittedException",
+                "UnsupportedOperationException",
+            ],
+        ),
+        (
+            "ListTags",
+            &[
+                "ChannelARNInvalidException",
+                "CloudTrailARNInvalidException",
+                "EventDataStoreARNInvalidException",
+                "EventDataStoreNotFoundException",
+                "InactiveEventDataStoreException",
+                "InvalidTokenException",
+                "InvalidTrailNameException",
+                "NoManagementAccountSLRExistsException",
+                "OperationNotPermittedException",
+                "ResourceNotFoundException",
+                "ResourceTypeNotSupportedException",
+                "UnsupportedOperationException",
+            ],
+        ),
+        (
+            "LookupEvents",
+            &[
+                "InvalidEventCategoryException",
+                "InvalidLookupAttributesException",
+                "InvalidMaxResultsException",
+                "InvalidNextTokenException",
+                "InvalidTimeRangeException",
+                "OperationNotPermittedException",
+                "UnsupportedOperationException",
+            ],
+        ),
+        (
+            "PutEventSelectors",
+            &[
+                "CloudTrailARNInvalidException",
+                "ConflictException",
+                "InsufficientDependencyServiceAccessPermissionException",
+                "InvalidEventSelectorsException",
+                "InvalidHomeRegionException",
+                "InvalidTrailNameException",
+                "NoManagementAccountSLRExistsException",
+                "NotOrganizationMasterAccountException",
+                "OperationNotPermittedException",
+                "ThrottlingException",
+                "TrailNotFoundException",
+                "UnsupportedOperationException",
+            ],
+        ),
+        (
+            "RemoveTags",
+            &[
+                "ChannelARNInvalidException",
+                "ChannelNotFoundException",
+                "CloudTrailARNInvalidException",
+                "ConflictException",
+                "EventDataStoreARNInvalidException",
+                "EventDataStoreNotFoundException",
+                "InactiveEventDataStoreException",
+                "InvalidTagParameterException",
+                "InvalidTrailNameException",
+                "NoManagementAccountSLRExistsException",
+                "NotOrganizationMasterAccountException",
+                "OperationNotPermittedException",
+                "ResourceNotFoundException",
+                "ResourceTypeNotSupportedException",
+                "UnsupportedOperationException",
+            ],
+        ),
+        (
+            "StartLogging",
+            &[
+                "CloudTrailARNInvalidException",
+                "ConflictException",
+                "InsufficientDependencyServiceAccessPermissionException",
+                "InvalidHomeRegionException",
+                "InvalidTrailNameException",
+                "NoManagementAccountSLRExistsException",
+                "NotOrganizationMasterAccountException",
+                "OperationNotPermittedException",
+                "ThrottlingException",
+                "TrailNotFoundException",
+                "UnsupportedOperationException",
+            ],
+        ),
+        (
+            "StopLogging",
+            &[
+                "CloudTrailARNInvalidException",
+                "ConflictException",
+                "InsufficientDependencyServiceAccessPermissionException",
+                "InvalidHomeRegionException",
+                "InvalidTrailNameException",
+                "NoManagementAccountSLRExistsException",
+                "NotOrganizationMasterAccountException",
+                "OperationNotPermittedException",
+                "ThrottlingException",
+                "TrailNotFoundException",
+                "UnsupportedOperationException",
+            ],
+        ),
+        (
+            "UpdateTrail",
+            &[
+                "CloudTrailARNInvalidException",
+                "CloudTrailAccessNotEnabledException",
+                "CloudTrailInvalidClientTokenIdException",
+                "CloudWatchLogsDeliveryUnavailableException",
+                "ConflictException",
+                "InsufficientDependencyServiceAccessPermissionException",
+                "InsufficientEncryptionPolicyException",
+                "InsufficientS3BucketPolicyException",
+                "InsufficientSnsTopicPolicyException",
+                "InvalidCloudWatchLogsLogGroupArnException",
+                "InvalidCloudWatchLogsRoleArnException",
+                "InvalidEventSelectorsException",
+                "InvalidHomeRegionException",
+                "InvalidKmsKeyIdException",
+                "InvalidParameterCombinationException",
+                "InvalidParameterException",
+                "InvalidS3BucketNameException",
+                "InvalidS3PrefixException",
+                "InvalidSnsTopicNameException",
+                "InvalidTrailNameException",
+                "KmsException",
+                "KmsKeyDisabledException",
+                "KmsKeyNotFoundException",
+                "NoManagementAccountSLRExistsException",
+                "NotOrganizationMasterAccountException",
+                "OperationNotPermittedException",
+                "OrganizationNotInAllFeaturesModeException",
+                "OrganizationsNotInUseException",
+                "S3BucketDoesNotExistException",
+                "ThrottlingException",
+                "TrailNotFoundException",
+                "TrailNotProvidedException",
+                "UnsupportedOperationException",
+            ],
+        ),
     ];
 
     const EXPECTED: &[(&str, Code)] = &[
@@ -357,37 +598,76 @@ mod tests {
         ("ConflictException", Code::Aborted),
         ("UnsupportedOperationException", Code::Unimplemented),
         ("CloudTrailInvalidClientTokenIdException", Code::Internal),
-        ("NoManagementAccountSLRExistsException", Code::PermissionDenied),
-        ("NotOrganizationMasterAccountException", Code::PermissionDenied),
+        (
+            "NoManagementAccountSLRExistsException",
+            Code::PermissionDenied,
+        ),
+        (
+            "NotOrganizationMasterAccountException",
+            Code::PermissionDenied,
+        ),
         ("OperationNotPermittedException", Code::PermissionDenied),
-        ("InsufficientDependencyServiceAccessPermissionException", Code::PermissionDenied),
+        (
+            "InsufficientDependencyServiceAccessPermissionException",
+            Code::PermissionDenied,
+        ),
         ("InactiveEventDataStoreException", Code::FailedPrecondition),
         ("TagsLimitExceededException", Code::FailedPrecondition),
-        ("CloudTrailAccessNotEnabledException", Code::FailedPrecondition),
-        ("CloudWatchLogsDeliveryUnavailableException", Code::FailedPrecondition),
-        ("InsufficientEncryptionPolicyException", Code::FailedPrecondition),
-        ("InsufficientS3BucketPolicyException", Code::FailedPrecondition),
-        ("InsufficientSnsTopicPolicyException", Code::FailedPrecondition),
+        (
+            "CloudTrailAccessNotEnabledException",
+            Code::FailedPrecondition,
+        ),
+        (
+            "CloudWatchLogsDeliveryUnavailableException",
+            Code::FailedPrecondition,
+        ),
+        (
+            "InsufficientEncryptionPolicyException",
+            Code::FailedPrecondition,
+        ),
+        (
+            "InsufficientS3BucketPolicyException",
+            Code::FailedPrecondition,
+        ),
+        (
+            "InsufficientSnsTopicPolicyException",
+            Code::FailedPrecondition,
+        ),
         ("KmsException", Code::FailedPrecondition),
         ("KmsKeyDisabledException", Code::FailedPrecondition),
         ("KmsKeyNotFoundException", Code::FailedPrecondition),
-        ("MaximumNumberOfTrailsExceededException", Code::FailedPrecondition),
-        ("OrganizationNotInAllFeaturesModeException", Code::FailedPrecondition),
+        (
+            "MaximumNumberOfTrailsExceededException",
+            Code::FailedPrecondition,
+        ),
+        (
+            "OrganizationNotInAllFeaturesModeException",
+            Code::FailedPrecondition,
+        ),
         ("OrganizationsNotInUseException", Code::FailedPrecondition),
         ("S3BucketDoesNotExistException", Code::FailedPrecondition),
         ("InvalidHomeRegionException", Code::FailedPrecondition),
         ("ChannelARNInvalidException", Code::InvalidArgument),
         ("CloudTrailARNInvalidException", Code::InvalidArgument),
         ("EventDataStoreARNInvalidException", Code::InvalidArgument),
-        ("InvalidCloudWatchLogsLogGroupArnException", Code::InvalidArgument),
-        ("InvalidCloudWatchLogsRoleArnException", Code::InvalidArgument),
+        (
+            "InvalidCloudWatchLogsLogGroupArnException",
+            Code::InvalidArgument,
+        ),
+        (
+            "InvalidCloudWatchLogsRoleArnException",
+            Code::InvalidArgument,
+        ),
         ("InvalidEventCategoryException", Code::InvalidArgument),
         ("InvalidEventSelectorsException", Code::InvalidArgument),
         ("InvalidKmsKeyIdException", Code::InvalidArgument),
         ("InvalidLookupAttributesException", Code::InvalidArgument),
         ("InvalidMaxResultsException", Code::InvalidArgument),
         ("InvalidNextTokenException", Code::InvalidArgument),
-        ("InvalidParameterCombinationException", Code::InvalidArgument),
+        (
+            "InvalidParameterCombinationException",
+            Code::InvalidArgument,
+        ),
         ("InvalidParameterException", Code::InvalidArgument),
         ("InvalidS3BucketNameException", Code::InvalidArgument),
         ("InvalidS3PrefixException", Code::InvalidArgument),
@@ -417,12 +697,21 @@ mod tests {
                 let status = status_of(op, Canned::Error(code)).await;
                 assert_eq!(status.code(), expected(code), "{op} {code}: {status:?}");
                 assert_eq!(status.message(), "canned", "{op} {code}");
-                let info = status.get_details_error_info().unwrap_or_else(|| panic!("{op} {code}: no ErrorInfo"));
+                let info = status
+                    .get_details_error_info()
+                    .unwrap_or_else(|| panic!("{op} {code}: no ErrorInfo"));
                 assert_eq!(info.reason, *code);
                 assert_eq!(info.domain, DOMAIN);
-                assert_eq!(info.metadata.get("aws_request_id").map(String::as_str), Some("req-1234"));
+                assert_eq!(
+                    info.metadata.get("aws_request_id").map(String::as_str),
+                    Some("req-1234")
+                );
                 let retry = status.get_details_retry_info().is_some();
-                assert_eq!(retry, *code == "ThrottlingException", "{op} {code}: RetryInfo");
+                assert_eq!(
+                    retry,
+                    *code == "ThrottlingException",
+                    "{op} {code}: RetryInfo"
+                );
                 checked += 1;
             }
         }
@@ -434,7 +723,10 @@ mod tests {
     async fn transport_failures_map_to_unavailable_and_deadline_exceeded() {
         let down = status_of("DescribeTrails", Canned::Io).await;
         assert_eq!(down.code(), Code::Unavailable);
-        assert_eq!(down.get_details_error_info().unwrap().reason, "UpstreamUnreachable");
+        assert_eq!(
+            down.get_details_error_info().unwrap().reason,
+            "UpstreamUnreachable"
+        );
         assert!(down.get_details_retry_info().is_some());
 
         let slow = status_of("DescribeTrails", Canned::Timeout).await;

@@ -47,6 +47,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     let local = LocalCloudTrail::new(config.local.clone());
+    serve_with(listener, config, local, shutdown).await
+}
+
+/// Serves with a given embedded CloudTrail, so several gateways (replicas, Regions) can share one.
+pub async fn serve_with(
+    listener: TcpListener,
+    config: Config,
+    local: LocalCloudTrail,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
     if config.upstream.kind == UpstreamKind::Local {
         for path in &config.local_load_logs {
             let added = local.load_logs(path)?;

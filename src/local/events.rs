@@ -131,7 +131,7 @@ impl EventStore {
             "awsRegion": s.region,
             "sourceIPAddress": "127.0.0.1",
             "userAgent": s.user_agent,
-            "requestParameters": s.request,
+            "requestParameters": camel_keys(s.request),
             "responseElements": Value::Null,
             "requestID": s.request_id,
             "eventID": id,
@@ -142,7 +142,7 @@ impl EventStore {
             "eventCategory": "Management",
         });
         match s.response {
-            Ok(answer) if !read_only => record["responseElements"] = answer.clone(),
+            Ok(answer) if !read_only => record["responseElements"] = camel_keys(answer),
             Ok(_) => {}
             Err(e) => {
                 record["errorCode"] = json!(e.code);
@@ -175,7 +175,13 @@ impl EventStore {
 
     /// Adds one delivered CloudTrail record; returns false when it is unusable or already present.
     pub fn add_record(&mut self, record: &Value) -> bool {
-        let field = |k: &str| record.get(k).and_then(Value::as_str);
+        // Insights records keep the name and source of the API they are about under insightDetails.
+        let field = |k: &str| {
+            record
+                .get(k)
+                .or_else(|| record.get("insightDetails")?.get(k))
+                .and_then(Value::as_str)
+        };
         let (Some(id), Some(name), Some(time), Some(region)) = (
             field("eventID"),
             field("eventName"),
@@ -312,6 +318,26 @@ impl EventStore {
             answer["NextToken"] = json!(token);
         }
         Ok(answer)
+    }
+}
+
+/// CloudTrail records API parameters with the first letter lowered (`S3BucketName` → `s3BucketName`).
+fn camel_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let mut chars = k.chars();
+                    let key = match chars.next() {
+                        Some(first) => first.to_lowercase().chain(chars).collect(),
+                        None => String::new(),
+                    };
+                    (key, camel_keys(v))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(camel_keys).collect()),
+        other => other.clone(),
     }
 }
 

@@ -1,0 +1,115 @@
+//! Fixtures shared by the end-to-end tests: a gateway on an ephemeral loopback port, the generated
+//! client, and helpers to read rich error details.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use cloudtrail_gateway::{
+    config::Config,
+    local::{LocalCloudTrail, LocalOptions},
+    pb::cloud_trail_service_client::CloudTrailServiceClient,
+    server,
+};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::{Code, Status, transport::Channel};
+use tonic_types::StatusExt;
+
+pub type Client = CloudTrailServiceClient<Channel>;
+
+/// A gateway serving in this process; stops when dropped.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub client: Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl TestGateway {
+    /// The default configuration (embedded CloudTrail, us-east-1) on an ephemeral port.
+    pub async fn start() -> Self {
+        Self::start_with(
+            Config::default(),
+            LocalCloudTrail::new(LocalOptions::default()),
+        )
+        .await
+    }
+
+    pub async fn start_with(config: Config, local: LocalCloudTrail) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = server::serve_with(listener, config, local, shutdown).await {
+                panic!("gateway failed: {e}");
+            }
+        });
+        let client = connect(addr).await;
+        TestGateway {
+            addr,
+            client,
+            stop: Some(stop),
+            task,
+        }
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.abort();
+    }
+}
+
+pub async fn connect(addr: SocketAddr) -> Client {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("connect to the gateway");
+    CloudTrailServiceClient::new(channel)
+}
+
+/// The fields named in the status's BadRequest, in order.
+pub fn violations(status: &Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
+}
+
+/// Asserts the status's code and its ErrorInfo reason (the AWS error code).
+pub fn assert_upstream_error(status: &Status, code: Code, reason: &str) {
+    assert_eq!(status.code(), code, "{status:?}");
+    let info = status
+        .get_details_error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.reason, reason, "{status:?}");
+    assert_eq!(info.domain, "cloudtrail.amazonaws.com");
+    assert!(
+        info.metadata.contains_key("aws_request_id"),
+        "no aws_request_id in {status:?}"
+    );
+}
+
+/// The third-party CloudTrail log files beside the project (`../shared/cloudtrail-logs`).
+pub fn shared_logs() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/cloudtrail-logs");
+    assert!(
+        dir.is_dir(),
+        "missing {}: the real log files are part of the test suite",
+        dir.display()
+    );
+    dir
+}
