@@ -22,10 +22,10 @@ fn time_range(
 ) {
     let start = date_time(v, "start_time", start);
     let end = date_time(v, "end_time", end);
-    if let (Some(s), Some(e)) = (start, end) {
-        if s > e {
-            v.add("start_time", "start_time must not be after end_time");
-        }
+    if let (Some(s), Some(e)) = (start, end)
+        && s > e
+    {
+        v.add("start_time", "start_time must not be after end_time");
     }
     (start, end)
 }
@@ -91,13 +91,13 @@ pub fn lookup_events(
             );
         }
     }
-    if let Some(n) = req.max_results {
-        if !(1..=rules::MAX_LOOKUP_RESULTS).contains(&n) {
-            v.add(
-                "max_results",
-                format!("must be 1 to {}, got {n}", rules::MAX_LOOKUP_RESULTS),
-            );
-        }
+    if let Some(n) = req.max_results
+        && !(1..=rules::MAX_LOOKUP_RESULTS).contains(&n)
+    {
+        v.add(
+            "max_results",
+            format!("must be 1 to {}, got {n}", rules::MAX_LOOKUP_RESULTS),
+        );
     }
     let category = match pb::EventCategory::try_from(req.event_category) {
         Ok(pb::EventCategory::Unspecified) => None,

@@ -12,7 +12,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::wire::ApiError;
+use super::wire::{self, ApiError};
 
 /// What LookupEvents can ask for: management events by default, Insights events on request. Data
 /// events are stored (log files contain them) but, as in AWS, never returned.
@@ -103,10 +103,10 @@ impl EventStore {
         self.next_seq += 1;
         let events = self.regions.entry(region.to_owned()).or_default();
         events.insert(key_of(time, seq), event);
-        if events.len() > self.capacity {
-            if let Some((_, dropped)) = events.pop_first() {
-                self.ids.remove(&dropped.id);
-            }
+        if events.len() > self.capacity
+            && let Some((_, dropped)) = events.pop_first()
+        {
+            self.ids.remove(&dropped.id);
         }
     }
 
@@ -455,20 +455,7 @@ impl Query {
                 Some((key.to_owned(), value.to_owned()))
             }
         };
-        let time = |k: &str| {
-            body.get(k)
-                .and_then(Value::as_f64)
-                .map(DateTime::from_secs_f64)
-        };
-        let (start, end) = (time("StartTime"), time("EndTime"));
-        if let (Some(s), Some(e)) = (start, end.or(Some(now))) {
-            if s > e {
-                return Err(ApiError::new(
-                    "InvalidTimeRangeException",
-                    "Start time must be before the end time.",
-                ));
-            }
-        }
+        let (start, end) = wire::time_range(body, now)?;
         let insight = match body.get("EventCategory").and_then(Value::as_str) {
             None => false,
             Some("insight") => true,

@@ -9,7 +9,10 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{events::hex, wire::ApiError};
+use super::{
+    events::hex,
+    wire::{self, ApiError},
+};
 
 /// When every Region's key became valid (2024-01-01T00:00:00Z); it has not been rotated since.
 const VALID_FROM: i64 = 1_704_067_200;
@@ -31,20 +34,7 @@ fn public_key(region: &str) -> Vec<u8> {
 }
 
 pub fn list(region: &str, body: &Value, now: DateTime) -> Result<Value, ApiError> {
-    let time = |k: &str| {
-        body.get(k)
-            .and_then(Value::as_f64)
-            .map(DateTime::from_secs_f64)
-    };
-    let (start, end) = (time("StartTime"), time("EndTime"));
-    if let (Some(s), Some(e)) = (start, end) {
-        if s > e {
-            return Err(ApiError::new(
-                "InvalidTimeRangeException",
-                "Start time must be before the end time.",
-            ));
-        }
-    }
+    let (start, end) = wire::time_range(body, now)?;
     if body
         .get("NextToken")
         .and_then(Value::as_str)

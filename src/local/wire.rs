@@ -2,7 +2,7 @@
 //! body; answers are JSON, errors HTTP 400 with `{"__type": ..., "message": ...}` like AWS.
 
 use aws_smithy_runtime_api::{client::orchestrator::HttpRequest, http::Response, http::StatusCode};
-use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::{DateTime, body::SdkBody};
 use serde_json::Value;
 
 /// The target prefix the Rust SDK sends, and the long one botocore (AWS CLI, boto3) sends.
@@ -95,6 +95,27 @@ fn region_from_host(uri: &str) -> Option<String> {
     let host = uri.split("://").nth(1)?.split(['/', ':']).next()?;
     let mut labels = host.split('.');
     (labels.next()? == "cloudtrail").then(|| labels.next().map(str::to_owned))?
+}
+
+/// `StartTime`/`EndTime` of a request (epoch seconds); the start may not be after the end, which
+/// defaults to now.
+pub fn time_range(
+    body: &Value,
+    now: DateTime,
+) -> Result<(Option<DateTime>, Option<DateTime>), ApiError> {
+    let time = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_f64)
+            .map(DateTime::from_secs_f64)
+    };
+    let (start, end) = (time("StartTime"), time("EndTime"));
+    if start.is_some_and(|s| s > end.unwrap_or(now)) {
+        return Err(ApiError::new(
+            "InvalidTimeRangeException",
+            "Start time must be before the end time.",
+        ));
+    }
+    Ok((start, end))
 }
 
 pub fn respond(request_id: &str, result: &Result<Value, ApiError>) -> Response<SdkBody> {

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what the tests need, then runs them.
+#   - moto (CloudTrail emulator) into ./.venv            (PyPI)
+#   - redis-server when missing                           (Debian; needs root or sudo)
+#   - buf for proto lint into ./.tools                    (npm)
+# Nothing is skipped silently: a missing tool fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*"; }
+
+# moto: the CloudTrail peer for the conformance tests.
+if ! .venv/bin/moto_server --help >/dev/null 2>&1; then
+  say "installing moto[server] into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.2,<5.3'
+fi
+export CLOUDTRAIL_GATEWAY_TEST_MOTO="$PWD/.venv/bin/moto_server"
+
+# redis-server: the shared rate limiter's store.
+if ! command -v redis-server >/dev/null 2>&1; then
+  say "installing redis-server"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
+export CLOUDTRAIL_GATEWAY_TEST_REDIS="$(command -v redis-server)"
+
+# buf: the proto must pass buf lint (STANDARD).
+if ! [ -x .tools/node_modules/.bin/buf ]; then
+  say "installing @bufbuild/buf into .tools"
+  npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@1 >/dev/null
+fi
+say "buf lint"
+.tools/node_modules/.bin/buf lint
+
+say "cargo test"
+cargo test --all-targets --no-fail-fast "$@"
