@@ -67,7 +67,13 @@ where
                 let aws_code = err.code().unwrap_or("UnknownError").to_owned();
                 UpstreamError {
                     code: grpc_code(&aws_code, status),
-                    message: err.message().unwrap_or(&aws_code).to_owned(),
+                    message: match err.message() {
+                        Some(message) => message.to_owned(),
+                        None if err.code().is_none() => {
+                            format!("CloudTrail answered HTTP {status} without an error code")
+                        }
+                        None => aws_code.clone(),
+                    },
                     reason: aws_code,
                     request_id,
                     http_status: Some(status),
@@ -734,6 +740,15 @@ mod tests {
 
         let broken = status_of("DescribeTrails", Canned::NotJson(502)).await;
         assert_eq!(broken.code(), Code::Unavailable, "{broken:?}");
+        assert_eq!(
+            broken.message(),
+            "CloudTrail answered HTTP 502 without an error code"
+        );
+        let info = broken.get_details_error_info().unwrap();
+        assert_eq!(
+            info.metadata.get("http_status").map(String::as_str),
+            Some("502")
+        );
     }
 
     #[test]

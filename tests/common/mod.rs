@@ -2,6 +2,8 @@
 //! client, and helpers to read rich error details.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod procs;
+
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use cloudtrail_gateway::{

@@ -1,0 +1,253 @@
+//! Child-process fixtures: moto (a CloudTrail emulator nobody here wrote) and the gateway binary
+//! pointed at it. Each picks free loopback ports and is killed on drop.
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use super::Client;
+
+/// A free port on 127.0.0.1 (bound, then released for the child to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A child process killed (and reaped) on drop; its output goes to a log file kept for failures.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(mut command: Command, name: &str) -> Proc {
+        let log = std::env::temp_dir().join(format!(
+            "ctgw-{name}-{}-{}.log",
+            std::process::id(),
+            free_port()
+        ));
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({command:?}): {e}"));
+        Proc { child, log }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// One plain HTTP/1.1 request to 127.0.0.1:port; returns (status, body).
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// `moto_server` on a free port. Installed by scripts/test.sh into ./.venv; never skipped.
+pub struct Moto {
+    pub port: u16,
+    proc: Proc,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let exe = std::env::var_os("CLOUDTRAIL_GATEWAY_TEST_MOTO")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server")
+            });
+        assert!(
+            exe.exists(),
+            "moto_server not found at {}: run scripts/test.sh, which installs it",
+            exe.display()
+        );
+        let port = free_port();
+        let mut command = Command::new(&exe);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("TZ", "UTC");
+        let mut moto = Moto {
+            port,
+            proc: Proc::spawn(command, "moto"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http(port, "GET", "/moto-api/data.json", &[], "")
+            .map(|(s, _)| s)
+            .ok()
+            != Some(200)
+        {
+            assert!(
+                !moto.proc.exited(),
+                "moto exited:\n{}",
+                moto.proc.log_text()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "moto did not answer in 30 s:\n{}",
+                moto.proc.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates an S3 bucket (moto checks that a trail's bucket exists).
+    pub fn create_bucket(&self, name: &str) {
+        let (status, body) =
+            http(self.port, "PUT", &format!("/{name}"), &[], "").expect("S3 CreateBucket");
+        assert_eq!(status, 200, "CreateBucket {name}: {body}");
+    }
+
+    /// Creates an SNS topic (moto checks that a trail's topic exists). moto routes by the SigV4
+    /// credential scope and does not verify the signature.
+    pub fn create_topic(&self, name: &str) {
+        let auth = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/sns/aws4_request, SignedHeaders=host, Signature=0";
+        let (status, body) = http(
+            self.port,
+            "POST",
+            "/",
+            &[
+                ("Authorization", auth),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            &format!("Action=CreateTopic&Name={name}"),
+        )
+        .expect("SNS CreateTopic");
+        assert_eq!(status, 200, "CreateTopic {name}: {body}");
+    }
+}
+
+/// The gateway binary as a child process: `--upstream aws --endpoint-url <moto>`.
+pub struct GatewayProcess {
+    pub addr: SocketAddr,
+    proc: Proc,
+}
+
+impl GatewayProcess {
+    pub async fn start_on(endpoint_url: &str, extra_args: &[&str]) -> GatewayProcess {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cloudtrail-gateway"));
+        command
+            .args([
+                "--listen",
+                &addr.to_string(),
+                "--upstream",
+                "aws",
+                "--region",
+                "us-east-1",
+            ])
+            .args(["--endpoint-url", endpoint_url])
+            .args(extra_args)
+            // Static test credentials; no profile files, no instance metadata (loopback only).
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("RUST_LOG", "warn");
+        let mut gateway = GatewayProcess {
+            addr,
+            proc: Proc::spawn(command, "gateway"),
+        };
+        gateway.wait_serving().await;
+        gateway
+    }
+
+    async fn wait_serving(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(
+                !self.proc.exited(),
+                "gateway exited:\n{}",
+                self.proc.log_text()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "gateway not serving in 30 s:\n{}",
+                self.proc.log_text()
+            );
+            if let Ok(channel) =
+                tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
+                    .expect("endpoint")
+                    .connect()
+                    .await
+            {
+                let status = HealthClient::new(channel)
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .map(|r| r.into_inner().status);
+                if status.is_ok_and(|s| s == ServingStatus::Serving as i32) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn client(&self) -> Client {
+        super::connect(self.addr).await
+    }
+}
