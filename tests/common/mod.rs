@@ -69,14 +69,17 @@ impl Drop for TestGateway {
     }
 }
 
-pub async fn connect(addr: SocketAddr) -> Client {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+pub async fn channel(addr: SocketAddr) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("endpoint")
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
-        .expect("connect to the gateway");
-    CloudTrailServiceClient::new(channel)
+        .expect("connect to the gateway")
+}
+
+pub async fn connect(addr: SocketAddr) -> Client {
+    CloudTrailServiceClient::new(channel(addr).await)
 }
 
 /// The fields named in the status's BadRequest, in order.
