@@ -8,8 +8,9 @@ mod common;
 
 use cloudtrail_gateway::pb::{self, ReadWriteType};
 use common::{
-    Client, TestGateway,
+    Client, TestGateway, create_request,
     procs::{GatewayProcess, Moto},
+    tag,
 };
 use tonic::{Response, Status};
 use tonic_types::StatusExt;
@@ -114,21 +115,6 @@ fn times_as_presence(mut s: pb::GetTrailStatusResponse) -> pb::GetTrailStatusRes
     s
 }
 
-fn create_request(name: &str) -> pb::CreateTrailRequest {
-    pb::CreateTrailRequest {
-        name: name.into(),
-        s3_bucket_name: "audit-logs".into(),
-        ..Default::default()
-    }
-}
-
-fn tag(key: &str, value: &str) -> pb::Tag {
-    pb::Tag {
-        key: key.into(),
-        value: Some(value.into()),
-    }
-}
-
 /// The script. Straight-line on purpose: it reads as the session a platform team would run.
 async fn script(mut c: Client) -> Vec<(&'static str, Outcome)> {
     let mut steps = Vec::new();
@@ -139,7 +125,7 @@ async fn script(mut c: Client) -> Vec<(&'static str, Outcome)> {
             s3_key_prefix: "prod".into(),
             sns_topic_name: "trail-topic".into(),
             enable_log_file_validation: Some(true),
-            tags_list: vec![tag("team", "platform")],
+            tags_list: vec![tag("team", Some("platform"))],
             ..create_request("audit")
         })
         .await;
@@ -211,7 +197,7 @@ async fn script(mut c: Client) -> Vec<(&'static str, Outcome)> {
     let r = c
         .add_tags(pb::AddTagsRequest {
             resource_id: TRAIL_ARN.into(),
-            tags_list: vec![tag("env", "prod")],
+            tags_list: vec![tag("env", Some("prod"))],
         })
         .await;
     steps.push(("AddTags", outcome(r, same)));
@@ -225,7 +211,7 @@ async fn script(mut c: Client) -> Vec<(&'static str, Outcome)> {
     let r = c
         .remove_tags(pb::RemoveTagsRequest {
             resource_id: TRAIL_ARN.into(),
-            tags_list: vec![tag("team", "platform")],
+            tags_list: vec![tag("team", Some("platform"))],
         })
         .await;
     steps.push(("RemoveTags", outcome(r, same)));
@@ -300,7 +286,7 @@ async fn script(mut c: Client) -> Vec<(&'static str, Outcome)> {
     let r = c
         .add_tags(pb::AddTagsRequest {
             resource_id: "arn:aws:cloudtrail:us-east-1:123456789012:trail/missing".into(),
-            tags_list: vec![tag("a", "b")],
+            tags_list: vec![tag("a", Some("b"))],
         })
         .await;
     steps.push(("AddTags to an unknown trail", outcome(r, same)));

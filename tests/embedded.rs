@@ -8,29 +8,11 @@ use cloudtrail_gateway::{
     local::{LocalCloudTrail, LocalOptions},
     pb::{self, LookupAttributeKey, ReadWriteType},
 };
-use common::{Client, TestGateway, assert_upstream_error, violations};
+use common::{
+    ACCOUNT, Client, TestGateway, assert_upstream_error, create_request, lookup, tag, trail_arn,
+    violations,
+};
 use tonic::Code;
-
-const ACCOUNT: &str = "123456789012";
-
-fn arn(region: &str, name: &str) -> String {
-    format!("arn:aws:cloudtrail:{region}:{ACCOUNT}:trail/{name}")
-}
-
-fn tag(key: &str, value: Option<&str>) -> pb::Tag {
-    pb::Tag {
-        key: key.into(),
-        value: value.map(Into::into),
-    }
-}
-
-fn create_request(name: &str) -> pb::CreateTrailRequest {
-    pb::CreateTrailRequest {
-        name: name.into(),
-        s3_bucket_name: "audit-logs".into(),
-        ..Default::default()
-    }
-}
 
 async fn create(client: &mut Client, name: &str) -> pb::Trail {
     client
@@ -40,22 +22,6 @@ async fn create(client: &mut Client, name: &str) -> pb::Trail {
         .into_inner()
         .trail
         .expect("trail in response")
-}
-
-/// Events the embedded CloudTrail recorded with this event name (newest first).
-async fn events_named(client: &mut Client, name: &str) -> Vec<pb::Event> {
-    client
-        .lookup_events(pb::LookupEventsRequest {
-            lookup_attributes: vec![pb::LookupAttribute {
-                attribute_key: LookupAttributeKey::EventName as i32,
-                attribute_value: name.into(),
-            }],
-            ..Default::default()
-        })
-        .await
-        .expect("lookup events")
-        .into_inner()
-        .events
 }
 
 #[tokio::test]
@@ -81,7 +47,7 @@ async fn trail_lifecycle_through_every_trail_and_logging_rpc() {
         .trail
         .expect("trail");
     assert_eq!(created.name, "audit-trail");
-    assert_eq!(created.trail_arn, arn("us-east-1", "audit-trail"));
+    assert_eq!(created.trail_arn, trail_arn("us-east-1", "audit-trail"));
     assert_eq!(created.s3_bucket_name, "audit-logs");
     assert_eq!(created.s3_key_prefix, "prod");
     assert_eq!(
@@ -184,7 +150,8 @@ async fn trail_lifecycle_through_every_trail_and_logging_rpc() {
         .expect_err("deleted trail");
     assert_upstream_error(&gone, Code::NotFound, "TrailNotFoundException");
     assert!(
-        gone.message().contains(&arn("us-east-1", "audit-trail")),
+        gone.message()
+            .contains(&trail_arn("us-east-1", "audit-trail")),
         "{gone:?}"
     );
 }
@@ -378,7 +345,7 @@ async fn tags_add_list_remove() {
 
     let unknown = c
         .list_tags(pb::ListTagsRequest {
-            resource_id_list: vec![arn("us-east-1", "nope")],
+            resource_id_list: vec![common::trail_arn("us-east-1", "nope")],
             ..Default::default()
         })
         .await
@@ -397,7 +364,7 @@ async fn lookup_events_returns_the_calls_that_were_made() {
     .await
     .expect("start");
 
-    let created = events_named(&mut c, "CreateTrail").await;
+    let created = lookup(&mut c, LookupAttributeKey::EventName, "CreateTrail").await;
     assert_eq!(created.len(), 1);
     let e = &created[0];
     assert_eq!(e.event_source, "cloudtrail.amazonaws.com");
@@ -472,7 +439,7 @@ async fn lookup_events_returns_the_calls_that_were_made() {
             name: "missing".into(),
         })
         .await;
-    let failed = events_named(&mut c, "GetTrailStatus").await;
+    let failed = lookup(&mut c, LookupAttributeKey::EventName, "GetTrailStatus").await;
     let record: serde_json::Value =
         serde_json::from_str(&failed[0].cloud_trail_event).expect("JSON");
     assert_eq!(record["errorCode"], "TrailNotFoundException");
@@ -734,7 +701,7 @@ async fn home_region_rules_across_two_regional_gateways() {
 async fn every_validation_rule_answers_invalid_argument_and_sends_nothing() {
     let gw = TestGateway::start().await;
     let mut c = gw.client.clone();
-    let good_arn = arn("us-east-1", "valid-trail");
+    let good_arn = trail_arn("us-east-1", "valid-trail");
     let name_cases = [
         ("ab", "too short"),
         ("a".repeat(129).as_str(), "too long"),

@@ -10,7 +10,7 @@ use cloudtrail_gateway::{
     local::{LocalCloudTrail, LocalOptions},
     pb::{self, EventCategory, LookupAttributeKey},
 };
-use common::{Client, TestGateway, shared_logs};
+use common::{TestGateway, lookup, shared_logs};
 
 async fn gateway_in(region: &str) -> TestGateway {
     let mut config = Config::default();
@@ -18,20 +18,6 @@ async fn gateway_in(region: &str) -> TestGateway {
     config.local_load_logs = vec![shared_logs().join("logs")];
     let local = LocalCloudTrail::new(LocalOptions::default());
     TestGateway::start_with(config, local).await
-}
-
-async fn lookup(c: &mut Client, key: LookupAttributeKey, value: &str) -> Vec<pb::Event> {
-    c.lookup_events(pb::LookupEventsRequest {
-        lookup_attributes: vec![pb::LookupAttribute {
-            attribute_key: key as i32,
-            attribute_value: value.into(),
-        }],
-        ..Default::default()
-    })
-    .await
-    .expect("lookup")
-    .into_inner()
-    .events
 }
 
 #[test]

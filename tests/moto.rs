@@ -6,9 +6,9 @@ mod common;
 
 use cloudtrail_gateway::pb::{self, ReadWriteType};
 use common::{
-    Client, assert_upstream_error,
+    Client, assert_upstream_error, create_request,
     procs::{GatewayProcess, Moto},
-    violations,
+    tag, violations,
 };
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -26,14 +26,6 @@ async fn moto_gateway() -> (Moto, GatewayProcess, Client) {
     (moto, gateway, client)
 }
 
-fn create_request(name: &str) -> pb::CreateTrailRequest {
-    pb::CreateTrailRequest {
-        name: name.into(),
-        s3_bucket_name: "audit-logs".into(),
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn trails_and_logging_on_moto() {
     let (_moto, _gw, mut c) = moto_gateway().await;
@@ -43,10 +35,7 @@ async fn trails_and_logging_on_moto() {
             s3_key_prefix: "prod".into(),
             sns_topic_name: "trail-topic".into(),
             enable_log_file_validation: Some(true),
-            tags_list: vec![pb::Tag {
-                key: "team".into(),
-                value: Some("platform".into()),
-            }],
+            tags_list: vec![tag("team", Some("platform"))],
             ..create_request("audit")
         })
         .await
@@ -211,13 +200,9 @@ async fn selectors_and_tags_on_moto() {
         .into_inner();
     assert_eq!(put.advanced_event_selectors, advanced);
 
-    let tag = |k: &str, v: &str| pb::Tag {
-        key: k.into(),
-        value: Some(v.into()),
-    };
     c.add_tags(pb::AddTagsRequest {
         resource_id: arn.clone(),
-        tags_list: vec![tag("team", "a"), tag("env", "prod")],
+        tags_list: vec![tag("team", Some("a")), tag("env", Some("prod"))],
     })
     .await
     .expect("add");
@@ -233,12 +218,12 @@ async fn selectors_and_tags_on_moto() {
         listed.resource_tag_list,
         vec![pb::ResourceTag {
             resource_id: arn.clone(),
-            tags_list: vec![tag("team", "a"), tag("env", "prod")]
+            tags_list: vec![tag("team", Some("a")), tag("env", Some("prod"))]
         }]
     );
     c.remove_tags(pb::RemoveTagsRequest {
         resource_id: arn.clone(),
-        tags_list: vec![tag("team", "a")],
+        tags_list: vec![tag("team", Some("a"))],
     })
     .await
     .expect("remove");
@@ -252,7 +237,7 @@ async fn selectors_and_tags_on_moto() {
         .into_inner();
     assert_eq!(
         listed.resource_tag_list[0].tags_list,
-        vec![tag("env", "prod")]
+        vec![tag("env", Some("prod"))]
     );
 }
 

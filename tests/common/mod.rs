@@ -9,7 +9,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use cloudtrail_gateway::{
     config::Config,
     local::{LocalCloudTrail, LocalOptions},
-    pb::cloud_trail_service_client::CloudTrailServiceClient,
+    pb::{self, LookupAttributeKey, cloud_trail_service_client::CloudTrailServiceClient},
     server,
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -117,4 +117,43 @@ pub fn shared_logs() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// The account of both the embedded CloudTrail and moto.
+pub const ACCOUNT: &str = "123456789012";
+
+pub fn trail_arn(region: &str, name: &str) -> String {
+    format!("arn:aws:cloudtrail:{region}:{ACCOUNT}:trail/{name}")
+}
+
+/// A CreateTrail request with the bucket every test backend has (`audit-logs`).
+pub fn create_request(name: &str) -> pb::CreateTrailRequest {
+    pb::CreateTrailRequest {
+        name: name.into(),
+        s3_bucket_name: "audit-logs".into(),
+        ..Default::default()
+    }
+}
+
+pub fn tag(key: &str, value: Option<&str>) -> pb::Tag {
+    pb::Tag {
+        key: key.into(),
+        value: value.map(Into::into),
+    }
+}
+
+/// LookupEvents filtered on one attribute (newest first).
+pub async fn lookup(client: &mut Client, key: LookupAttributeKey, value: &str) -> Vec<pb::Event> {
+    client
+        .lookup_events(pb::LookupEventsRequest {
+            lookup_attributes: vec![pb::LookupAttribute {
+                attribute_key: key as i32,
+                attribute_value: value.into(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("lookup events")
+        .into_inner()
+        .events
 }
