@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
     match server::run(config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
+            eprintln!("cloudtrail-gateway: {e}");
             ExitCode::FAILURE
         }
     }

@@ -23,6 +23,8 @@ pub enum StartError {
     },
     #[error("cannot load CloudTrail logs: {0}")]
     LoadLogs(#[from] LoadError),
+    #[error(transparent)]
+    NoRegion(#[from] upstream::NoRegion),
     #[error("reflection descriptors are invalid: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server failed: {0}")]
@@ -63,7 +65,7 @@ pub async fn serve_with(
             tracing::info!(path = %path.display(), events = added, "loaded CloudTrail log files");
         }
     }
-    let client = upstream::client(&config.upstream, &local).await;
+    let client = upstream::client(&config.upstream, &local).await?;
     let gateway = CloudTrailServiceServer::new(Gateway::new(client));
 
     let (health, health_service) = tonic_health::server::health_reporter();

@@ -24,9 +24,16 @@ fn timeout_config(c: &UpstreamConfig) -> TimeoutConfig {
         .build()
 }
 
+/// No Region was configured and the AWS config chain has none either.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "invalid setting `region`: not set, and the AWS config chain (AWS_REGION, profile) has none"
+)]
+pub struct NoRegion;
+
 /// The client for `aws`: credentials and (unless configured) the Region from aws-config's default
 /// chain (environment, profiles, SSO, web identity, container and instance metadata).
-pub async fn aws_client(c: &UpstreamConfig) -> Client {
+pub async fn aws_client(c: &UpstreamConfig) -> Result<Client, NoRegion> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry_config(c))
         .timeout_config(timeout_config(c));
@@ -34,11 +41,14 @@ pub async fn aws_client(c: &UpstreamConfig) -> Client {
         loader = loader.region(Region::new(region.clone()));
     }
     let shared = loader.load().await;
+    if shared.region().is_none() {
+        return Err(NoRegion);
+    }
     let mut builder = aws_sdk_cloudtrail::config::Builder::from(&shared);
     if let Some(url) = &c.endpoint_url {
         builder = builder.endpoint_url(url);
     }
-    Client::from_conf(builder.build())
+    Ok(Client::from_conf(builder.build()))
 }
 
 /// The client for the embedded CloudTrail: same SDK pipeline (signing included), in-process transport.
@@ -62,9 +72,9 @@ pub fn local_client(c: &UpstreamConfig, local: &LocalCloudTrail) -> Client {
 }
 
 /// The client for the configured upstream.
-pub async fn client(c: &UpstreamConfig, local: &LocalCloudTrail) -> Client {
+pub async fn client(c: &UpstreamConfig, local: &LocalCloudTrail) -> Result<Client, NoRegion> {
     match c.kind {
-        UpstreamKind::Local => local_client(c, local),
+        UpstreamKind::Local => Ok(local_client(c, local)),
         UpstreamKind::Aws => aws_client(c).await,
     }
 }

@@ -86,3 +86,20 @@ async fn an_unreachable_upstream_is_unavailable() {
     );
     assert!(status.get_details_retry_info().is_some());
 }
+
+#[test]
+fn aws_upstream_without_a_region_refuses_to_start() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cloudtrail-gateway"))
+        .args(["--listen", "127.0.0.1:0", "--upstream", "aws"])
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("CLOUDTRAIL_GATEWAY_REGION")
+        .output()
+        .expect("run the gateway");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid setting `region`"), "{stderr}");
+}
