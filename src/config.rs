@@ -4,12 +4,20 @@
 //! Every setting has the same name everywhere: flag `--max-attempts`, env
 //! `CLOUDTRAIL_GATEWAY_MAX_ATTEMPTS`, TOML key `max_attempts`.
 
-use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
-use clap::{Parser, ValueEnum};
+use clap::{ArgAction, Parser, ValueEnum};
 use serde::Deserialize;
 
-use crate::local::LocalOptions;
+use crate::{
+    auth::{
+        AuthConfig, TlsConfig,
+        certificates::CertificateEntry,
+        jwt::{JwksSource, JwtConfig},
+        tokens::TokenEntry,
+    },
+    local::LocalOptions,
+};
 
 /// Where CloudTrail calls go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -114,6 +122,59 @@ pub struct Settings {
     /// Embedded CloudTrail: events kept per Region, oldest dropped first [default: 100000].
     #[arg(long, env = "CLOUDTRAIL_GATEWAY_LOCAL_EVENT_CAPACITY")]
     pub local_event_capacity: Option<usize>,
+
+    /// Serve without authentication on a non-loopback address (warned about at every start).
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_INSECURE_NO_AUTH", action = ArgAction::SetTrue)]
+    pub insecure_no_auth: bool,
+    /// Health and reflection reachable without credentials [default: true].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_AUTH_OPEN_HEALTH")]
+    pub auth_open_health: Option<bool>,
+    /// Server certificate chain (PEM): serve TLS.
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// CA (PEM) that client certificates must chain to; makes client certificates required (mTLS).
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// JWT: the JSON Web Key Set, from a file.
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_JWKS_FILE")]
+    pub jwks_file: Option<PathBuf>,
+    /// JWT: the JSON Web Key Set, from an https URL (http only on loopback).
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// JWT: the required `iss`.
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// JWT: the required `aud`.
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// JWT: the claim naming the principal [default: sub].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_JWT_PRINCIPAL_CLAIM")]
+    pub jwt_principal_claim: Option<String>,
+    /// JWT: the claim listing roles (array, or space-separated string) [default: roles].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_JWT_ROLES_CLAIM")]
+    pub jwt_roles_claim: Option<String>,
+    /// JWT: clock leeway for exp/nbf [default: 30s].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_JWT_LEEWAY")]
+    pub jwt_leeway: Option<HumanDuration>,
+    /// JWT: refresh the key set this often [default: 10m].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_JWKS_REFRESH_INTERVAL")]
+    pub jwks_refresh_interval: Option<HumanDuration>,
+    /// JWT: an unknown key id refreshes the set at most this often [default: 30s].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_JWKS_MIN_REFRESH_INTERVAL")]
+    pub jwks_min_refresh_interval: Option<HumanDuration>,
+
+    /// Static bearer tokens (TOML `[[tokens]]`: principal, sha256, roles).
+    #[arg(skip)]
+    pub tokens: Vec<TokenEntry>,
+    /// Roles of client-certificate identities (TOML `[[certificates]]`: principal, roles).
+    #[arg(skip)]
+    pub certificates: Vec<CertificateEntry>,
+    /// Custom roles (TOML `[roles]`: name = [RPC, ...]).
+    #[arg(skip)]
+    pub roles: BTreeMap<String, Vec<String>>,
 }
 
 impl Settings {
@@ -136,6 +197,26 @@ impl Settings {
                 self.local_load_logs
             },
             local_event_capacity: self.local_event_capacity.or(file.local_event_capacity),
+            insecure_no_auth: self.insecure_no_auth || file.insecure_no_auth,
+            auth_open_health: self.auth_open_health.or(file.auth_open_health),
+            tls_cert: self.tls_cert.or(file.tls_cert),
+            tls_key: self.tls_key.or(file.tls_key),
+            tls_client_ca: self.tls_client_ca.or(file.tls_client_ca),
+            jwks_file: self.jwks_file.or(file.jwks_file),
+            jwks_url: self.jwks_url.or(file.jwks_url),
+            jwt_issuer: self.jwt_issuer.or(file.jwt_issuer),
+            jwt_audience: self.jwt_audience.or(file.jwt_audience),
+            jwt_principal_claim: self.jwt_principal_claim.or(file.jwt_principal_claim),
+            jwt_roles_claim: self.jwt_roles_claim.or(file.jwt_roles_claim),
+            jwt_leeway: self.jwt_leeway.or(file.jwt_leeway),
+            jwks_refresh_interval: self.jwks_refresh_interval.or(file.jwks_refresh_interval),
+            jwks_min_refresh_interval: self
+                .jwks_min_refresh_interval
+                .or(file.jwks_min_refresh_interval),
+            // Tables come only from the file.
+            tokens: file.tokens,
+            certificates: file.certificates,
+            roles: file.roles,
         }
     }
 }
@@ -180,6 +261,7 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub local: LocalOptions,
     pub local_load_logs: Vec<PathBuf>,
+    pub auth: AuthConfig,
 }
 
 impl Config {
@@ -267,10 +349,93 @@ impl Config {
         if event_capacity == 0 {
             return Err(invalid("local_event_capacity", "must be at least 1"));
         }
+        let listen = s
+            .listen
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051)));
+        let tls = match (s.tls_cert, s.tls_key, s.tls_client_ca) {
+            (Some(cert), Some(key), client_ca) => Some(TlsConfig {
+                cert,
+                key,
+                client_ca,
+            }),
+            (None, None, None) => None,
+            (Some(_), None, _) => return Err(invalid("tls_key", "tls_cert needs tls_key")),
+            (None, Some(_), _) => return Err(invalid("tls_cert", "tls_key needs tls_cert")),
+            (None, None, Some(_)) => {
+                return Err(invalid(
+                    "tls_client_ca",
+                    "client certificates need tls_cert and tls_key",
+                ));
+            }
+        };
+        let jwks = match (s.jwks_file, s.jwks_url) {
+            (Some(_), Some(_)) => {
+                return Err(invalid("jwks_url", "give jwks_file or jwks_url, not both"));
+            }
+            (Some(file), None) => Some(JwksSource::File(file)),
+            (None, Some(url)) => {
+                let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                    .iter()
+                    .any(|p| url.starts_with(p));
+                if !url.starts_with("https://") && !loopback {
+                    return Err(invalid(
+                        "jwks_url",
+                        "must be https:// (http:// only on loopback)",
+                    ));
+                }
+                Some(JwksSource::Url(url))
+            }
+            (None, None) => None,
+        };
+        let jwt = match jwks {
+            None if s.jwt_issuer.is_some() || s.jwt_audience.is_some() => {
+                return Err(invalid(
+                    "jwks_file",
+                    "JWT settings given but no jwks_file or jwks_url",
+                ));
+            }
+            None => None,
+            Some(jwks) => Some(JwtConfig {
+                jwks,
+                issuer: s
+                    .jwt_issuer
+                    .ok_or_else(|| invalid("jwt_issuer", "required with a JWKS"))?,
+                audience: s
+                    .jwt_audience
+                    .ok_or_else(|| invalid("jwt_audience", "required with a JWKS"))?,
+                principal_claim: s.jwt_principal_claim.unwrap_or_else(|| "sub".into()),
+                roles_claim: s.jwt_roles_claim.unwrap_or_else(|| "roles".into()),
+                leeway: s.jwt_leeway.map_or(Duration::from_secs(30), |d| d.0),
+                refresh_interval: positive(
+                    "jwks_refresh_interval",
+                    s.jwks_refresh_interval,
+                    Duration::from_secs(600),
+                )?,
+                min_refresh_interval: s
+                    .jwks_min_refresh_interval
+                    .map_or(Duration::from_secs(30), |d| d.0),
+            }),
+        };
+        let auth = AuthConfig {
+            tokens: s.tokens,
+            certificates: s.certificates,
+            roles: s.roles,
+            jwt,
+            tls,
+            open_health: s.auth_open_health.unwrap_or(true),
+            insecure_no_auth: s.insecure_no_auth,
+        };
+        // Secure by default: no authentication only where nobody else can connect.
+        if !auth.is_enabled() && !listen.ip().is_loopback() && !auth.insecure_no_auth {
+            return Err(invalid(
+                "insecure_no_auth",
+                format!(
+                    "listening on {listen} without authentication; configure tokens, a JWKS or client certificates, or pass --insecure-no-auth"
+                ),
+            ));
+        }
         Ok(Config {
-            listen: s
-                .listen
-                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051))),
+            listen,
             upstream: UpstreamConfig {
                 kind,
                 region,
@@ -286,6 +451,7 @@ impl Config {
                 ..defaults
             },
             local_load_logs: s.local_load_logs,
+            auth,
         })
     }
 }
@@ -347,6 +513,60 @@ mod tests {
             let err = parse(args).unwrap_err().to_string();
             assert!(err.contains(&format!("`{key}`")), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn authentication_settings_are_checked() {
+        let cases: [(&[&str], &str); 7] = [
+            (&["--listen", "0.0.0.0:50051"], "insecure_no_auth"),
+            (&["--tls-cert", "c.pem"], "tls_key"),
+            (&["--tls-client-ca", "ca.pem"], "tls_client_ca"),
+            (
+                &["--jwks-file", "j.json", "--jwks-url", "https://x/jwks"],
+                "jwks_url",
+            ),
+            (&["--jwks-url", "http://idp.example.com/jwks"], "jwks_url"),
+            (
+                &["--jwks-file", "j.json", "--jwt-audience", "gw"],
+                "jwt_issuer",
+            ),
+            (&["--jwt-issuer", "https://idp"], "jwks_file"),
+        ];
+        for (args, key) in cases {
+            let err = parse(args).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{args:?}: {err}");
+        }
+        let open = parse(&["--listen", "0.0.0.0:50051", "--insecure-no-auth"]).unwrap();
+        assert!(open.auth.insecure_no_auth && !open.auth.is_enabled());
+        let jwt = parse(&[
+            "--jwks-url",
+            "http://127.0.0.1:8080/jwks",
+            "--jwt-issuer",
+            "i",
+            "--jwt-audience",
+            "a",
+        ])
+        .unwrap();
+        assert_eq!(jwt.auth.jwt.map(|j| j.principal_claim), Some("sub".into()));
+    }
+
+    #[test]
+    fn tokens_and_roles_come_from_the_file() {
+        let dir = std::env::temp_dir().join(format!("ctgw-config-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gateway.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:50051\"\n[[tokens]]\nprincipal = \"ci\"\nsha256 = \"00\"\nroles = [\"auditor\"]\n[roles]\nauditor = [\"LookupEvents\"]\n",
+        )
+        .unwrap();
+        let c = parse(&["--config", file.to_str().unwrap()]).unwrap();
+        assert!(
+            c.auth.is_enabled(),
+            "a token makes a public address acceptable"
+        );
+        assert_eq!(c.auth.tokens[0].principal, "ci");
+        assert_eq!(c.auth.roles["auditor"], ["LookupEvents"]);
     }
 
     #[test]

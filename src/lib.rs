@@ -6,10 +6,13 @@
 //! error becomes a gRPC status.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod convert;
 pub mod error;
 pub mod local;
+pub mod middleware;
+pub mod principal;
 pub mod server;
 pub mod upstream;
 

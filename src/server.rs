@@ -1,15 +1,17 @@
 //! Assembles the gateway: upstream client, the CloudTrail service behind its tower layers, health and
 //! reflection, and a graceful shutdown.
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
 use tokio::net::TcpListener;
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
 
 use crate::{
     api::Gateway,
+    auth::{AuthSetupError, Authenticator, TlsConfig},
     config::{Config, UpstreamKind},
     local::{LocalCloudTrail, events::LoadError},
+    middleware::auth::AuthLayer,
     pb::{self, cloud_trail_service_server::CloudTrailServiceServer},
     upstream,
 };
@@ -19,6 +21,13 @@ pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("authentication setup failed: {0}")]
+    Auth(#[from] AuthSetupError),
+    #[error("cannot read {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
         source: std::io::Error,
     },
     #[error("cannot load CloudTrail logs: {0}")]
@@ -66,6 +75,15 @@ pub async fn serve_with(
         }
     }
     let client = upstream::client(&config.upstream, &local).await?;
+    let auth = Arc::new(Authenticator::new(&config.auth).await?);
+    let _jwks_refresher = auth.jwt().map(|jwt| AbortOnDrop(jwt.spawn_refresher()));
+    let addr = listener.local_addr().ok();
+    if !config.auth.is_enabled() && addr.is_some_and(|a| !a.ip().is_loopback()) {
+        tracing::warn!(
+            listen = ?addr,
+            "serving WITHOUT authentication on a non-loopback address (--insecure-no-auth): anyone who can connect may delete trails"
+        );
+    }
     let gateway = CloudTrailServiceServer::new(Gateway::new(client));
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -82,16 +100,22 @@ pub async fn serve_with(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let addr = listener.local_addr().ok();
     tracing::info!(
         listen = ?addr,
         upstream = ?config.upstream.kind,
         region = config.upstream.region.as_deref().unwrap_or("(from AWS config)"),
         endpoint = config.upstream.endpoint_url.as_deref().unwrap_or("(default)"),
+        tls = config.auth.tls.is_some(),
+        authentication = config.auth.is_enabled(),
         "cloudtrail-gateway serving"
     );
-    // The tower layers (auth, limits, metrics) wrap the routes here, outermost first.
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.auth.tls {
+        builder = builder.tls_config(tls_config(tls)?)?;
+    }
+    // The tower layers wrap the routes here, outermost first: authentication before anything else.
+    builder
+        .layer(AuthLayer::new(auth))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -100,4 +124,31 @@ pub async fn serve_with(
         .await?;
     tracing::info!("cloudtrail-gateway stopped");
     Ok(())
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, StartError> {
+    std::fs::read(path).map_err(|source| StartError::ReadFile {
+        path: path.clone(),
+        source,
+    })
+}
+
+/// Server TLS (rustls on aws-lc, the SDK's crypto provider); a client CA makes client certificates
+/// required.
+fn tls_config(tls: &TlsConfig) -> Result<ServerTlsConfig, StartError> {
+    let mut config =
+        ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
+    if let Some(ca) = &tls.client_ca {
+        config = config.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    Ok(config)
+}
+
+/// Stops a background task when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

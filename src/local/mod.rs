@@ -156,6 +156,7 @@ impl Inner {
                 format!("the embedded CloudTrail does not implement {other}"),
             )),
         };
+        let caller = crate::principal::current_caller();
         let resource_arn = resource_arn.or_else(|| {
             let created = result.as_ref().ok()?.get("TrailARN")?.as_str()?;
             Some(created.to_owned())
@@ -164,7 +165,7 @@ impl Inner {
             account: &self.options.account_id,
             region: &call.region,
             operation: &call.operation,
-            username: &self.options.username,
+            username: caller.as_deref().unwrap_or(&self.options.username),
             access_key_id: &call.access_key_id,
             user_agent: &call.user_agent,
             request_id,

@@ -69,13 +69,12 @@ impl Drop for TestGateway {
     }
 }
 
+/// A plaintext channel; it connects on first use, so a fixture can start TLS gateways too.
 pub async fn channel(addr: SocketAddr) -> Channel {
     tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("endpoint")
         .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .expect("connect to the gateway")
+        .connect_lazy()
 }
 
 pub async fn connect(addr: SocketAddr) -> Client {

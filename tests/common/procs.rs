@@ -183,20 +183,27 @@ pub struct GatewayProcess {
 }
 
 impl GatewayProcess {
+    /// `--upstream aws --endpoint-url <endpoint_url>` plus `extra_args`.
     pub async fn start_on(endpoint_url: &str, extra_args: &[&str]) -> GatewayProcess {
+        let mut args = vec![
+            "--upstream",
+            "aws",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            endpoint_url,
+        ];
+        args.extend_from_slice(extra_args);
+        Self::start(&args, "warn").await
+    }
+
+    /// The binary on a free loopback port with `args`, logging at `log_level`.
+    pub async fn start(args: &[&str], log_level: &str) -> GatewayProcess {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut command = Command::new(env!("CARGO_BIN_EXE_cloudtrail-gateway"));
         command
-            .args([
-                "--listen",
-                &addr.to_string(),
-                "--upstream",
-                "aws",
-                "--region",
-                "us-east-1",
-            ])
-            .args(["--endpoint-url", endpoint_url])
-            .args(extra_args)
+            .args(["--listen", &addr.to_string()])
+            .args(args)
             // Static test credentials; no profile files, no instance metadata (loopback only).
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -205,7 +212,7 @@ impl GatewayProcess {
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", log_level);
         let mut gateway = GatewayProcess {
             addr,
             proc: Proc::spawn(command, "gateway"),
@@ -245,6 +252,11 @@ impl GatewayProcess {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Everything the process printed so far.
+    pub fn log(&self) -> String {
+        self.proc.log_text()
     }
 
     pub async fn client(&self) -> Client {

@@ -1,14 +1,31 @@
-//! The caller's gRPC deadline, from the `grpc-timeout` header (`<up to 8 digits><H|M|S|m|u|n>`).
+//! What an RPC needs from its request besides the message: the caller's deadline (from the
+//! `grpc-timeout` header, `<up to 8 digits><H|M|S|m|u|n>`) and the authenticated principal.
 
 use std::time::Duration;
 
 use tonic::Request;
 
-/// How long the gateway waits for CloudTrail on the caller's behalf, if the caller set a deadline.
-///
-/// A little less than the deadline (5%, at most 50 ms): tonic's own timeout layer answers CANCELLED at
-/// the deadline itself, and the caller should rather get DEADLINE_EXCEEDED with its ErrorInfo.
-pub fn of<T>(request: &Request<T>) -> Option<Duration> {
+use crate::principal::Principal;
+
+pub struct CallContext {
+    /// How long the gateway waits for CloudTrail on the caller's behalf, if the caller set a deadline.
+    pub deadline: Option<Duration>,
+    /// Who is calling (None when authentication is off).
+    pub caller: Option<Principal>,
+}
+
+impl CallContext {
+    pub fn of<T>(request: &Request<T>) -> CallContext {
+        CallContext {
+            deadline: deadline(request),
+            caller: request.extensions().get::<Principal>().cloned(),
+        }
+    }
+}
+
+/// A little less than the caller's deadline (5%, at most 50 ms): tonic's own timeout layer answers
+/// CANCELLED at the deadline itself, and the caller should rather get DEADLINE_EXCEEDED with details.
+fn deadline<T>(request: &Request<T>) -> Option<Duration> {
     let deadline = parse(request.metadata().get("grpc-timeout")?.to_str().ok()?)?;
     Some(deadline - (deadline / 20).min(Duration::from_millis(50)))
 }

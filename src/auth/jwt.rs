@@ -1,0 +1,344 @@
+//! JWT bearer tokens checked against a JWKS (a file or an URL): signature, `iss`, `aud`, `exp`/`nbf`
+//! with a small leeway; RSA (RS*/PS*) and ECDSA (ES256/ES384) keys. Keys are looked up by `kid`; an
+//! unknown `kid` triggers a refresh (at most one per `min_refresh_interval`), and a timer refreshes
+//! the set every `refresh_interval`. Symmetric (HS*) and `none` algorithms are never accepted.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, Validation, decode, decode_header,
+    errors::ErrorKind,
+    jwk::{JwkSet, KeyAlgorithm},
+};
+use serde_json::Value;
+
+const ALGORITHMS: [Algorithm; 8] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+];
+
+/// A JWKS is small; refuse anything larger than this.
+const MAX_JWKS_BYTES: usize = 1 << 20;
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the key set comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    File(PathBuf),
+    Url(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub jwks: JwksSource,
+    pub issuer: String,
+    pub audience: String,
+    pub principal_claim: String,
+    pub roles_claim: String,
+    pub leeway: Duration,
+    pub refresh_interval: Duration,
+    pub min_refresh_interval: Duration,
+}
+
+/// Why a JWT was refused (also the `error_description` callers see: nothing an attacker can use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JwtProblem {
+    #[error("malformed token")]
+    Malformed,
+    #[error("unsupported algorithm")]
+    Algorithm,
+    #[error("unknown signing key")]
+    UnknownKey,
+    #[error("invalid signature")]
+    Signature,
+    #[error("token expired")]
+    Expired,
+    #[error("token not yet valid")]
+    NotYetValid,
+    #[error("wrong audience")]
+    Audience,
+    #[error("wrong issuer")]
+    Issuer,
+    #[error("token names no principal")]
+    NoPrincipal,
+}
+
+impl JwtProblem {
+    /// A short label for logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            JwtProblem::Malformed => "jwt_malformed",
+            JwtProblem::Algorithm => "jwt_algorithm",
+            JwtProblem::UnknownKey => "jwt_unknown_kid",
+            JwtProblem::Signature => "jwt_signature",
+            JwtProblem::Expired => "jwt_expired",
+            JwtProblem::NotYetValid => "jwt_not_yet_valid",
+            JwtProblem::Audience => "jwt_audience",
+            JwtProblem::Issuer => "jwt_issuer",
+            JwtProblem::NoPrincipal => "jwt_no_principal",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("cannot read JWKS file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot fetch JWKS from {url}: {reason}")]
+    Fetch { url: String, reason: String },
+    #[error("JWKS from {from} is not a JSON Web Key Set: {reason}")]
+    Parse { from: String, reason: String },
+}
+
+type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Empty<Bytes>,
+>;
+
+struct Key {
+    key: DecodingKey,
+    /// The algorithm the JWK pins, if it does.
+    algorithm: Option<Algorithm>,
+}
+
+pub struct JwtVerifier {
+    config: JwtConfig,
+    keys: RwLock<Arc<HashMap<String, Key>>>,
+    /// When the set was last fetched; also serialises refreshes.
+    fetched: tokio::sync::Mutex<Instant>,
+    http: Option<HttpsClient>,
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("jwks", &self.config.jwks)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pinned_algorithm(alg: Option<KeyAlgorithm>) -> Option<Algorithm> {
+    Some(match alg? {
+        KeyAlgorithm::RS256 => Algorithm::RS256,
+        KeyAlgorithm::RS384 => Algorithm::RS384,
+        KeyAlgorithm::RS512 => Algorithm::RS512,
+        KeyAlgorithm::PS256 => Algorithm::PS256,
+        KeyAlgorithm::PS384 => Algorithm::PS384,
+        KeyAlgorithm::PS512 => Algorithm::PS512,
+        KeyAlgorithm::ES256 => Algorithm::ES256,
+        KeyAlgorithm::ES384 => Algorithm::ES384,
+        _ => return None,
+    })
+}
+
+impl JwtVerifier {
+    /// Loads the key set once; the gateway does not start without it.
+    pub async fn new(config: JwtConfig) -> Result<Arc<JwtVerifier>, JwksError> {
+        let http = match &config.jwks {
+            JwksSource::File(_) => None,
+            JwksSource::Url(url) => {
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_native_roots()
+                    .map_err(|e| JwksError::Fetch {
+                        url: url.clone(),
+                        reason: e.to_string(),
+                    })?
+                    .https_or_http()
+                    .enable_http1()
+                    .build();
+                Some(
+                    hyper_util::client::legacy::Client::builder(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .build(connector),
+                )
+            }
+        };
+        let verifier = Arc::new(JwtVerifier {
+            keys: RwLock::new(Arc::new(HashMap::new())),
+            fetched: tokio::sync::Mutex::new(Instant::now()),
+            http,
+            config,
+        });
+        verifier.refresh().await?;
+        Ok(verifier)
+    }
+
+    async fn fetch(&self) -> Result<Vec<u8>, JwksError> {
+        match (&self.config.jwks, &self.http) {
+            (JwksSource::File(path), _) => {
+                tokio::fs::read(path)
+                    .await
+                    .map_err(|source| JwksError::Read {
+                        path: path.clone(),
+                        source,
+                    })
+            }
+            (JwksSource::Url(url), Some(client)) => {
+                let failed = |reason: String| JwksError::Fetch {
+                    url: url.clone(),
+                    reason,
+                };
+                let uri: http::Uri = url
+                    .parse()
+                    .map_err(|e: http::uri::InvalidUri| failed(e.to_string()))?;
+                let response = tokio::time::timeout(FETCH_TIMEOUT, client.get(uri))
+                    .await
+                    .map_err(|_| failed("timed out".into()))?
+                    .map_err(|e| failed(e.to_string()))?;
+                if !response.status().is_success() {
+                    return Err(failed(format!("HTTP {}", response.status())));
+                }
+                let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
+                    .collect()
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                Ok(body.to_bytes().to_vec())
+            }
+            (JwksSource::Url(url), None) => Err(JwksError::Fetch {
+                url: url.clone(),
+                reason: "no HTTP client".into(),
+            }),
+        }
+    }
+
+    /// Fetches the key set and replaces the current one. Returns how many usable keys it holds.
+    pub async fn refresh(&self) -> Result<usize, JwksError> {
+        let mut fetched = self.fetched.lock().await;
+        self.refresh_holding(&mut fetched).await
+    }
+
+    /// Refreshes while holding the `fetched` lock, so refreshes never overlap.
+    async fn refresh_holding(&self, fetched: &mut Instant) -> Result<usize, JwksError> {
+        let raw = self.fetch().await?;
+        let from = match &self.config.jwks {
+            JwksSource::File(p) => p.display().to_string(),
+            JwksSource::Url(u) => u.clone(),
+        };
+        let set: JwkSet = serde_json::from_slice(&raw).map_err(|e| JwksError::Parse {
+            from,
+            reason: e.to_string(),
+        })?;
+        let keys: HashMap<String, Key> = set
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                let key = DecodingKey::from_jwk(jwk).ok()?;
+                Some((
+                    kid,
+                    Key {
+                        key,
+                        algorithm: pinned_algorithm(jwk.common.key_algorithm),
+                    },
+                ))
+            })
+            .collect();
+        let count = keys.len();
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+        *fetched = Instant::now();
+        Ok(count)
+    }
+
+    /// Refreshes on an unknown `kid`, unless the set was fetched within `min_refresh_interval`.
+    async fn refresh_for_unknown_kid(&self) {
+        let mut fetched = self.fetched.lock().await;
+        if fetched.elapsed() >= self.config.min_refresh_interval
+            && let Err(e) = self.refresh_holding(&mut fetched).await
+        {
+            tracing::warn!("JWKS refresh for an unknown key id failed: {e}");
+        }
+    }
+
+    /// Refreshes the set every `refresh_interval` while the returned task runs.
+    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let verifier = Arc::downgrade(self);
+        let every = self.config.refresh_interval;
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await; // the first tick is immediate; the set was just loaded
+            loop {
+                ticks.tick().await;
+                let Some(v) = verifier.upgrade() else { return };
+                if let Err(e) = v.refresh().await {
+                    tracing::warn!("periodic JWKS refresh failed, keeping the previous keys: {e}");
+                }
+            }
+        })
+    }
+
+    fn current_keys(&self) -> Arc<HashMap<String, Key>> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Checks a token; returns the principal and its roles.
+    pub async fn verify(&self, token: &str) -> Result<(String, Vec<String>), JwtProblem> {
+        // `alg: none` and unknown algorithms fail here: jsonwebtoken has no such Algorithm.
+        let header = decode_header(token).map_err(|_| JwtProblem::Malformed)?;
+        if !ALGORITHMS.contains(&header.alg) {
+            return Err(JwtProblem::Algorithm);
+        }
+        let kid = header.kid.ok_or(JwtProblem::UnknownKey)?;
+        let mut keys = self.current_keys();
+        if !keys.contains_key(&kid) {
+            self.refresh_for_unknown_kid().await;
+            keys = self.current_keys();
+        }
+        let key = keys.get(&kid).ok_or(JwtProblem::UnknownKey)?;
+        if key.algorithm.is_some_and(|pinned| pinned != header.alg) {
+            return Err(JwtProblem::Algorithm);
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = self.config.leeway.as_secs();
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&[&self.config.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let data = decode::<Value>(token, &key.key, &validation).map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => JwtProblem::Expired,
+            ErrorKind::ImmatureSignature => JwtProblem::NotYetValid,
+            ErrorKind::InvalidAudience => JwtProblem::Audience,
+            ErrorKind::InvalidIssuer => JwtProblem::Issuer,
+            ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => JwtProblem::Audience,
+            ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => JwtProblem::Issuer,
+            ErrorKind::MissingRequiredClaim(_) => JwtProblem::Malformed,
+            ErrorKind::InvalidSignature => JwtProblem::Signature,
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => JwtProblem::Algorithm,
+            _ => JwtProblem::Malformed,
+        })?;
+        let claims = data.claims;
+        let principal = claims
+            .get(&self.config.principal_claim)
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+            .ok_or(JwtProblem::NoPrincipal)?
+            .to_owned();
+        // Roles: a JSON array of strings, or one space-separated string (OAuth `scope` style).
+        let roles = match claims.get(&self.config.roles_claim) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+            _ => Vec::new(),
+        };
+        Ok((principal, roles))
+    }
+}

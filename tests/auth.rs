@@ -1,0 +1,826 @@
+//! Authentication and authorization end to end over real sockets: static tokens (every role against
+//! every RPC), JWTs against a JWKS (file and URL; expiry, audience, issuer, unknown kid, tampering,
+//! `alg: none`), mTLS (valid client, another CA, no certificate), open health/reflection, the
+//! principal recorded by the embedded CloudTrail, secure-by-default start-up, and no secret in logs.
+//! Keys and certificates are generated here; none are checked in.
+
+mod common;
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::Engine;
+use cloudtrail_gateway::{
+    auth::{
+        AuthConfig, TlsConfig,
+        certificates::CertificateEntry,
+        jwt::{JwksSource, JwtConfig},
+        policy::ALL_RPCS,
+        tokens::TokenEntry,
+    },
+    config::Config,
+    local::{LocalCloudTrail, LocalOptions},
+    pb::{self, LookupAttributeKey},
+};
+use common::{Client, TestGateway, create_request, procs::GatewayProcess, tag, trail_arn};
+use jsonwebtoken::{
+    Algorithm, EncodingKey, Header,
+    jwk::{Jwk, JwkSet},
+};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+use sha2::{Digest, Sha256};
+use tonic::{
+    Code, Request, Status,
+    transport::{Certificate, ClientTlsConfig, Identity},
+};
+
+const ISSUER: &str = "https://idp.example.test";
+const AUDIENCE: &str = "cloudtrail-gateway";
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ctgw-auth-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn sha256_hex(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn token_entry(principal: &str, token: &str, roles: &[&str]) -> TokenEntry {
+    TokenEntry {
+        principal: principal.into(),
+        sha256: sha256_hex(token),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    }
+}
+
+fn authorized<T>(message: T, token: Option<&str>) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(token) = token {
+        let value = format!("Bearer {token}").parse().expect("header value");
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
+/// Calls one RPC with a well-formed request; only authorization decides whether it may run.
+async fn call(c: &mut Client, rpc: &str, token: Option<&str>) -> Result<(), Status> {
+    let arn = trail_arn("us-east-1", "authz-trail");
+    macro_rules! send {
+        ($method:ident, $message:expr) => {
+            c.$method(authorized($message, token)).await.map(|_| ())
+        };
+    }
+    match rpc {
+        "AddTags" => send!(
+            add_tags,
+            pb::AddTagsRequest {
+                resource_id: arn,
+                tags_list: vec![tag("k", None)]
+            }
+        ),
+        "CreateTrail" => send!(create_trail, create_request("authz-created")),
+        "DeleteTrail" => send!(
+            delete_trail,
+            pb::DeleteTrailRequest {
+                name: "authz-trail".into()
+            }
+        ),
+        "DescribeTrails" => send!(describe_trails, pb::DescribeTrailsRequest::default()),
+        "GetEventSelectors" => send!(
+            get_event_selectors,
+            pb::GetEventSelectorsRequest {
+                trail_name: "authz-trail".into()
+            }
+        ),
+        "GetTrailStatus" => send!(
+            get_trail_status,
+            pb::GetTrailStatusRequest {
+                name: "authz-trail".into()
+            }
+        ),
+        "ListPublicKeys" => send!(list_public_keys, pb::ListPublicKeysRequest::default()),
+        "ListTags" => send!(
+            list_tags,
+            pb::ListTagsRequest {
+                resource_id_list: vec![arn],
+                ..Default::default()
+            }
+        ),
+        "LookupEvents" => send!(lookup_events, pb::LookupEventsRequest::default()),
+        "PutEventSelectors" => send!(
+            put_event_selectors,
+            pb::PutEventSelectorsRequest {
+                trail_name: "authz-trail".into(),
+                event_selectors: vec![pb::EventSelector::default()],
+                ..Default::default()
+            }
+        ),
+        "RemoveTags" => send!(
+            remove_tags,
+            pb::RemoveTagsRequest {
+                resource_id: arn,
+                tags_list: vec![tag("k", None)]
+            }
+        ),
+        "StartLogging" => send!(
+            start_logging,
+            pb::StartLoggingRequest {
+                name: "authz-trail".into()
+            }
+        ),
+        "StopLogging" => send!(
+            stop_logging,
+            pb::StopLoggingRequest {
+                name: "authz-trail".into()
+            }
+        ),
+        "UpdateTrail" => send!(
+            update_trail,
+            pb::UpdateTrailRequest {
+                name: "authz-trail".into(),
+                ..Default::default()
+            }
+        ),
+        other => panic!("unknown RPC {other}"),
+    }
+}
+
+async fn gateway_with(auth: AuthConfig) -> TestGateway {
+    let config = Config {
+        auth,
+        ..Default::default()
+    };
+    TestGateway::start_with(config, LocalCloudTrail::new(LocalOptions::default())).await
+}
+
+fn token_config() -> AuthConfig {
+    let mut roles = BTreeMap::new();
+    roles.insert(
+        "auditor".to_owned(),
+        vec!["LookupEvents".to_owned(), "GetTrailStatus".to_owned()],
+    );
+    AuthConfig {
+        tokens: vec![
+            token_entry("reader-bot", "reader-token", &["reader"]),
+            token_entry("operator-bot", "operator-token", &["operator"]),
+            token_entry("admin-bot", "admin-token", &["admin"]),
+            token_entry("auditor-bot", "auditor-token", &["auditor"]),
+            token_entry("nobody-bot", "nobody-token", &[]),
+        ],
+        roles,
+        open_health: true,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn every_role_against_every_rpc() {
+    let gw = gateway_with(token_config()).await;
+    let mut c = gw.client.clone();
+    // The trail the RPCs name exists, so allowed calls succeed where the role permits.
+    c.create_trail(authorized(
+        create_request("authz-trail"),
+        Some("admin-token"),
+    ))
+    .await
+    .expect("setup");
+
+    let reader = [
+        "DescribeTrails",
+        "GetTrailStatus",
+        "GetEventSelectors",
+        "ListTags",
+        "ListPublicKeys",
+        "LookupEvents",
+    ];
+    let operator_extra = [
+        "StartLogging",
+        "StopLogging",
+        "AddTags",
+        "RemoveTags",
+        "PutEventSelectors",
+        "UpdateTrail",
+        "CreateTrail",
+    ];
+    let table: [(&str, &str, Vec<&str>); 5] = [
+        ("reader-bot", "reader-token", reader.to_vec()),
+        (
+            "operator-bot",
+            "operator-token",
+            reader.iter().chain(&operator_extra).copied().collect(),
+        ),
+        (
+            "auditor-bot",
+            "auditor-token",
+            vec!["LookupEvents", "GetTrailStatus"],
+        ),
+        ("nobody-bot", "nobody-token", vec![]),
+        ("admin-bot", "admin-token", ALL_RPCS.to_vec()), // last: its DeleteTrail removes the trail
+    ];
+    let mut checked = 0;
+    for (principal, token, allowed) in &table {
+        for rpc in ALL_RPCS {
+            let result = call(&mut c, rpc, Some(token)).await;
+            if allowed.contains(&rpc) {
+                // Allowed calls run (CreateTrail may find its name taken on a second run: still ran).
+                if let Err(status) = &result {
+                    assert!(
+                        !matches!(
+                            status.code(),
+                            Code::PermissionDenied | Code::Unauthenticated
+                        ),
+                        "{principal} {rpc}: {status:?}"
+                    );
+                }
+            } else {
+                let status = result.expect_err("must be refused");
+                assert_eq!(
+                    status.code(),
+                    Code::PermissionDenied,
+                    "{principal} {rpc}: {status:?}"
+                );
+                assert!(
+                    status.message().contains(rpc) && status.message().contains(principal),
+                    "{status:?}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 14 * 5);
+}
+
+#[tokio::test]
+async fn authentication_comes_before_validation_and_nothing_reaches_cloudtrail() {
+    let gw = gateway_with(token_config()).await;
+    let mut c = gw.client.clone();
+    // An invalid request from a caller who may not call the RPC: PERMISSION_DENIED, not INVALID_ARGUMENT.
+    let status = c
+        .delete_trail(authorized(
+            pb::DeleteTrailRequest { name: "x".into() },
+            Some("reader-token"),
+        ))
+        .await
+        .expect_err("denied");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    for token in [None, Some("wrong-token"), Some("")] {
+        let status = c
+            .create_trail(authorized(create_request("sneaky"), token))
+            .await
+            .expect_err("unauthenticated");
+        assert_eq!(
+            status.code(),
+            Code::Unauthenticated,
+            "{token:?}: {status:?}"
+        );
+        let challenge = status
+            .metadata()
+            .get("www-authenticate")
+            .expect("challenge")
+            .to_str()
+            .unwrap();
+        assert!(
+            challenge.starts_with("Bearer realm=\"cloudtrail-gateway\""),
+            "{challenge}"
+        );
+        assert!(!status.message().contains("wrong-token"));
+    }
+    // No refused call was recorded by the embedded CloudTrail.
+    let events = c
+        .lookup_events(authorized(
+            pb::LookupEventsRequest::default(),
+            Some("admin-token"),
+        ))
+        .await
+        .expect("lookup")
+        .into_inner()
+        .events;
+    assert!(
+        events.is_empty(),
+        "{:?}",
+        events.iter().map(|e| &e.event_name).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn the_principal_is_the_username_of_recorded_events() {
+    let gw = gateway_with(token_config()).await;
+    let mut c = gw.client.clone();
+    c.create_trail(authorized(
+        create_request("recorded"),
+        Some("operator-token"),
+    ))
+    .await
+    .expect("create");
+    let request = pb::LookupEventsRequest {
+        lookup_attributes: vec![pb::LookupAttribute {
+            attribute_key: LookupAttributeKey::Username as i32,
+            attribute_value: "operator-bot".into(),
+        }],
+        ..Default::default()
+    };
+    let events = c
+        .lookup_events(authorized(request, Some("reader-token")))
+        .await
+        .expect("lookup")
+        .into_inner()
+        .events;
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.event_name.as_str())
+            .collect::<Vec<_>>(),
+        ["CreateTrail"]
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(&events[0].cloud_trail_event).expect("JSON");
+    assert_eq!(record["userIdentity"]["userName"], "operator-bot");
+}
+
+#[tokio::test]
+async fn health_and_reflection_open_or_closed_by_configuration() {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let open = gateway_with(token_config()).await;
+    let mut health = HealthClient::new(common::channel(open.addr).await);
+    health
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("open health");
+
+    let closed = gateway_with(AuthConfig {
+        open_health: false,
+        ..token_config()
+    })
+    .await;
+    let mut health = HealthClient::new(common::channel(closed.addr).await);
+    let status = health
+        .check(HealthCheckRequest::default())
+        .await
+        .expect_err("closed health");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    health
+        .check(authorized(
+            HealthCheckRequest::default(),
+            Some("nobody-token"),
+        ))
+        .await
+        .expect("any principal");
+}
+
+// ---- JWT ----
+
+struct SigningKey {
+    kid: String,
+    alg: Algorithm,
+    encoding: EncodingKey,
+    jwk: Jwk,
+}
+
+impl SigningKey {
+    fn generate(kid: &str, alg: Algorithm) -> SigningKey {
+        let (key, encoding) = match alg {
+            Algorithm::RS256 => {
+                let key = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("RSA key");
+                let pem = key.serialize_pem();
+                (
+                    key,
+                    EncodingKey::from_rsa_pem(pem.as_bytes()).expect("RSA PEM"),
+                )
+            }
+            Algorithm::ES256 => {
+                let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("EC key");
+                let pem = key.serialize_pem();
+                (
+                    key,
+                    EncodingKey::from_ec_pem(pem.as_bytes()).expect("EC PEM"),
+                )
+            }
+            other => panic!("no test key for {other:?}"),
+        };
+        drop(key);
+        let mut jwk = Jwk::from_encoding_key(&encoding, alg).expect("JWK");
+        jwk.common.key_id = Some(kid.into());
+        SigningKey {
+            kid: kid.into(),
+            alg,
+            encoding,
+            jwk,
+        }
+    }
+
+    fn sign(&self, claims: serde_json::Value) -> String {
+        let mut header = Header::new(self.alg);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).expect("sign")
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+fn claims(sub: &str, roles: &[&str]) -> serde_json::Value {
+    serde_json::json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "roles": roles, "iat": now(), "exp": now() + 600})
+}
+
+fn write_jwks(path: &Path, keys: &[&SigningKey]) {
+    let set = JwkSet {
+        keys: keys.iter().map(|k| k.jwk.clone()).collect(),
+    };
+    std::fs::write(path, serde_json::to_vec(&set).expect("JWKS JSON")).expect("write JWKS");
+}
+
+fn jwt_config(jwks: JwksSource, min_refresh: Duration) -> AuthConfig {
+    AuthConfig {
+        jwt: Some(JwtConfig {
+            jwks,
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            principal_claim: "sub".into(),
+            roles_claim: "roles".into(),
+            leeway: Duration::from_secs(5),
+            refresh_interval: Duration::from_secs(600),
+            min_refresh_interval: min_refresh,
+        }),
+        open_health: true,
+        ..Default::default()
+    }
+}
+
+async fn jwt_status(c: &mut Client, token: &str) -> Result<(), Status> {
+    c.describe_trails(authorized(
+        pb::DescribeTrailsRequest::default(),
+        Some(token),
+    ))
+    .await
+    .map(|_| ())
+}
+
+#[tokio::test]
+async fn jwts_are_checked_against_the_jwks() {
+    let dir = temp_dir("jwks-file");
+    let rsa = SigningKey::generate("rsa-1", Algorithm::RS256);
+    let ec = SigningKey::generate("ec-1", Algorithm::ES256);
+    let jwks = dir.join("jwks.json");
+    write_jwks(&jwks, &[&rsa, &ec]);
+    let gw = gateway_with(jwt_config(JwksSource::File(jwks.clone()), Duration::ZERO)).await;
+    let mut c = gw.client.clone();
+
+    jwt_status(&mut c, &rsa.sign(claims("alice", &["reader"])))
+        .await
+        .expect("RS256");
+    jwt_status(&mut c, &ec.sign(claims("bob", &["reader"])))
+        .await
+        .expect("ES256");
+    // Roles come from the claim: a reader may not delete.
+    let denied = c
+        .delete_trail(authorized(
+            pb::DeleteTrailRequest {
+                name: "any-trail".into(),
+            },
+            Some(&rsa.sign(claims("alice", &["reader"]))),
+        ))
+        .await
+        .expect_err("reader");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    assert!(denied.message().contains("alice"));
+    // Space-separated roles (OAuth scope style) work too.
+    let scoped = rsa.sign(serde_json::json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "carol", "roles": "reader operator", "exp": now() + 60}));
+    let ran = c
+        .start_logging(authorized(
+            pb::StartLoggingRequest {
+                name: "no-such-trail".into(),
+            },
+            Some(&scoped),
+        ))
+        .await
+        .expect_err("the trail does not exist");
+    assert_eq!(
+        ran.code(),
+        Code::NotFound,
+        "operator may StartLogging: {ran:?}"
+    );
+
+    let expect_refused = |result: Result<(), Status>, what: &str| {
+        let status = result.expect_err(what);
+        assert_eq!(status.code(), Code::Unauthenticated, "{what}: {status:?}");
+        status
+    };
+    let mut expired = claims("alice", &["reader"]);
+    expired["exp"] = (now() - 3600).into();
+    let status = expect_refused(jwt_status(&mut c, &rsa.sign(expired)).await, "expired");
+    let challenge = status
+        .metadata()
+        .get("www-authenticate")
+        .expect("challenge")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("expired"), "{challenge}");
+
+    let mut future = claims("alice", &["reader"]);
+    future["nbf"] = (now() + 3600).into();
+    expect_refused(jwt_status(&mut c, &rsa.sign(future)).await, "not yet valid");
+    let mut wrong_aud = claims("alice", &["reader"]);
+    wrong_aud["aud"] = "someone-else".into();
+    expect_refused(jwt_status(&mut c, &rsa.sign(wrong_aud)).await, "wrong aud");
+    let mut wrong_iss = claims("alice", &["reader"]);
+    wrong_iss["iss"] = "https://evil.example".into();
+    expect_refused(jwt_status(&mut c, &rsa.sign(wrong_iss)).await, "wrong iss");
+    let mut no_sub = claims("alice", &["reader"]);
+    no_sub.as_object_mut().unwrap().remove("sub");
+    expect_refused(jwt_status(&mut c, &rsa.sign(no_sub)).await, "no principal");
+
+    // Tampered: the payload changed (admin role), the signature kept.
+    let genuine = rsa.sign(claims("alice", &["reader"]));
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let forged_payload = b64.encode(claims("alice", &["admin"]).to_string());
+    let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+    expect_refused(jwt_status(&mut c, &tampered).await, "tampered");
+    // alg: none, unsigned.
+    let none_header = b64.encode(r#"{"alg":"none","typ":"JWT","kid":"rsa-1"}"#);
+    let unsigned = format!(
+        "{none_header}.{}.",
+        b64.encode(claims("alice", &["admin"]).to_string())
+    );
+    expect_refused(jwt_status(&mut c, &unsigned).await, "alg none");
+    // An RSA key's kid with an ES256 header (algorithm confusion).
+    let confused = {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("rsa-1".into());
+        jsonwebtoken::encode(&header, &claims("alice", &["admin"]), &ec.encoding).expect("sign")
+    };
+    expect_refused(jwt_status(&mut c, &confused).await, "algorithm confusion");
+
+    // Unknown kid: refused, until the JWKS holds it (refreshed on the unknown kid).
+    let rotated = SigningKey::generate("rsa-2", Algorithm::RS256);
+    let token = rotated.sign(claims("dave", &["reader"]));
+    expect_refused(jwt_status(&mut c, &token).await, "unknown kid");
+    write_jwks(&jwks, &[&rsa, &ec, &rotated]);
+    jwt_status(&mut c, &token)
+        .await
+        .expect("kid known after refresh");
+}
+
+#[tokio::test]
+async fn unknown_kid_refreshes_are_rate_limited() {
+    let dir = temp_dir("jwks-limited");
+    let first = SigningKey::generate("k1", Algorithm::ES256);
+    let second = SigningKey::generate("k2", Algorithm::ES256);
+    let jwks = dir.join("jwks.json");
+    write_jwks(&jwks, &[&first]);
+    let gw = gateway_with(jwt_config(
+        JwksSource::File(jwks.clone()),
+        Duration::from_secs(3600),
+    ))
+    .await;
+    let mut c = gw.client.clone();
+    jwt_status(&mut c, &first.sign(claims("erin", &["reader"])))
+        .await
+        .expect("serving, set loaded");
+    write_jwks(&jwks, &[&first, &second]);
+    // The set was fetched moments ago at start: no refresh for an unknown kid within the hour.
+    let status = jwt_status(&mut c, &second.sign(claims("erin", &["reader"])))
+        .await
+        .expect_err("not refreshed");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    jwt_status(&mut c, &first.sign(claims("erin", &["reader"])))
+        .await
+        .expect("known key");
+}
+
+#[tokio::test]
+async fn jwks_from_an_url() {
+    let key = SigningKey::generate("url-1", Algorithm::RS256);
+    let body = serde_json::to_string(&JwkSet {
+        keys: vec![key.jwk.clone()],
+    })
+    .expect("JSON");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/.well-known/jwks.json");
+    let gw = gateway_with(jwt_config(JwksSource::Url(url), Duration::ZERO)).await;
+    let mut c = gw.client.clone();
+    jwt_status(&mut c, &key.sign(claims("frank", &["reader"])))
+        .await
+        .expect("key from URL");
+    server.abort();
+}
+
+// ---- mTLS ----
+
+struct Pki {
+    ca_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let key = KeyPair::generate().expect("CA key");
+        let cert = params.self_signed(&key).expect("CA cert");
+        Pki {
+            ca_pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A leaf certificate and its key (PEM), with a common name and optional URI SANs.
+    fn leaf(&self, cn: &str, dns: &[&str], uris: &[&str]) -> (String, String) {
+        let mut params =
+            CertificateParams::new(dns.iter().map(|d| (*d).to_owned()).collect::<Vec<_>>())
+                .expect("params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.subject_alt_names.extend(
+            uris.iter()
+                .map(|u| SanType::URI((*u).try_into().expect("URI"))),
+        );
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+async fn tls_client(
+    addr: std::net::SocketAddr,
+    ca_pem: &str,
+    identity: Option<(&str, &str)>,
+) -> Result<Client, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("localhost");
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+        .expect("endpoint")
+        .tls_config(tls)?
+        .connect()
+        .await?;
+    Ok(Client::new(channel))
+}
+
+#[tokio::test]
+async fn mutual_tls_identities() {
+    let dir = temp_dir("mtls");
+    let pki = Pki::new("gateway test CA");
+    let (server_cert, server_key) = pki.leaf("gateway", &["localhost"], &[]);
+    let spiffe = "spiffe://example.test/ns/platform/sa/control-plane";
+    let (client_cert, client_key) = pki.leaf("control-plane", &[], &[spiffe]);
+    let (cn_cert, cn_key) = pki.leaf("batch-job", &[], &[]);
+    let stranger_pki = Pki::new("some other CA");
+    let (stranger_cert, stranger_key) = stranger_pki.leaf("intruder", &[], &[]);
+    for (name, pem) in [
+        ("server.pem", &server_cert),
+        ("server.key", &server_key),
+        ("ca.pem", &pki.ca_pem),
+    ] {
+        std::fs::write(dir.join(name), pem).expect("write");
+    }
+    let auth = AuthConfig {
+        tls: Some(TlsConfig {
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+            client_ca: Some(dir.join("ca.pem")),
+        }),
+        certificates: vec![CertificateEntry {
+            principal: spiffe.into(),
+            roles: vec!["operator".into()],
+        }],
+        open_health: true,
+        ..Default::default()
+    };
+    let gw = gateway_with(auth).await;
+
+    // A valid client certificate: its SPIFFE id is the principal, with the configured roles.
+    let mut control_plane = tls_client(gw.addr, &pki.ca_pem, Some((&client_cert, &client_key)))
+        .await
+        .expect("mTLS");
+    control_plane
+        .create_trail(create_request("mtls-trail"))
+        .await
+        .expect("operator may create");
+    let denied = control_plane
+        .delete_trail(pb::DeleteTrailRequest {
+            name: "mtls-trail".into(),
+        })
+        .await
+        .expect_err("operator may not delete");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    assert!(denied.message().contains(spiffe));
+    // A valid certificate without a SPIFFE id is known by its CN; with no roles configured it may do nothing.
+    let mut batch = tls_client(gw.addr, &pki.ca_pem, Some((&cn_cert, &cn_key)))
+        .await
+        .expect("mTLS");
+    let status = batch
+        .describe_trails(pb::DescribeTrailsRequest::default())
+        .await
+        .expect_err("no roles");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("batch-job"));
+
+    // A certificate from another CA, or none at all: the handshake fails, no RPC runs.
+    for identity in [Some((stranger_cert.as_str(), stranger_key.as_str())), None] {
+        let refused = match tls_client(gw.addr, &pki.ca_pem, identity).await {
+            Err(_) => true,
+            Ok(mut client) => client
+                .describe_trails(pb::DescribeTrailsRequest::default())
+                .await
+                .is_err(),
+        };
+        assert!(refused, "a client without a valid certificate got through");
+    }
+    // Plaintext to a TLS port fails as well.
+    let mut plain = gw.client.clone();
+    assert!(
+        plain
+            .describe_trails(pb::DescribeTrailsRequest::default())
+            .await
+            .is_err()
+    );
+}
+
+// ---- start-up and logs ----
+
+#[test]
+fn no_auth_on_a_public_address_refuses_to_start() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cloudtrail-gateway"))
+        .args(["--listen", "0.0.0.0:0"])
+        .env_remove("CLOUDTRAIL_GATEWAY_INSECURE_NO_AUTH")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid setting `insecure_no_auth`"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn tokens_never_reach_the_logs() {
+    let dir = temp_dir("logs");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[tokens]]\nprincipal = \"logged-bot\"\nsha256 = \"{}\"\nroles = [\"reader\"]\n",
+            sha256_hex("super-secret-token-value")
+        ),
+    )
+    .expect("config");
+    let gw = GatewayProcess::start(&["--config", config.to_str().expect("path")], "debug").await;
+    let mut c = gw.client().await;
+    jwt_status(&mut c, "super-secret-token-value")
+        .await
+        .expect("valid token");
+    for bad in [
+        "wrong-secret-guess",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2VjcmV0LXNpZ25hdHVyZQ",
+    ] {
+        assert_eq!(
+            jwt_status(&mut c, bad).await.expect_err("bad").code(),
+            Code::Unauthenticated
+        );
+    }
+    let log = gw.log();
+    assert!(
+        log.contains("unauthenticated call refused"),
+        "the refusals are logged:\n{log}"
+    );
+    for secret in [
+        "super-secret-token-value",
+        "wrong-secret-guess",
+        "c2VjcmV0LXNpZ25hdHVyZQ",
+    ] {
+        assert!(!log.contains(secret), "{secret} appears in the log");
+    }
+}
