@@ -16,6 +16,7 @@ use crate::{
         jwt::{JwksSource, JwtConfig},
         tokens::TokenEntry,
     },
+    limits::{Fairness, LimitsConfig, Quotas},
     local::LocalOptions,
 };
 
@@ -166,6 +167,46 @@ pub struct Settings {
     #[arg(long, env = "CLOUDTRAIL_GATEWAY_JWKS_MIN_REFRESH_INTERVAL")]
     pub jwks_min_refresh_interval: Option<HumanDuration>,
 
+    /// With --upstream aws: the account the quotas belong to [default: asked of STS at start].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// LookupEvents calls per second per account and Region [default: 1].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_LOOKUP_RATE")]
+    pub lookup_rate: Option<f64>,
+    /// Describe/Get/List calls per second [default: 10].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_READ_RATE")]
+    pub read_rate: Option<f64>,
+    /// Other calls per second [default: 1].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_WRITE_RATE")]
+    pub write_rate: Option<f64>,
+    /// The longest a call waits for its slot, whatever its deadline [default: 30s].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_LIMIT_MAX_WAIT")]
+    pub limit_max_wait: Option<HumanDuration>,
+    /// How waiting callers share slots [default: round-robin].
+    #[arg(long, value_enum, env = "CLOUDTRAIL_GATEWAY_FAIRNESS")]
+    pub fairness: Option<Fairness>,
+    /// Share the quotas with other replicas through Redis (redis://host:port).
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Replicas sharing the quota; with Redis away each takes quota / this [default: 1].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_EXPECTED_REPLICAS")]
+    pub expected_replicas: Option<u32>,
+    /// Identical LookupEvents requests within this time are answered from cache; 0s: off [default: 2s].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_LOOKUP_CACHE_TTL")]
+    pub lookup_cache_ttl: Option<HumanDuration>,
+    /// Embedded CloudTrail: its LookupEvents quota per second, as AWS enforces it [default: 2].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_LOCAL_LOOKUP_QUOTA")]
+    pub local_lookup_quota: Option<f64>,
+    /// Embedded CloudTrail: its read quota per second [default: 10].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_LOCAL_READ_QUOTA")]
+    pub local_read_quota: Option<f64>,
+    /// Embedded CloudTrail: its write quota per second [default: 1].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_LOCAL_WRITE_QUOTA")]
+    pub local_write_quota: Option<f64>,
+
+    /// Round-robin weights per principal (TOML `[weights]`: principal = weight).
+    #[arg(skip)]
+    pub weights: BTreeMap<String, u32>,
     /// Static bearer tokens (TOML `[[tokens]]`: principal, sha256, roles).
     #[arg(skip)]
     pub tokens: Vec<TokenEntry>,
@@ -213,7 +254,20 @@ impl Settings {
             jwks_min_refresh_interval: self
                 .jwks_min_refresh_interval
                 .or(file.jwks_min_refresh_interval),
+            account_id: self.account_id.or(file.account_id),
+            lookup_rate: self.lookup_rate.or(file.lookup_rate),
+            read_rate: self.read_rate.or(file.read_rate),
+            write_rate: self.write_rate.or(file.write_rate),
+            limit_max_wait: self.limit_max_wait.or(file.limit_max_wait),
+            fairness: self.fairness.or(file.fairness),
+            redis_url: self.redis_url.or(file.redis_url),
+            expected_replicas: self.expected_replicas.or(file.expected_replicas),
+            lookup_cache_ttl: self.lookup_cache_ttl.or(file.lookup_cache_ttl),
+            local_lookup_quota: self.local_lookup_quota.or(file.local_lookup_quota),
+            local_read_quota: self.local_read_quota.or(file.local_read_quota),
+            local_write_quota: self.local_write_quota.or(file.local_write_quota),
             // Tables come only from the file.
+            weights: file.weights,
             tokens: file.tokens,
             certificates: file.certificates,
             roles: file.roles,
@@ -252,6 +306,8 @@ pub struct UpstreamConfig {
     pub max_attempts: u32,
     pub connect_timeout: Duration,
     pub operation_timeout: Duration,
+    /// With `aws`: the account, if configured (else STS is asked).
+    pub account_id: Option<String>,
 }
 
 /// The effective, checked configuration.
@@ -262,6 +318,7 @@ pub struct Config {
     pub local: LocalOptions,
     pub local_load_logs: Vec<PathBuf>,
     pub auth: AuthConfig,
+    pub limits: LimitsConfig,
 }
 
 impl Config {
@@ -349,6 +406,65 @@ impl Config {
         if event_capacity == 0 {
             return Err(invalid("local_event_capacity", "must be at least 1"));
         }
+        let rate = |key: &'static str, value: Option<f64>, default: f64| match value {
+            Some(r) if !(r > 0.0 && r.is_finite()) => {
+                Err(invalid(key, format!("must be a positive number, got {r}")))
+            }
+            Some(r) => Ok(r),
+            None => Ok(default),
+        };
+        let quotas = Quotas {
+            lookup: rate("lookup_rate", s.lookup_rate, Quotas::GATEWAY.lookup)?,
+            read: rate("read_rate", s.read_rate, Quotas::GATEWAY.read)?,
+            write: rate("write_rate", s.write_rate, Quotas::GATEWAY.write)?,
+        };
+        let local_quotas = Quotas {
+            lookup: rate(
+                "local_lookup_quota",
+                s.local_lookup_quota,
+                Quotas::AWS.lookup,
+            )?,
+            read: rate("local_read_quota", s.local_read_quota, Quotas::AWS.read)?,
+            write: rate("local_write_quota", s.local_write_quota, Quotas::AWS.write)?,
+        };
+        if let Some(url) = &s.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(invalid(
+                "redis_url",
+                format!("'{url}' is not a redis:// URL"),
+            ));
+        }
+        let expected_replicas = s.expected_replicas.unwrap_or(1);
+        if expected_replicas == 0 {
+            return Err(invalid("expected_replicas", "must be at least 1"));
+        }
+        if let Some(account) = &s.account_id
+            && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid(
+                "account_id",
+                format!("'{account}' is not a 12-digit account id"),
+            ));
+        }
+        if let Some((principal, _)) = s.weights.iter().find(|(_, w)| **w == 0) {
+            return Err(invalid(
+                "weights",
+                format!("the weight of '{principal}' must be at least 1"),
+            ));
+        }
+        let defaults_limits = LimitsConfig::default();
+        let limits = LimitsConfig {
+            quotas,
+            max_wait: positive("limit_max_wait", s.limit_max_wait, defaults_limits.max_wait)?,
+            fairness: s.fairness.unwrap_or(defaults_limits.fairness),
+            weights: s.weights,
+            redis_url: s.redis_url,
+            expected_replicas,
+            lookup_cache_ttl: s
+                .lookup_cache_ttl
+                .map_or(defaults_limits.lookup_cache_ttl, |d| d.0),
+        };
         let listen = s
             .listen
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051)));
@@ -444,14 +560,17 @@ impl Config {
                 max_attempts,
                 connect_timeout,
                 operation_timeout,
+                account_id: s.account_id,
             },
             local: LocalOptions {
                 account_id,
                 event_capacity,
+                quotas: local_quotas,
                 ..defaults
             },
             local_load_logs: s.local_load_logs,
             auth,
+            limits,
         })
     }
 }

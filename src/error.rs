@@ -17,6 +17,8 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 /// `ErrorInfo.domain` of every upstream error.
 pub const DOMAIN: &str = "cloudtrail.amazonaws.com";
+/// `ErrorInfo.domain` of the gateway's own refusals (rate limits).
+pub const GATEWAY_DOMAIN: &str = "cloudtrail-gateway";
 
 /// How long a throttled caller should wait before retrying: CloudTrail's quotas are per second.
 const THROTTLE_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -33,6 +35,9 @@ pub enum Error {
     /// The caller's deadline passed before CloudTrail answered.
     #[error("the caller's deadline passed before CloudTrail answered")]
     DeadlineExceeded,
+    /// No slot of the quota before the caller's deadline: nothing was sent.
+    #[error("{0}")]
+    RateLimited(#[from] crate::limits::Refusal),
 }
 
 /// An error from the upstream, reduced to what a caller needs.
@@ -198,6 +203,16 @@ impl From<Error> for Status {
                 let mut details = ErrorDetails::new();
                 details.set_error_info("UpstreamTimeout", DOMAIN, HashMap::new());
                 Status::with_error_details(Code::DeadlineExceeded, err.to_string(), details)
+            }
+            Error::RateLimited(refusal) => {
+                let mut details = ErrorDetails::new();
+                details.set_retry_info(Some(refusal.retry_after));
+                details.add_quota_failure_violation(
+                    refusal.subject.clone(),
+                    format!("{}: {} calls per second", refusal.class, refusal.rate),
+                );
+                details.set_error_info("RateLimited", GATEWAY_DOMAIN, HashMap::new());
+                Status::with_error_details(Code::ResourceExhausted, refusal.to_string(), details)
             }
             Error::Upstream(up) => {
                 let mut metadata = HashMap::new();

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod limits;
 pub mod local;
 pub mod middleware;
 pub mod principal;

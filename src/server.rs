@@ -10,6 +10,7 @@ use crate::{
     api::Gateway,
     auth::{AuthSetupError, Authenticator, TlsConfig},
     config::{Config, UpstreamKind},
+    limits::Limiter,
     local::{LocalCloudTrail, events::LoadError},
     middleware::auth::AuthLayer,
     pb::{self, cloud_trail_service_server::CloudTrailServiceServer},
@@ -33,7 +34,9 @@ pub enum StartError {
     #[error("cannot load CloudTrail logs: {0}")]
     LoadLogs(#[from] LoadError),
     #[error(transparent)]
-    NoRegion(#[from] upstream::NoRegion),
+    Upstream(#[from] upstream::UpstreamError),
+    #[error("cannot set up rate limits: {0}")]
+    Limits(#[from] redis::RedisError),
     #[error("reflection descriptors are invalid: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server failed: {0}")]
@@ -74,7 +77,12 @@ pub async fn serve_with(
             tracing::info!(path = %path.display(), events = added, "loaded CloudTrail log files");
         }
     }
-    let client = upstream::client(&config.upstream, &local).await?;
+    let upstream = upstream::connect(&config.upstream, &local).await?;
+    let limiter = Arc::new(Limiter::new(
+        config.limits.clone(),
+        &upstream.account,
+        &upstream.region,
+    )?);
     let auth = Arc::new(Authenticator::new(&config.auth).await?);
     let _jwks_refresher = auth.jwt().map(|jwt| AbortOnDrop(jwt.spawn_refresher()));
     let addr = listener.local_addr().ok();
@@ -84,7 +92,7 @@ pub async fn serve_with(
             "serving WITHOUT authentication on a non-loopback address (--insecure-no-auth): anyone who can connect may delete trails"
         );
     }
-    let gateway = CloudTrailServiceServer::new(Gateway::new(client));
+    let gateway = CloudTrailServiceServer::new(Gateway::new(upstream.client.clone(), limiter));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -103,7 +111,9 @@ pub async fn serve_with(
     tracing::info!(
         listen = ?addr,
         upstream = ?config.upstream.kind,
-        region = config.upstream.region.as_deref().unwrap_or("(from AWS config)"),
+        account = %upstream.account,
+        region = %upstream.region,
+        redis = config.limits.redis_url.is_some(),
         endpoint = config.upstream.endpoint_url.as_deref().unwrap_or("(default)"),
         tls = config.auth.tls.is_some(),
         authentication = config.auth.is_enabled(),

@@ -22,7 +22,6 @@ use cloudtrail_gateway::{
         tokens::TokenEntry,
     },
     config::Config,
-    local::{LocalCloudTrail, LocalOptions},
     pb::{self, LookupAttributeKey},
 };
 use common::{Client, TestGateway, create_request, procs::GatewayProcess, tag, trail_arn};
@@ -156,9 +155,9 @@ async fn call(c: &mut Client, rpc: &str, token: Option<&str>) -> Result<(), Stat
 async fn gateway_with(auth: AuthConfig) -> TestGateway {
     let config = Config {
         auth,
-        ..Default::default()
+        ..common::test_config()
     };
-    TestGateway::start_with(config, LocalCloudTrail::new(LocalOptions::default())).await
+    TestGateway::start_with(config, common::test_local()).await
 }
 
 fn token_config() -> AuthConfig {

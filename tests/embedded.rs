@@ -3,11 +3,7 @@
 
 mod common;
 
-use cloudtrail_gateway::{
-    config::Config,
-    local::{LocalCloudTrail, LocalOptions},
-    pb::{self, LookupAttributeKey, ReadWriteType},
-};
+use cloudtrail_gateway::pb::{self, LookupAttributeKey, ReadWriteType};
 use common::{
     ACCOUNT, Client, TestGateway, assert_upstream_error, create_request, lookup, tag, trail_arn,
     violations,
@@ -625,9 +621,9 @@ async fn cloudtrail_errors_map_to_grpc_codes() {
 #[tokio::test]
 async fn home_region_rules_across_two_regional_gateways() {
     // Two gateways, us-east-1 and eu-west-1, in front of one embedded CloudTrail account.
-    let local = LocalCloudTrail::new(LocalOptions::default());
-    let east = TestGateway::start_with(Config::default(), local.clone()).await;
-    let mut west_config = Config::default();
+    let local = common::test_local();
+    let east = TestGateway::start_with(common::test_config(), local.clone()).await;
+    let mut west_config = common::test_config();
     west_config.upstream.region = Some("eu-west-1".into());
     let west = TestGateway::start_with(west_config, local).await;
     let (mut e, mut w) = (east.client.clone(), west.client.clone());

@@ -5,24 +5,20 @@
 mod common;
 
 use aws_smithy_types::{DateTime, date_time::Format};
-use cloudtrail_gateway::{
-    config::Config,
-    local::{LocalCloudTrail, LocalOptions},
-    pb::{self, EventCategory, LookupAttributeKey},
-};
+use cloudtrail_gateway::pb::{self, EventCategory, LookupAttributeKey};
 use common::{TestGateway, lookup, shared_logs};
 
 async fn gateway_in(region: &str) -> TestGateway {
-    let mut config = Config::default();
+    let mut config = common::test_config();
     config.upstream.region = Some(region.into());
     config.local_load_logs = vec![shared_logs().join("logs")];
-    let local = LocalCloudTrail::new(LocalOptions::default());
+    let local = common::test_local();
     TestGateway::start_with(config, local).await
 }
 
 #[test]
 fn every_file_loads_and_duplicates_are_stored_once() {
-    let local = LocalCloudTrail::new(LocalOptions::default());
+    let local = common::test_local();
     let logs = shared_logs().join("logs");
     assert_eq!(
         local.load_logs(&logs).expect("load"),

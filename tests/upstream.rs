@@ -25,7 +25,7 @@ async fn the_callers_deadline_bounds_the_upstream_call() {
     });
     let gw = GatewayProcess::start_on(
         &format!("http://127.0.0.1:{port}"),
-        &["--operation-timeout", "60s"],
+        &["--operation-timeout", "60s", "--account-id", "123456789012"],
     )
     .await;
     let mut client = gw.client().await;
@@ -51,7 +51,12 @@ async fn the_callers_deadline_bounds_the_upstream_call() {
     // Without a caller deadline the configured operation timeout applies.
     let gw = GatewayProcess::start_on(
         &format!("http://127.0.0.1:{port}"),
-        &["--operation-timeout", "500ms"],
+        &[
+            "--operation-timeout",
+            "500ms",
+            "--account-id",
+            "123456789012",
+        ],
     )
     .await;
     let mut client = gw.client().await;
@@ -69,7 +74,7 @@ async fn an_unreachable_upstream_is_unavailable() {
     let closed = free_port(); // nothing listens there
     let gw = GatewayProcess::start_on(
         &format!("http://127.0.0.1:{closed}"),
-        &["--max-attempts", "1"],
+        &["--max-attempts", "1", "--account-id", "123456789012"],
     )
     .await;
     let mut client = gw.client().await;

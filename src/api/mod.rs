@@ -1,12 +1,14 @@
 //! The CloudTrailService implementation: one short method per RPC.
 //!
-//! Each method reads the caller's deadline and principal, lets `convert` validate the request and fill the SDK call,
-//! sends it, and converts the answer back; `error` turns any failure into a status. Nothing here knows
-//! CloudTrail's rules or error codes.
+//! Each method reads the caller's deadline and principal, lets `convert` validate the request and
+//! fill the SDK call, takes a slot of the quota (`limits`), sends the call, and converts the answer
+//! back; `error` turns any failure into a status. LookupEvents goes through the coalescer first, so
+//! identical lookups share one slot and one upstream call. Nothing here knows CloudTrail's rules or
+//! error codes.
 
 mod context;
 
-use std::future::Future;
+use std::{future::Future, sync::Arc, time::Instant};
 
 use aws_sdk_cloudtrail::{Client, error::ProvideErrorMetadata, error::SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -15,40 +17,73 @@ use tonic::{Request, Response, Status};
 use crate::{
     convert::{events, selectors, tags, trails},
     error::Error,
+    limits::{
+        Class, Limiter,
+        coalesce::{Coalescer, Shared},
+    },
     pb::{self, cloud_trail_service_server::CloudTrailService},
     principal,
 };
 use context::CallContext;
 
-/// The gRPC service, holding the one shared SDK client.
+/// The gRPC service, holding the one shared SDK client and the quota limiter.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     client: Client,
+    limiter: Arc<Limiter>,
+    lookups: Arc<Coalescer<Vec<u8>, Arc<pb::LookupEventsResponse>>>,
 }
 
 impl Gateway {
-    pub fn new(client: Client) -> Self {
-        Gateway { client }
+    pub fn new(client: Client, limiter: Arc<Limiter>) -> Self {
+        let lookups = Arc::new(Coalescer::new(limiter.config().lookup_cache_ttl));
+        Gateway {
+            client,
+            limiter,
+            lookups,
+        }
     }
-}
 
-/// Sends an SDK call on the caller's behalf, bounded by its deadline, and converts the output.
-async fn send<O, E, R>(
-    context: CallContext,
-    call: impl Future<Output = Result<O, SdkError<E, HttpResponse>>>,
-) -> Result<Response<R>, Status>
-where
-    R: From<O>,
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let call = principal::on_behalf_of(context.caller.as_ref(), call);
-    let output = match context.deadline {
-        Some(limit) => tokio::time::timeout(limit, call)
-            .await
-            .map_err(|_| Error::DeadlineExceeded)?,
-        None => call.await,
-    };
-    Ok(Response::new(R::from(output.map_err(Error::from)?)))
+    /// Takes a slot of `rpc`'s quota, then sends the SDK call on the caller's behalf within what is
+    /// left of its deadline.
+    async fn upstream<O, E>(
+        &self,
+        rpc: &'static str,
+        context: &CallContext,
+        call: impl Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+    ) -> Result<O, Error>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let started = Instant::now();
+        let principal = context.caller.as_ref().map_or("anonymous", |p| &*p.name);
+        self.limiter
+            .acquire(Class::of(rpc), principal, context.deadline)
+            .await?;
+        let call = principal::on_behalf_of(context.caller.as_ref(), call);
+        let output = match context.deadline {
+            Some(limit) => tokio::time::timeout(limit.saturating_sub(started.elapsed()), call)
+                .await
+                .map_err(|_| Error::DeadlineExceeded)?,
+            None => call.await,
+        };
+        Ok(output?)
+    }
+
+    /// `upstream`, then the output converted to the RPC's response.
+    async fn send<O, E, R>(
+        &self,
+        rpc: &'static str,
+        context: CallContext,
+        call: impl Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+    ) -> Result<Response<R>, Status>
+    where
+        R: From<O>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let output = self.upstream(rpc, &context, call).await?;
+        Ok(Response::new(R::from(output)))
+    }
 }
 
 #[tonic::async_trait]
@@ -59,7 +94,7 @@ impl CloudTrailService for Gateway {
     ) -> Result<Response<pb::CreateTrailResponse>, Status> {
         let context = CallContext::of(&request);
         let call = trails::create_trail(request.into_inner(), self.client.create_trail())?;
-        send(context, call.send()).await
+        self.send("CreateTrail", context, call.send()).await
     }
 
     async fn update_trail(
@@ -68,7 +103,7 @@ impl CloudTrailService for Gateway {
     ) -> Result<Response<pb::UpdateTrailResponse>, Status> {
         let context = CallContext::of(&request);
         let call = trails::update_trail(request.into_inner(), self.client.update_trail())?;
-        send(context, call.send()).await
+        self.send("UpdateTrail", context, call.send()).await
     }
 
     async fn delete_trail(
@@ -77,7 +112,12 @@ impl CloudTrailService for Gateway {
     ) -> Result<Response<pb::DeleteTrailResponse>, Status> {
         let context = CallContext::of(&request);
         let name = trails::trail_ref("name", request.into_inner().name)?;
-        send(context, self.client.delete_trail().name(name).send()).await
+        self.send(
+            "DeleteTrail",
+            context,
+            self.client.delete_trail().name(name).send(),
+        )
+        .await
     }
 
     async fn describe_trails(
@@ -86,7 +126,7 @@ impl CloudTrailService for Gateway {
     ) -> Result<Response<pb::DescribeTrailsResponse>, Status> {
         let context = CallContext::of(&request);
         let call = trails::describe_trails(request.into_inner(), self.client.describe_trails())?;
-        send(context, call.send()).await
+        self.send("DescribeTrails", context, call.send()).await
     }
 
     async fn get_trail_status(
@@ -95,7 +135,12 @@ impl CloudTrailService for Gateway {
     ) -> Result<Response<pb::GetTrailStatusResponse>, Status> {
         let context = CallContext::of(&request);
         let name = trails::trail_ref("name", request.into_inner().name)?;
-        send(context, self.client.get_trail_status().name(name).send()).await
+        self.send(
+            "GetTrailStatus",
+            context,
+            self.client.get_trail_status().name(name).send(),
+        )
+        .await
     }
 
     async fn start_logging(
@@ -104,7 +149,12 @@ impl CloudTrailService for Gateway {
     ) -> Result<Response<pb::StartLoggingResponse>, Status> {
         let context = CallContext::of(&request);
         let name = trails::trail_ref("name", request.into_inner().name)?;
-        send(context, self.client.start_logging().name(name).send()).await
+        self.send(
+            "StartLogging",
+            context,
+            self.client.start_logging().name(name).send(),
+        )
+        .await
     }
 
     async fn stop_logging(
@@ -113,7 +163,12 @@ impl CloudTrailService for Gateway {
     ) -> Result<Response<pb::StopLoggingResponse>, Status> {
         let context = CallContext::of(&request);
         let name = trails::trail_ref("name", request.into_inner().name)?;
-        send(context, self.client.stop_logging().name(name).send()).await
+        self.send(
+            "StopLogging",
+            context,
+            self.client.stop_logging().name(name).send(),
+        )
+        .await
     }
 
     async fn get_event_selectors(
@@ -122,7 +177,8 @@ impl CloudTrailService for Gateway {
     ) -> Result<Response<pb::GetEventSelectorsResponse>, Status> {
         let context = CallContext::of(&request);
         let name = trails::trail_ref("trail_name", request.into_inner().trail_name)?;
-        send(
+        self.send(
+            "GetEventSelectors",
             context,
             self.client.get_event_selectors().trail_name(name).send(),
         )
@@ -138,7 +194,7 @@ impl CloudTrailService for Gateway {
             request.into_inner(),
             self.client.put_event_selectors(),
         )?;
-        send(context, call.send()).await
+        self.send("PutEventSelectors", context, call.send()).await
     }
 
     async fn add_tags(
@@ -147,7 +203,7 @@ impl CloudTrailService for Gateway {
     ) -> Result<Response<pb::AddTagsResponse>, Status> {
         let context = CallContext::of(&request);
         let call = tags::add_tags(request.into_inner(), self.client.add_tags())?;
-        send(context, call.send()).await
+        self.send("AddTags", context, call.send()).await
     }
 
     async fn remove_tags(
@@ -156,7 +212,7 @@ impl CloudTrailService for Gateway {
     ) -> Result<Response<pb::RemoveTagsResponse>, Status> {
         let context = CallContext::of(&request);
         let call = tags::remove_tags(request.into_inner(), self.client.remove_tags())?;
-        send(context, call.send()).await
+        self.send("RemoveTags", context, call.send()).await
     }
 
     async fn list_tags(
@@ -165,7 +221,7 @@ impl CloudTrailService for Gateway {
     ) -> Result<Response<pb::ListTagsResponse>, Status> {
         let context = CallContext::of(&request);
         let call = tags::list_tags(request.into_inner(), self.client.list_tags())?;
-        send(context, call.send()).await
+        self.send("ListTags", context, call.send()).await
     }
 
     async fn lookup_events(
@@ -173,8 +229,24 @@ impl CloudTrailService for Gateway {
         request: Request<pb::LookupEventsRequest>,
     ) -> Result<Response<pb::LookupEventsResponse>, Status> {
         let context = CallContext::of(&request);
-        let call = events::lookup_events(request.into_inner(), self.client.lookup_events())?;
-        send(context, call.send()).await
+        let message = request.into_inner();
+        // Identical requests (same fields and page token) encode identically.
+        let key = prost::Message::encode_to_vec(&message);
+        let call = events::lookup_events(message, self.client.lookup_events())?;
+        let (answer, _source) = self
+            .lookups
+            .get(key, context.deadline, || async {
+                match self.upstream("LookupEvents", &context, call.send()).await {
+                    Ok(output) => Shared::Done(Ok(Arc::new(output.into()))),
+                    // The leader's own deadline was too short: others may still fetch for themselves.
+                    Err(e @ (Error::RateLimited(_) | Error::DeadlineExceeded)) => {
+                        Shared::LeaderOnly(e.into())
+                    }
+                    Err(e) => Shared::Done(Err(e.into())),
+                }
+            })
+            .await;
+        Ok(Response::new(answer?.as_ref().clone()))
     }
 
     async fn list_public_keys(
@@ -183,6 +255,6 @@ impl CloudTrailService for Gateway {
     ) -> Result<Response<pb::ListPublicKeysResponse>, Status> {
         let context = CallContext::of(&request);
         let call = events::list_public_keys(request.into_inner(), self.client.list_public_keys())?;
-        send(context, call.send()).await
+        self.send("ListPublicKeys", context, call.send()).await
     }
 }

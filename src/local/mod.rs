@@ -11,8 +11,10 @@ pub mod trails;
 pub mod wire;
 
 use std::{
+    collections::{HashMap, VecDeque},
     path::Path,
     sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, SystemTime},
 };
 
 use aws_smithy_runtime_api::client::{
@@ -25,6 +27,7 @@ use aws_smithy_runtime_api::client::{
 use aws_smithy_types::DateTime;
 use serde_json::Value;
 
+use crate::limits::{Class, Quotas, gcra::Gcra};
 use events::{EventStore, LoadError, Served};
 use trails::{Ctx, Trails};
 use wire::ApiError;
@@ -38,6 +41,8 @@ pub struct LocalOptions {
     pub username: String,
     /// At most this many events are kept per Region (oldest dropped first).
     pub event_capacity: usize,
+    /// The quotas it enforces per Region, answering ThrottlingException beyond them (as AWS does).
+    pub quotas: Quotas,
 }
 
 impl Default for LocalOptions {
@@ -46,6 +51,7 @@ impl Default for LocalOptions {
             account_id: "123456789012".into(),
             username: "cloudtrail-gateway".into(),
             event_capacity: 100_000,
+            quotas: Quotas::AWS,
         }
     }
 }
@@ -56,10 +62,26 @@ struct State {
     events: EventStore,
 }
 
+/// Calls arriving this much early still pass a quota: AWS's throttling is not that exact either, and
+/// the gateway's slots reach the transport with scheduling jitter.
+const QUOTA_TOLERANCE: Duration = Duration::from_millis(50);
+/// The call log keeps this many entries.
+const CALL_LOG_CAPACITY: usize = 100_000;
+
+/// What the embedded CloudTrail was asked, for tests and benchmarks: when each operation arrived, and
+/// how many calls it throttled.
+#[derive(Debug, Default)]
+struct CallLog {
+    served: VecDeque<(String, SystemTime)>,
+    throttled: u64,
+}
+
 #[derive(Debug)]
 struct Inner {
     options: LocalOptions,
     state: Mutex<State>,
+    quotas: Mutex<HashMap<(String, Class), Gcra>>,
+    log: Mutex<CallLog>,
 }
 
 /// A handle on the embedded CloudTrail; clones share one state.
@@ -97,6 +119,8 @@ impl LocalCloudTrail {
                 trails: Trails::default(),
                 events: EventStore::new(options.event_capacity),
             }),
+            quotas: Mutex::new(HashMap::new()),
+            log: Mutex::new(CallLog::default()),
             options,
         });
         LocalCloudTrail {
@@ -109,22 +133,62 @@ impl LocalCloudTrail {
         &self.inner.options.account_id
     }
 
+    /// When each call of `operation` arrived (the most recent ones), throttled calls excluded.
+    pub fn served(&self, operation: &str) -> Vec<SystemTime> {
+        lock(&self.inner.log)
+            .served
+            .iter()
+            .filter(|(op, _)| op == operation)
+            .map(|(_, at)| *at)
+            .collect()
+    }
+
+    /// How many calls were answered ThrottlingException.
+    pub fn throttled(&self) -> u64 {
+        lock(&self.inner.log).throttled
+    }
+
     /// Loads CloudTrail log files (`{"Records":[...]}`, plain or gzipped; a directory is walked).
     pub fn load_logs(&self, path: &Path) -> Result<usize, LoadError> {
         self.inner.lock().events.load_path(path)
     }
 }
 
+/// A panic while holding a lock cannot leave these maps half-updated in a way that matters more than
+/// refusing every later call would, so keep serving.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the maps half-updated in a way that matters more
-        // than refusing every later call would, so keep serving.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
+    }
+
+    /// Takes a slot of the call's quota, or answers as AWS does when there is none.
+    fn take_quota(&self, call: &wire::Call) -> Result<(), ApiError> {
+        let class = Class::of(&call.operation);
+        let taken = lock(&self.quotas)
+            .entry((call.region.clone(), class))
+            .or_insert_with(|| {
+                Gcra::with_tolerance(self.options.quotas.rate(class), QUOTA_TOLERANCE)
+            })
+            .try_take(tokio::time::Instant::now());
+        let mut log = lock(&self.log);
+        if taken.is_err() {
+            log.throttled += 1;
+            return Err(ApiError::new("ThrottlingException", "Rate exceeded"));
+        }
+        if log.served.len() == CALL_LOG_CAPACITY {
+            log.served.pop_front();
+        }
+        log.served
+            .push_back((call.operation.clone(), SystemTime::now()));
+        Ok(())
     }
 
     fn serve(&self, call: &wire::Call, request_id: &str) -> Result<Value, ApiError> {
+        self.take_quota(call)?;
         let now = DateTime::from(std::time::SystemTime::now());
         let ctx = Ctx {
             account: &self.options.account_id,

@@ -8,6 +8,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use cloudtrail_gateway::{
     config::Config,
+    limits::{LimitsConfig, Quotas},
     local::{LocalCloudTrail, LocalOptions},
     pb::{self, LookupAttributeKey, cloud_trail_service_client::CloudTrailServiceClient},
     server,
@@ -26,14 +27,53 @@ pub struct TestGateway {
     task: JoinHandle<()>,
 }
 
+/// Quotas far above what functional tests send: they test behaviour, not rate limits (those have
+/// their own tests with real quotas).
+pub const UNLIMITED: Quotas = Quotas {
+    lookup: 1000.0,
+    read: 1000.0,
+    write: 1000.0,
+};
+
+/// The flags that do the same for a gateway process.
+pub const UNLIMITED_ARGS: [&str; 12] = [
+    "--lookup-rate",
+    "1000",
+    "--read-rate",
+    "1000",
+    "--write-rate",
+    "1000",
+    "--local-lookup-quota",
+    "1000",
+    "--local-read-quota",
+    "1000",
+    "--local-write-quota",
+    "1000",
+];
+
+/// The default configuration (embedded CloudTrail, us-east-1), quotas raised.
+pub fn test_config() -> Config {
+    Config {
+        limits: LimitsConfig {
+            quotas: UNLIMITED,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// An embedded CloudTrail with default options, quotas raised.
+pub fn test_local() -> LocalCloudTrail {
+    LocalCloudTrail::new(LocalOptions {
+        quotas: UNLIMITED,
+        ..Default::default()
+    })
+}
+
 impl TestGateway {
-    /// The default configuration (embedded CloudTrail, us-east-1) on an ephemeral port.
+    /// `test_config()` on an ephemeral port.
     pub async fn start() -> Self {
-        Self::start_with(
-            Config::default(),
-            LocalCloudTrail::new(LocalOptions::default()),
-        )
-        .await
+        Self::start_with(test_config(), test_local()).await
     }
 
     pub async fn start_with(config: Config, local: LocalCloudTrail) -> Self {

@@ -203,6 +203,7 @@ impl GatewayProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_cloudtrail-gateway"));
         command
             .args(["--listen", &addr.to_string()])
+            .args(super::UNLIMITED_ARGS)
             .args(args)
             // Static test credentials; no profile files, no instance metadata (loopback only).
             .env("AWS_ACCESS_KEY_ID", "testing")

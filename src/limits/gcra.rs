@@ -1,0 +1,86 @@
+//! The generic cell rate algorithm without burst: one slot every `interval`, never two closer.
+//! Used by the gateway's local limiter, its fallback when Redis is away, and the embedded
+//! CloudTrail's enforcement of AWS's quotas.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct Gcra {
+    interval: Duration,
+    /// Slots up to this much early still pass (clock jitter between two measuring points).
+    tolerance: Duration,
+    /// Theoretical arrival time of the next slot.
+    tat: Option<Instant>,
+}
+
+/// The spacing of `rate` slots per second.
+pub fn interval_of(rate: f64) -> Duration {
+    Duration::from_secs_f64(1.0 / rate.max(1e-6))
+}
+
+impl Gcra {
+    pub fn new(rate: f64) -> Gcra {
+        Gcra::with_tolerance(rate, Duration::ZERO)
+    }
+
+    pub fn with_tolerance(rate: f64, tolerance: Duration) -> Gcra {
+        Gcra {
+            interval: interval_of(rate),
+            tolerance,
+            tat: None,
+        }
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Takes the slot at `now` if it is free; else says how long until the next one.
+    pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+        let tat = self.tat.unwrap_or(now);
+        if now + self.tolerance < tat {
+            return Err(tat - now);
+        }
+        self.tat = Some(tat.max(now) + self.interval);
+        Ok(())
+    }
+
+    /// How long until a slot is free, without taking it.
+    pub fn wait(&self, now: Instant) -> Duration {
+        self.tat
+            .map_or(Duration::ZERO, |tat| tat.saturating_duration_since(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_spaced_by_the_interval() {
+        let start = Instant::now();
+        let mut g = Gcra::new(2.0);
+        assert!(g.try_take(start).is_ok());
+        assert_eq!(g.try_take(start), Err(Duration::from_millis(500)));
+        assert_eq!(
+            g.try_take(start + Duration::from_millis(499)),
+            Err(Duration::from_millis(1))
+        );
+        assert!(g.try_take(start + Duration::from_millis(500)).is_ok());
+        // An idle limiter does not bank slots: after a long pause, still one at a time.
+        let later = start + Duration::from_secs(10);
+        assert!(g.try_take(later).is_ok());
+        assert!(g.try_take(later).is_err());
+    }
+
+    #[test]
+    fn tolerance_absorbs_jitter() {
+        let start = Instant::now();
+        let mut g = Gcra::with_tolerance(1.0, Duration::from_millis(20));
+        assert!(g.try_take(start).is_ok());
+        assert!(g.try_take(start + Duration::from_millis(985)).is_ok());
+        assert!(g.try_take(start + Duration::from_millis(1500)).is_err());
+    }
+}

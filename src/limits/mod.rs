@@ -1,0 +1,443 @@
+//! Rate limits that keep the gateway under CloudTrail's quotas, per (account, Region, operation class):
+//! LookupEvents (default 1/s), reads (Describe/Get/List, 10/s) and writes (everything else, 1/s).
+//!
+//! A call takes a slot before it goes upstream. It waits for its slot if that comes before the
+//! caller's deadline and `max_wait`; otherwise it is refused at once with RetryInfo and QuotaFailure.
+//! Waiters are served in order of a per-principal virtual time (round-robin between principals, or
+//! weighted, or plain FIFO), so one busy caller cannot take every slot. Slots come from a local GCRA
+//! or, with `redis_url`, from an atomic GCRA in Redis shared by all replicas (`redis.rs`).
+//!
+//! Why not a tower layer: LookupEvents answers are coalesced and cached (`coalesce.rs`), and a call
+//! served that way must not spend a slot; only the API knows the request's fields. So `api::send`
+//! takes the slot right before the upstream call.
+
+pub mod coalesce;
+pub mod gcra;
+pub mod redis;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use tokio::{sync::oneshot, time::Instant};
+
+use gcra::Gcra;
+
+/// CloudTrail's quota groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    Lookup,
+    Read,
+    Write,
+}
+
+impl Class {
+    pub fn of(rpc: &str) -> Class {
+        match rpc {
+            "LookupEvents" => Class::Lookup,
+            r if ["Describe", "Get", "List"].iter().any(|p| r.starts_with(p)) => Class::Read,
+            _ => Class::Write,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Lookup => "lookup",
+            Class::Read => "read",
+            Class::Write => "write",
+        }
+    }
+}
+
+/// Calls per second for each class.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quotas {
+    pub lookup: f64,
+    pub read: f64,
+    pub write: f64,
+}
+
+impl Quotas {
+    /// The gateway's defaults: the mission's LookupEvents 1/s; CloudTrail's 10/s reads, 1/s writes.
+    pub const GATEWAY: Quotas = Quotas {
+        lookup: 1.0,
+        read: 10.0,
+        write: 1.0,
+    };
+    /// CloudTrail's documented quotas per account and Region (LookupEvents: 2/s).
+    pub const AWS: Quotas = Quotas {
+        lookup: 2.0,
+        read: 10.0,
+        write: 1.0,
+    };
+
+    pub fn rate(&self, class: Class) -> f64 {
+        match class {
+            Class::Lookup => self.lookup,
+            Class::Read => self.read,
+            Class::Write => self.write,
+        }
+    }
+}
+
+/// How waiting callers share slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fairness {
+    /// Principals take turns (weighted by `[weights]`); a principal's own calls keep their order.
+    RoundRobin,
+    /// First come, first served.
+    Fifo,
+}
+
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    pub quotas: Quotas,
+    /// The longest a call waits for its slot, whatever its deadline.
+    pub max_wait: Duration,
+    pub fairness: Fairness,
+    /// Per-principal weights for round-robin (default 1).
+    pub weights: BTreeMap<String, u32>,
+    /// Shared slots across replicas.
+    pub redis_url: Option<String>,
+    /// With Redis away, each replica falls back to quota / expected_replicas.
+    pub expected_replicas: u32,
+    /// LookupEvents answers served again to identical requests within this time (0: no cache).
+    pub lookup_cache_ttl: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            quotas: Quotas::GATEWAY,
+            max_wait: Duration::from_secs(30),
+            fairness: Fairness::RoundRobin,
+            weights: BTreeMap::new(),
+            redis_url: None,
+            expected_replicas: 1,
+            lookup_cache_ttl: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A call that cannot have a slot in time.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the {class} quota of {subject} ({rate}/s) has no slot before the call's deadline; retry in {retry_after:?}"
+)]
+pub struct Refusal {
+    pub class: &'static str,
+    pub rate: f64,
+    /// `<account>/<region>`.
+    pub subject: String,
+    pub retry_after: Duration,
+}
+
+/// Where slots come from: this process, or Redis shared with the other replicas.
+#[derive(Debug)]
+enum Slots {
+    Local(Mutex<Gcra>),
+    Redis(redis::RedisSlots),
+}
+
+impl Slots {
+    async fn try_take(&self) -> Result<(), Duration> {
+        match self {
+            Slots::Local(gcra) => lock(gcra).try_take(Instant::now()),
+            Slots::Redis(redis) => redis.try_take().await,
+        }
+    }
+
+    /// A hint of how long until the next slot (local only; Redis is asked when it matters).
+    fn wait_hint(&self) -> Duration {
+        match self {
+            Slots::Local(gcra) => lock(gcra).wait(Instant::now()),
+            Slots::Redis(_) => Duration::ZERO,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Virtual-time units one call costs a principal of weight 1.
+const TURN: u64 = 1_000_000;
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// (virtual time, arrival) → the waiter's wake-up.
+    waiters: BTreeMap<(u64, u64), oneshot::Sender<()>>,
+    /// Each principal's last virtual time.
+    last: HashMap<Arc<str>, u64>,
+    /// Virtual time of the last call served.
+    now: u64,
+    arrivals: u64,
+    dispatching: bool,
+}
+
+/// One class's slots and waiters.
+#[derive(Debug)]
+struct ClassLimiter {
+    rate: f64,
+    interval: Duration,
+    slots: Slots,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Debug)]
+pub struct Limiter {
+    classes: [Arc<ClassLimiter>; 3],
+    subject: String,
+    config: LimitsConfig,
+}
+
+impl Limiter {
+    /// Limits for `account` in `region`.
+    pub fn new(
+        config: LimitsConfig,
+        account: &str,
+        region: &str,
+    ) -> Result<Limiter, ::redis::RedisError> {
+        let make = |class: Class| -> Result<Arc<ClassLimiter>, ::redis::RedisError> {
+            let rate = config.quotas.rate(class);
+            let slots = match &config.redis_url {
+                None => Slots::Local(Mutex::new(Gcra::new(rate))),
+                Some(url) => Slots::Redis(redis::RedisSlots::new(
+                    url,
+                    // A hash tag keeps one account's keys on one cluster slot.
+                    format!("cloudtrail-gateway:{{{account}:{region}}}:{}", class.name()),
+                    rate,
+                    rate / f64::from(config.expected_replicas.max(1)),
+                )?),
+            };
+            Ok(Arc::new(ClassLimiter {
+                rate,
+                interval: gcra::interval_of(rate),
+                slots,
+                queue: Mutex::new(Queue::default()),
+            }))
+        };
+        Ok(Limiter {
+            classes: [
+                make(Class::Lookup)?,
+                make(Class::Read)?,
+                make(Class::Write)?,
+            ],
+            subject: format!("{account}/{region}"),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &LimitsConfig {
+        &self.config
+    }
+
+    /// Waits for a slot of `class` for `principal`, within `deadline` (and `max_wait`).
+    pub async fn acquire(
+        &self,
+        class: Class,
+        principal: &str,
+        deadline: Option<Duration>,
+    ) -> Result<(), Refusal> {
+        let limiter = &self.classes[class as usize];
+        let budget = deadline.map_or(self.config.max_wait, |d| d.min(self.config.max_wait));
+        // Fast path: nobody waiting, and a slot is free now.
+        let queue_empty = lock(&limiter.queue).waiters.is_empty();
+        let first_wait = if queue_empty {
+            match limiter.slots.try_take().await {
+                Ok(()) => return Ok(()),
+                Err(wait) => wait,
+            }
+        } else {
+            limiter.slots.wait_hint()
+        };
+        let (key, position, receiver) = {
+            let mut q = lock(&limiter.queue);
+            let weight = self
+                .config
+                .weights
+                .get(principal)
+                .copied()
+                .unwrap_or(1)
+                .max(1);
+            let key = match self.config.fairness {
+                Fairness::Fifo => (q.arrivals, q.arrivals),
+                Fairness::RoundRobin => {
+                    let start = q.last.get(principal).copied().unwrap_or(0).max(q.now);
+                    let tag = start + TURN / u64::from(weight);
+                    q.last.insert(principal.into(), tag);
+                    (tag, q.arrivals)
+                }
+            };
+            q.arrivals += 1;
+            let position = q.waiters.range(..key).count() as u32;
+            let (sender, receiver) = oneshot::channel();
+            q.waiters.insert(key, sender);
+            (key, position, receiver)
+        };
+        let estimate = first_wait + limiter.interval * position;
+        let refuse = |retry_after: Duration| Refusal {
+            class: class_label(class),
+            rate: limiter.rate,
+            subject: self.subject.clone(),
+            retry_after,
+        };
+        if estimate > budget {
+            lock(&limiter.queue).waiters.remove(&key);
+            return Err(refuse(estimate));
+        }
+        limiter.clone().ensure_dispatcher();
+        match tokio::time::timeout(budget, receiver).await {
+            Ok(Ok(())) => Ok(()),
+            _ => {
+                lock(&limiter.queue).waiters.remove(&key);
+                Err(refuse(limiter.interval * (position + 1)))
+            }
+        }
+    }
+}
+
+fn class_label(class: Class) -> &'static str {
+    match class {
+        Class::Lookup => "LookupEvents",
+        Class::Read => "read (Describe/Get/List)",
+        Class::Write => "write",
+    }
+}
+
+impl ClassLimiter {
+    /// Starts the task that hands out slots to waiters, unless it runs already.
+    fn ensure_dispatcher(self: Arc<Self>) {
+        {
+            let mut q = lock(&self.queue);
+            if q.dispatching {
+                return;
+            }
+            q.dispatching = true;
+        }
+        tokio::spawn(async move { self.dispatch().await });
+    }
+
+    /// While anyone waits: take the next slot, give it to the first waiter still waiting.
+    async fn dispatch(&self) {
+        loop {
+            {
+                let mut q = lock(&self.queue);
+                q.waiters.retain(|_, sender| !sender.is_closed());
+                if q.waiters.is_empty() {
+                    q.dispatching = false;
+                    return;
+                }
+            }
+            match self.slots.try_take().await {
+                Ok(()) => {
+                    let mut q = lock(&self.queue);
+                    while let Some(((tag, _), sender)) = q.waiters.pop_first() {
+                        if sender.send(()).is_ok() {
+                            q.now = q.now.max(tag);
+                            break;
+                        }
+                    }
+                }
+                Err(wait) => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(rate: f64, fairness: Fairness) -> Arc<Limiter> {
+        let config = LimitsConfig {
+            quotas: Quotas {
+                lookup: rate,
+                read: rate,
+                write: rate,
+            },
+            fairness,
+            ..Default::default()
+        };
+        Arc::new(Limiter::new(config, "123456789012", "us-east-1").unwrap())
+    }
+
+    #[test]
+    fn classes_follow_cloudtrail_quota_groups() {
+        assert_eq!(Class::of("LookupEvents"), Class::Lookup);
+        for read in [
+            "DescribeTrails",
+            "GetTrailStatus",
+            "GetEventSelectors",
+            "ListTags",
+            "ListPublicKeys",
+        ] {
+            assert_eq!(Class::of(read), Class::Read, "{read}");
+        }
+        for write in [
+            "CreateTrail",
+            "StartLogging",
+            "PutEventSelectors",
+            "AddTags",
+            "DeleteTrail",
+        ] {
+            assert_eq!(Class::of(write), Class::Write, "{write}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_within_the_deadline_and_refuses_beyond_it() {
+        let l = limiter(1.0, Fairness::Fifo);
+        let start = tokio::time::Instant::now();
+        l.acquire(Class::Lookup, "a", None).await.unwrap();
+        l.acquire(Class::Lookup, "a", Some(Duration::from_secs(2)))
+            .await
+            .unwrap();
+        assert!(
+            start.elapsed() >= Duration::from_millis(990),
+            "waited for the second slot"
+        );
+        let refused = l
+            .acquire(Class::Lookup, "a", Some(Duration::from_millis(100)))
+            .await
+            .unwrap_err();
+        assert!(
+            refused.retry_after > Duration::from_millis(100),
+            "{refused:?}"
+        );
+        assert_eq!(refused.subject, "123456789012/us-east-1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn round_robin_lets_a_quiet_principal_through() {
+        let l = limiter(10.0, Fairness::RoundRobin);
+        l.acquire(Class::Read, "busy", None).await.unwrap(); // the next slot is 100 ms away
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let (l, order) = (l.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                l.acquire(Class::Read, "busy", None).await.unwrap();
+                lock(&order).push(format!("busy{i}"));
+            }));
+            tokio::task::yield_now().await;
+        }
+        let (l2, order2) = (l.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            l2.acquire(Class::Read, "quiet", None).await.unwrap();
+            lock(&order2).push("quiet".into());
+        }));
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = lock(&order).clone();
+        let quiet_at = order.iter().position(|o| o == "quiet").unwrap();
+        assert!(
+            quiet_at <= 1,
+            "quiet waited behind the busy principal: {order:?}"
+        );
+    }
+}

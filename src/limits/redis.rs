@@ -1,0 +1,120 @@
+//! Slots shared by all replicas: an atomic GCRA in a Lua script on Redis's own clock (`TIME`), so
+//! replicas' clocks do not matter. While Redis cannot be reached, each replica falls back to a local
+//! GCRA at quota / expected replicas, says so in the log (and `fallback_active`), and tries Redis
+//! again every second.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::time::Instant;
+
+use redis::{Script, aio::ConnectionManager};
+
+use super::{gcra::Gcra, lock};
+
+/// KEYS[1]: the bucket; ARGV[1]: the interval in µs. Returns {1, 0} with the slot taken, or {0, µs to
+/// wait}. The key expires once idle, so buckets of gone accounts do not linger.
+const GCRA_LUA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+if tat > now then return {0, tat - now} end
+redis.call('SET', KEYS[1], string.format('%d', tat + interval), 'PX', math.ceil(interval / 1000) + 1000)
+return {1, 0}
+"#;
+
+/// How long one Redis round trip may take before the replica falls back.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+const RETRY_REDIS_EVERY: Duration = Duration::from_secs(1);
+
+pub struct RedisSlots {
+    connection: ConnectionManager,
+    script: Script,
+    key: String,
+    interval_us: u64,
+    fallback: Mutex<Gcra>,
+    /// While set, Redis is not asked again before this instant.
+    retry_at: Mutex<Option<Instant>>,
+    fallback_active: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for RedisSlots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSlots")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisSlots {
+    /// Connects lazily: a gateway starts (in fallback) even while Redis is down.
+    pub fn new(
+        url: &str,
+        key: String,
+        rate: f64,
+        fallback_rate: f64,
+    ) -> Result<RedisSlots, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        Ok(RedisSlots {
+            connection: ConnectionManager::new_lazy_with_config(client, config)?,
+            script: Script::new(GCRA_LUA),
+            key,
+            interval_us: super::gcra::interval_of(rate).as_micros() as u64,
+            fallback: Mutex::new(Gcra::new(fallback_rate)),
+            retry_at: Mutex::new(None),
+            fallback_active: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Whether slots currently come from the local fallback.
+    pub fn fallback_active(&self) -> bool {
+        self.fallback_active.load(Ordering::Relaxed)
+    }
+
+    pub async fn try_take(&self) -> Result<(), Duration> {
+        let now = Instant::now();
+        if lock(&self.retry_at).is_some_and(|at| now < at) {
+            return lock(&self.fallback).try_take(now);
+        }
+        let mut connection = self.connection.clone();
+        let mut invocation = self.script.prepare_invoke();
+        invocation.key(&self.key).arg(self.interval_us);
+        let call = invocation.invoke_async::<(i64, i64)>(&mut connection);
+        match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+            Ok(Ok((taken, wait_us))) => {
+                *lock(&self.retry_at) = None;
+                if self.fallback_active.swap(false, Ordering::Relaxed) {
+                    tracing::info!(key = %self.key, "Redis is back: rate limits are shared again");
+                }
+                if taken == 1 {
+                    Ok(())
+                } else {
+                    Err(Duration::from_micros(wait_us.max(0) as u64))
+                }
+            }
+            failure => {
+                let reason = match failure {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".to_owned(),
+                };
+                *lock(&self.retry_at) = Some(now + RETRY_REDIS_EVERY);
+                if !self.fallback_active.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(key = %self.key, %reason, "Redis unreachable: falling back to local limits at quota / expected replicas");
+                }
+                lock(&self.fallback).try_take(now)
+            }
+        }
+    }
+}
