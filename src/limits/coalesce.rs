@@ -88,15 +88,12 @@ impl<K: Eq + Hash + Clone, V: Clone> Coalescer<K, V> {
         loop {
             let follow = {
                 let state = lock(&self.state);
-                if let Some((at, value)) = state.cache.get(&key) {
-                    if at.elapsed() < self.ttl {
-                        return (Ok(value.clone()), Source::Cache);
-                    }
+                if let Some((at, value)) = state.cache.get(&key)
+                    && at.elapsed() < self.ttl
+                {
+                    return (Ok(value.clone()), Source::Cache);
                 }
-                match state.in_flight.get(&key) {
-                    Some(slot) => Some(slot.clone()),
-                    None => None,
-                }
+                state.in_flight.get(&key).cloned()
             };
             let Some(mut slot) = follow else {
                 let Some(fetch) = fetch.take() else {
