@@ -109,6 +109,8 @@ impl RedisSlots {
                     Ok(Err(e)) => e.to_string(),
                     _ => "timed out".to_owned(),
                 };
+                // The failed round trip took time: the slot is taken now, not when it was asked for.
+                let now = Instant::now();
                 *lock(&self.retry_at) = Some(now + RETRY_REDIS_EVERY);
                 if !self.fallback_active.swap(true, Ordering::Relaxed) {
                     tracing::warn!(key = %self.key, %reason, "Redis unreachable: falling back to local limits at quota / expected replicas");
