@@ -24,14 +24,29 @@ use tokio::net::TcpListener;
 const CALLERS: usize = 40;
 
 fn env_or(name: &str, default: f64) -> f64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
-async fn replica(rate: f64, redis: Option<String>, replicas: u32, upstream: LocalCloudTrail) -> CloudTrailServiceClient<tonic::transport::Channel> {
-    let unlimited = Quotas { lookup: 1e6, read: 1e6, write: 1e6 };
+async fn replica(
+    rate: f64,
+    redis: Option<String>,
+    replicas: u32,
+    upstream: LocalCloudTrail,
+) -> CloudTrailServiceClient<tonic::transport::Channel> {
+    let unlimited = Quotas {
+        lookup: 1e6,
+        read: 1e6,
+        write: 1e6,
+    };
     let config = Config {
         limits: LimitsConfig {
-            quotas: Quotas { lookup: rate, ..unlimited },
+            quotas: Quotas {
+                lookup: rate,
+                ..unlimited
+            },
             redis_url: redis,
             expected_replicas: replicas,
             lookup_cache_ttl: Duration::ZERO,
@@ -41,14 +56,25 @@ async fn replica(rate: f64, redis: Option<String>, replicas: u32, upstream: Loca
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(server::serve_with(listener, config, upstream, std::future::pending()));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).expect("endpoint").connect_lazy();
+    tokio::spawn(server::serve_with(
+        listener,
+        config,
+        upstream,
+        std::future::pending(),
+    ));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect_lazy();
     CloudTrailServiceClient::new(channel)
 }
 
 async fn scenario(name: &str, rate: f64, seconds: f64, replicas: usize, redis: Option<String>) {
     let upstream = LocalCloudTrail::new(LocalOptions {
-        quotas: Quotas { lookup: rate, read: 1e6, write: 1e6 },
+        quotas: Quotas {
+            lookup: rate,
+            read: 1e6,
+            write: 1e6,
+        },
         ..Default::default()
     });
     let mut clients = Vec::new();
@@ -73,7 +99,11 @@ async fn scenario(name: &str, rate: f64, seconds: f64, replicas: usize, redis: O
                     }],
                     ..Default::default()
                 });
-                request.set_timeout(run_for.saturating_sub(started.elapsed()).max(Duration::from_millis(50)));
+                request.set_timeout(
+                    run_for
+                        .saturating_sub(started.elapsed())
+                        .max(Duration::from_millis(50)),
+                );
                 match client.lookup_events(request).await {
                     Ok(_) => ok += 1,
                     Err(_) => {
@@ -111,9 +141,22 @@ impl Drop for RedisServer {
 }
 
 fn redis() -> Option<RedisServer> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -130,8 +173,17 @@ async fn main() {
     scenario("1 replica, local limiter", rate, seconds, 1, None).await;
     match redis() {
         Some(server) => {
-            scenario("3 replicas, shared Redis", rate, seconds, 3, Some(format!("redis://127.0.0.1:{}", server.1))).await;
+            scenario(
+                "3 replicas, shared Redis",
+                rate,
+                seconds,
+                3,
+                Some(format!("redis://127.0.0.1:{}", server.1)),
+            )
+            .await;
         }
-        None => println!("3 replicas, shared Redis      skipped: no redis-server on PATH (scripts/test.sh installs it)"),
+        None => println!(
+            "3 replicas, shared Redis      skipped: no redis-server on PATH (scripts/test.sh installs it)"
+        ),
     }
 }

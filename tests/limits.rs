@@ -37,7 +37,10 @@ fn lookup(name: &str, deadline: Duration) -> Request<pb::LookupEventsRequest> {
 fn config(lookup_rate: f64, redis: Option<&Redis>, expected_replicas: u32) -> Config {
     Config {
         limits: LimitsConfig {
-            quotas: Quotas { lookup: lookup_rate, ..common::UNLIMITED },
+            quotas: Quotas {
+                lookup: lookup_rate,
+                ..common::UNLIMITED
+            },
             redis_url: redis.map(Redis::url),
             expected_replicas,
             ..Default::default()
@@ -49,7 +52,10 @@ fn config(lookup_rate: f64, redis: Option<&Redis>, expected_replicas: u32) -> Co
 /// An embedded CloudTrail enforcing `lookup_quota` LookupEvents per second, like AWS.
 fn cloudtrail(lookup_quota: f64) -> LocalCloudTrail {
     LocalCloudTrail::new(LocalOptions {
-        quotas: Quotas { lookup: lookup_quota, ..common::UNLIMITED },
+        quotas: Quotas {
+            lookup: lookup_quota,
+            ..common::UNLIMITED
+        },
         ..Default::default()
     })
 }
@@ -59,7 +65,12 @@ fn busiest_second(mut times: Vec<SystemTime>) -> usize {
     times.sort();
     let window = Duration::from_secs(1) - JITTER;
     (0..times.len())
-        .map(|i| times[i..].iter().take_while(|t| t.duration_since(times[i]).unwrap_or_default() < window).count())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| t.duration_since(times[i]).unwrap_or_default() < window)
+                .count()
+        })
         .max()
         .unwrap_or(0)
 }
@@ -70,7 +81,8 @@ async fn three_replicas_share_one_quota_through_redis() {
     let upstream = cloudtrail(1.0);
     let mut replicas = Vec::new();
     for _ in 0..3 {
-        replicas.push(TestGateway::start_with(config(1.0, Some(&redis), 3), upstream.clone()).await);
+        replicas
+            .push(TestGateway::start_with(config(1.0, Some(&redis), 3), upstream.clone()).await);
     }
     let run_for = Duration::from_secs(10);
     let started = Instant::now();
@@ -79,14 +91,21 @@ async fn three_replicas_share_one_quota_through_redis() {
         let mut client = replicas[i % 3].client.clone();
         // Five callers can wait 30 s for a slot; the other 55 only 300 ms.
         let patient = i < 5;
-        let deadline = if patient { Duration::from_secs(30) } else { Duration::from_millis(300) };
+        let deadline = if patient {
+            Duration::from_secs(30)
+        } else {
+            Duration::from_millis(300)
+        };
         callers.push(tokio::spawn(async move {
             let (mut ok, mut refused) = (0, 0);
             let mut n = 0;
             while started.elapsed() < run_for {
                 n += 1;
                 // Distinct requests: no coalescing, every success is an upstream call.
-                match client.lookup_events(lookup(&format!("caller{i}-{n}"), deadline)).await {
+                match client
+                    .lookup_events(lookup(&format!("caller{i}-{n}"), deadline))
+                    .await
+                {
                     Ok(_) => ok += 1,
                     Err(status) => {
                         assert!(!patient, "a patient caller failed: {status:?}");
@@ -119,11 +138,26 @@ async fn three_replicas_share_one_quota_through_redis() {
         calls.len(),
         upstream.throttled()
     );
-    assert_eq!(upstream.throttled(), 0, "the embedded CloudTrail never had to throttle");
-    assert_eq!(busiest_second(calls.clone()), 1, "no second held more than the quota");
+    assert_eq!(
+        upstream.throttled(),
+        0,
+        "the embedded CloudTrail never had to throttle"
+    );
+    assert_eq!(
+        busiest_second(calls.clone()),
+        1,
+        "no second held more than the quota"
+    );
     assert_eq!(calls.len(), patient_ok + short_ok);
-    assert!(calls.len() >= 9, "the quota was used: {} calls in ~10 s", calls.len());
-    assert!(refused > 100, "short deadlines were refused at once: {refused}");
+    assert!(
+        calls.len() >= 9,
+        "the quota was used: {} calls in ~10 s",
+        calls.len()
+    );
+    assert!(
+        refused > 100,
+        "short deadlines were refused at once: {refused}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -134,18 +168,31 @@ async fn identical_concurrent_lookups_make_one_upstream_call() {
     for _ in 0..100 {
         let mut client = gw.client.clone();
         tasks.push(tokio::spawn(async move {
-            client.lookup_events(lookup("CreateTrail", Duration::from_secs(10))).await.map(|r| r.into_inner())
+            client
+                .lookup_events(lookup("CreateTrail", Duration::from_secs(10)))
+                .await
+                .map(|r| r.into_inner())
         }));
     }
     let mut answers = Vec::new();
     for task in tasks {
         answers.push(task.await.expect("task").expect("every caller is answered"));
     }
-    assert!(answers.windows(2).all(|w| w[0] == w[1]), "all share one answer");
-    assert_eq!(upstream.served("LookupEvents").len(), 1, "exactly one upstream call");
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "all share one answer"
+    );
+    assert_eq!(
+        upstream.served("LookupEvents").len(),
+        1,
+        "exactly one upstream call"
+    );
     // Within the cache TTL the same request is served again without a call.
     let mut client = gw.client.clone();
-    client.lookup_events(lookup("CreateTrail", Duration::from_secs(5))).await.expect("cached");
+    client
+        .lookup_events(lookup("CreateTrail", Duration::from_secs(5)))
+        .await
+        .expect("cached");
     assert_eq!(upstream.served("LookupEvents").len(), 1);
 }
 
@@ -157,7 +204,8 @@ async fn redis_down_falls_back_per_replica_and_recovers() {
     let upstreams: Vec<LocalCloudTrail> = (0..3).map(|_| cloudtrail(3.0)).collect();
     let mut replicas = Vec::new();
     for upstream in &upstreams {
-        replicas.push(TestGateway::start_with(config(3.0, Some(&redis), 3), upstream.clone()).await);
+        replicas
+            .push(TestGateway::start_with(config(3.0, Some(&redis), 3), upstream.clone()).await);
     }
     let hammer = |replica: usize, for_: Duration, tag: &'static str| {
         let mut client = replicas[replica].client.clone();
@@ -166,30 +214,59 @@ async fn redis_down_falls_back_per_replica_and_recovers() {
             let mut n = 0;
             while started.elapsed() < for_ {
                 n += 1;
-                let _ = client.lookup_events(lookup(&format!("{tag}-{replica}-{n}"), Duration::from_secs(5))).await;
+                let _ = client
+                    .lookup_events(lookup(
+                        &format!("{tag}-{replica}-{n}"),
+                        Duration::from_secs(5),
+                    ))
+                    .await;
             }
         })
     };
     redis.kill();
     let killed_at = SystemTime::now();
-    let tasks: Vec<_> = (0..3).map(|r| hammer(r, Duration::from_secs(4), "down")).collect();
+    let tasks: Vec<_> = (0..3)
+        .map(|r| hammer(r, Duration::from_secs(4), "down"))
+        .collect();
     for t in tasks {
         t.await.expect("caller");
     }
     for (i, upstream) in upstreams.iter().enumerate() {
-        let during: Vec<_> = upstream.served("LookupEvents").into_iter().filter(|t| *t > killed_at).collect();
+        let during: Vec<_> = upstream
+            .served("LookupEvents")
+            .into_iter()
+            .filter(|t| *t > killed_at)
+            .collect();
         // quota 3/s over 3 expected replicas: at most one call per second each.
-        assert_eq!(busiest_second(during.clone()), 1, "replica {i} stayed within quota / replicas");
-        assert!(during.len() >= 3, "replica {i} kept serving on its fallback: {}", during.len());
+        assert_eq!(
+            busiest_second(during.clone()),
+            1,
+            "replica {i} stayed within quota / replicas"
+        );
+        assert!(
+            during.len() >= 3,
+            "replica {i} kept serving on its fallback: {}",
+            during.len()
+        );
         assert_eq!(upstream.throttled(), 0);
     }
     // Redis returns: one busy replica can use the whole shared quota again.
     let _redis = Redis::start_on(port);
     tokio::time::sleep(Duration::from_millis(1200)).await; // past the fallback's retry interval
     let back_at = SystemTime::now();
-    hammer(0, Duration::from_secs(3), "back").await.expect("caller");
-    let after: Vec<_> = upstreams[0].served("LookupEvents").into_iter().filter(|t| *t > back_at).collect();
-    assert!(busiest_second(after.clone()) >= 2, "shared limits again: {} calls in 3 s", after.len());
+    hammer(0, Duration::from_secs(3), "back")
+        .await
+        .expect("caller");
+    let after: Vec<_> = upstreams[0]
+        .served("LookupEvents")
+        .into_iter()
+        .filter(|t| *t > back_at)
+        .collect();
+    assert!(
+        busiest_second(after.clone()) >= 2,
+        "shared limits again: {} calls in 3 s",
+        after.len()
+    );
     assert!(busiest_second(after) <= 3);
 }
 
@@ -197,33 +274,54 @@ async fn redis_down_falls_back_per_replica_and_recovers() {
 async fn a_busy_principal_cannot_take_every_slot() {
     let token = |principal: &str| TokenEntry {
         principal: principal.into(),
-        sha256: Sha256::digest(principal.as_bytes()).iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: Sha256::digest(principal.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
         roles: vec!["reader".into()],
     };
     let config = Config {
-        auth: AuthConfig { tokens: vec![token("busy"), token("quiet")], open_health: true, ..Default::default() },
+        auth: AuthConfig {
+            tokens: vec![token("busy"), token("quiet")],
+            open_health: true,
+            ..Default::default()
+        },
         ..config(5.0, None, 1)
     };
     let gw = TestGateway::start_with(config, cloudtrail(5.0)).await;
     let authorized = |mut r: Request<pb::LookupEventsRequest>, who: &str| {
-        r.metadata_mut().insert("authorization", format!("Bearer {who}").parse().expect("header"));
+        r.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {who}").parse().expect("header"),
+        );
         r
     };
     let mut busy = Vec::new();
     for n in 0..20 {
         let mut client = gw.client.clone();
-        let request = authorized(lookup(&format!("busy-{n}"), Duration::from_secs(30)), "busy");
-        busy.push(tokio::spawn(async move { client.lookup_events(request).await.is_ok() }));
+        let request = authorized(
+            lookup(&format!("busy-{n}"), Duration::from_secs(30)),
+            "busy",
+        );
+        busy.push(tokio::spawn(async move {
+            client.lookup_events(request).await.is_ok()
+        }));
     }
     tokio::time::sleep(Duration::from_millis(100)).await; // the busy principal has queued 20 calls
     let started = Instant::now();
     let mut client = gw.client.clone();
     client
-        .lookup_events(authorized(lookup("quiet-1", Duration::from_secs(30)), "quiet"))
+        .lookup_events(authorized(
+            lookup("quiet-1", Duration::from_secs(30)),
+            "quiet",
+        ))
         .await
         .expect("quiet caller");
     let waited = started.elapsed();
-    assert!(waited < Duration::from_millis(700), "quiet waited {waited:?} behind 20 busy calls (4 s of slots)");
+    assert!(
+        waited < Duration::from_millis(700),
+        "quiet waited {waited:?} behind 20 busy calls (4 s of slots)"
+    );
     for b in busy {
         assert!(b.await.expect("busy caller"));
     }

@@ -278,13 +278,27 @@ impl Redis {
 
     /// On a given port (to bring a stopped Redis back where the gateways expect it).
     pub fn start_on(port: u16) -> Redis {
-        let exe = std::env::var_os("CLOUDTRAIL_GATEWAY_TEST_REDIS").unwrap_or_else(|| "redis-server".into());
+        let exe = std::env::var_os("CLOUDTRAIL_GATEWAY_TEST_REDIS")
+            .unwrap_or_else(|| "redis-server".into());
         let mut command = Command::new(&exe);
-        command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        command.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]);
         let mut proc = Proc::spawn(command, "redis");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            assert!(!proc.exited(), "redis-server ({exe:?}) exited; run scripts/test.sh, which installs it:\n{}", proc.log_text());
+            assert!(
+                !proc.exited(),
+                "redis-server ({exe:?}) exited; run scripts/test.sh, which installs it:\n{}",
+                proc.log_text()
+            );
             let pong = TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
                 s.write_all(b"PING\r\n")?;
                 let mut buf = [0u8; 7];
@@ -292,9 +306,16 @@ impl Redis {
                 Ok(buf)
             });
             if pong.is_ok_and(|b| &b == b"+PONG\r\n") {
-                return Redis { port, proc: Some(proc) };
+                return Redis {
+                    port,
+                    proc: Some(proc),
+                };
             }
-            assert!(Instant::now() < deadline, "redis-server did not answer in 20 s:\n{}", proc.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer in 20 s:\n{}",
+                proc.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
