@@ -35,4 +35,5 @@ say "buf lint"
 .tools/node_modules/.bin/buf lint
 
 say "cargo test"
-cargo test --all-targets --no-fail-fast "$@"
+# Benchmarks (benches/) print figures and are run by hand, not here.
+cargo test --lib --bins --tests --no-fail-fast "$@"

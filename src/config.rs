@@ -18,6 +18,7 @@ use crate::{
     },
     limits::{Fairness, LimitsConfig, Quotas},
     local::LocalOptions,
+    telemetry::LogFormat,
 };
 
 /// Where CloudTrail calls go.
@@ -204,6 +205,41 @@ pub struct Settings {
     #[arg(long, env = "CLOUDTRAIL_GATEWAY_LOCAL_WRITE_QUOTA")]
     pub local_write_quota: Option<f64>,
 
+    /// Metrics and probes over plain HTTP (/metrics, /healthz, /readyz) [default: 127.0.0.1:9090].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log lines as human text or JSON [default: human].
+    #[arg(long, value_enum, env = "CLOUDTRAIL_GATEWAY_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// How often the upstream is probed for health [default: 30s].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_HEALTH_PROBE_INTERVAL")]
+    pub health_probe_interval: Option<HumanDuration>,
+    /// On SIGTERM/SIGINT, how long calls in flight may still finish [default: 30s].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_DRAIN_TIMEOUT")]
+    pub drain_timeout: Option<HumanDuration>,
+    /// Calls in the gateway at once; beyond, RESOURCE_EXHAUSTED at once [default: 1024].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_MAX_CONCURRENT_REQUESTS")]
+    pub max_concurrent_requests: Option<usize>,
+    /// Largest request or response message in bytes [default: 4194304].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_MAX_MESSAGE_SIZE")]
+    pub max_message_size: Option<usize>,
+    /// Deadline of calls that set none [default: 60s].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<HumanDuration>,
+    /// HTTP/2 keepalive ping interval [default: 30s].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_KEEPALIVE_INTERVAL")]
+    pub keepalive_interval: Option<HumanDuration>,
+    /// HTTP/2 keepalive ping timeout [default: 10s].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_KEEPALIVE_TIMEOUT")]
+    pub keepalive_timeout: Option<HumanDuration>,
+    /// Connections are closed gracefully after this age, to rebalance [default: 30m].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_MAX_CONNECTION_AGE")]
+    pub max_connection_age: Option<HumanDuration>,
+    /// Print the effective configuration (secrets redacted) and exit.
+    #[arg(long, action = ArgAction::SetTrue)]
+    #[serde(skip)]
+    pub print_config: bool,
+
     /// Round-robin weights per principal (TOML `[weights]`: principal = weight).
     #[arg(skip)]
     pub weights: BTreeMap<String, u32>,
@@ -266,6 +302,19 @@ impl Settings {
             local_lookup_quota: self.local_lookup_quota.or(file.local_lookup_quota),
             local_read_quota: self.local_read_quota.or(file.local_read_quota),
             local_write_quota: self.local_write_quota.or(file.local_write_quota),
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            log_format: self.log_format.or(file.log_format),
+            health_probe_interval: self.health_probe_interval.or(file.health_probe_interval),
+            drain_timeout: self.drain_timeout.or(file.drain_timeout),
+            max_concurrent_requests: self
+                .max_concurrent_requests
+                .or(file.max_concurrent_requests),
+            max_message_size: self.max_message_size.or(file.max_message_size),
+            request_timeout: self.request_timeout.or(file.request_timeout),
+            keepalive_interval: self.keepalive_interval.or(file.keepalive_interval),
+            keepalive_timeout: self.keepalive_timeout.or(file.keepalive_timeout),
+            max_connection_age: self.max_connection_age.or(file.max_connection_age),
+            print_config: self.print_config,
             // Tables come only from the file.
             weights: file.weights,
             tokens: file.tokens,
@@ -319,6 +368,24 @@ pub struct Config {
     pub local_load_logs: Vec<PathBuf>,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub server: ServerConfig,
+    /// `--print-config`: print and exit.
+    pub print_config: bool,
+}
+
+/// How the gateway serves: side port, logs, health, shutdown and protections.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub metrics_listen: SocketAddr,
+    pub log_format: LogFormat,
+    pub health_probe_interval: Duration,
+    pub drain_timeout: Duration,
+    pub max_concurrent_requests: usize,
+    pub max_message_size: usize,
+    pub request_timeout: Duration,
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+    pub max_connection_age: Duration,
 }
 
 impl Config {
@@ -453,6 +520,49 @@ impl Config {
                 format!("the weight of '{principal}' must be at least 1"),
             ));
         }
+        let count = |key: &'static str, value: Option<usize>, default: usize| match value {
+            Some(0) => Err(invalid(key, "must be at least 1")),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        let server = ServerConfig {
+            metrics_listen: s
+                .metrics_listen
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9090))),
+            log_format: s.log_format.unwrap_or(LogFormat::Human),
+            health_probe_interval: positive(
+                "health_probe_interval",
+                s.health_probe_interval,
+                Duration::from_secs(30),
+            )?,
+            drain_timeout: positive("drain_timeout", s.drain_timeout, Duration::from_secs(30))?,
+            max_concurrent_requests: count(
+                "max_concurrent_requests",
+                s.max_concurrent_requests,
+                1024,
+            )?,
+            max_message_size: count("max_message_size", s.max_message_size, 4 << 20)?,
+            request_timeout: positive(
+                "request_timeout",
+                s.request_timeout,
+                Duration::from_secs(60),
+            )?,
+            keepalive_interval: positive(
+                "keepalive_interval",
+                s.keepalive_interval,
+                Duration::from_secs(30),
+            )?,
+            keepalive_timeout: positive(
+                "keepalive_timeout",
+                s.keepalive_timeout,
+                Duration::from_secs(10),
+            )?,
+            max_connection_age: positive(
+                "max_connection_age",
+                s.max_connection_age,
+                Duration::from_secs(1800),
+            )?,
+        };
         let defaults_limits = LimitsConfig::default();
         let limits = LimitsConfig {
             quotas,
@@ -571,6 +681,90 @@ impl Config {
             local_load_logs: s.local_load_logs,
             auth,
             limits,
+            server,
+            print_config: s.print_config,
+        })
+    }
+}
+
+/// A URL with any `user:password@` part masked.
+fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://***@{}", &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+impl Config {
+    /// The effective configuration as JSON, secrets redacted (`--print-config`).
+    pub fn redacted(&self) -> serde_json::Value {
+        let secs = |d: Duration| format!("{}s", d.as_secs_f64());
+        let quotas =
+            |q: &Quotas| serde_json::json!({"lookup": q.lookup, "read": q.read, "write": q.write});
+        serde_json::json!({
+            "listen": self.listen.to_string(),
+            "upstream": {
+                "kind": format!("{:?}", self.upstream.kind).to_lowercase(),
+                "region": self.upstream.region,
+                "endpoint_url": self.upstream.endpoint_url.as_deref().map(redact_url),
+                "account_id": self.upstream.account_id,
+                "retry_mode": format!("{:?}", self.upstream.retry_mode).to_lowercase(),
+                "max_attempts": self.upstream.max_attempts,
+                "connect_timeout": secs(self.upstream.connect_timeout),
+                "operation_timeout": secs(self.upstream.operation_timeout),
+            },
+            "local": {
+                "account_id": self.local.account_id,
+                "event_capacity": self.local.event_capacity,
+                "quotas": quotas(&self.local.quotas),
+                "load_logs": self.local_load_logs,
+            },
+            "auth": {
+                "enabled": self.auth.is_enabled(),
+                "insecure_no_auth": self.auth.insecure_no_auth,
+                "open_health": self.auth.open_health,
+                "tokens": self.auth.tokens.iter()
+                    .map(|t| serde_json::json!({"principal": t.principal, "sha256": "<redacted>", "roles": t.roles}))
+                    .collect::<Vec<_>>(),
+                "certificates": self.auth.certificates.iter()
+                    .map(|c| serde_json::json!({"principal": c.principal, "roles": c.roles}))
+                    .collect::<Vec<_>>(),
+                "roles": self.auth.roles,
+                "tls": self.auth.tls.as_ref().map(|t| serde_json::json!({
+                    "cert": t.cert, "key": t.key, "client_ca": t.client_ca,
+                })),
+                "jwt": self.auth.jwt.as_ref().map(|j| serde_json::json!({
+                    "jwks": match &j.jwks {
+                        JwksSource::File(p) => p.display().to_string(),
+                        JwksSource::Url(u) => redact_url(u),
+                    },
+                    "issuer": j.issuer, "audience": j.audience,
+                    "principal_claim": j.principal_claim, "roles_claim": j.roles_claim,
+                    "leeway": secs(j.leeway), "refresh_interval": secs(j.refresh_interval),
+                    "min_refresh_interval": secs(j.min_refresh_interval),
+                })),
+            },
+            "limits": {
+                "quotas": quotas(&self.limits.quotas),
+                "max_wait": secs(self.limits.max_wait),
+                "fairness": format!("{:?}", self.limits.fairness),
+                "weights": self.limits.weights,
+                "redis_url": self.limits.redis_url.as_deref().map(redact_url),
+                "expected_replicas": self.limits.expected_replicas,
+                "lookup_cache_ttl": secs(self.limits.lookup_cache_ttl),
+            },
+            "server": {
+                "metrics_listen": self.server.metrics_listen.to_string(),
+                "log_format": format!("{:?}", self.server.log_format).to_lowercase(),
+                "health_probe_interval": secs(self.server.health_probe_interval),
+                "drain_timeout": secs(self.server.drain_timeout),
+                "max_concurrent_requests": self.server.max_concurrent_requests,
+                "max_message_size": self.server.max_message_size,
+                "request_timeout": secs(self.server.request_timeout),
+                "keepalive_interval": secs(self.server.keepalive_interval),
+                "keepalive_timeout": secs(self.server.keepalive_timeout),
+                "max_connection_age": secs(self.server.max_connection_age),
+            },
         })
     }
 }

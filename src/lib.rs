@@ -10,11 +10,14 @@ pub mod auth;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod health;
 pub mod limits;
 pub mod local;
 pub mod middleware;
 pub mod principal;
 pub mod server;
+pub mod side_port;
+pub mod telemetry;
 pub mod upstream;
 
 /// The generated proto types, client and server.

@@ -1,17 +1,11 @@
-//! `cloudtrail-gateway`: parse the configuration, start logging, serve until SIGINT/SIGTERM.
+//! `cloudtrail-gateway`: parse the configuration, start logging, serve until SIGINT/SIGTERM, drain.
 
 use std::process::ExitCode;
 
-use cloudtrail_gateway::{config::Config, server};
-use tracing_subscriber::EnvFilter;
+use cloudtrail_gateway::{config::Config, server, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let config = match Config::from_args() {
         Ok(config) => config,
         Err(e) => {
@@ -19,6 +13,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if config.print_config {
+        println!("{:#}", config.redacted());
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init_logging(config.server.log_format);
     match server::run(config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -44,6 +44,11 @@ pub async fn on_behalf_of<F: Future>(caller: Option<&Principal>, fut: F) -> F::O
     }
 }
 
+/// Runs `fut` on behalf of the gateway's own `name` (its health probe, say).
+pub async fn as_gateway<F: Future>(name: &'static str, fut: F) -> F::Output {
+    CALLER.scope(name.into(), fut).await
+}
+
 /// The caller of the upstream call running in this task, if any.
 pub fn current_caller() -> Option<Arc<str>> {
     CALLER.try_with(Arc::clone).ok()

@@ -1,20 +1,21 @@
-//! Assembles the gateway: upstream client, the CloudTrail service behind its tower layers, health and
-//! reflection, and a graceful shutdown.
+//! Assembles the gateway: upstream client, limiter, authentication, the CloudTrail service behind its
+//! tower layers, health and reflection, the HTTP side port, and a graceful shutdown.
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::oneshot};
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
 
 use crate::{
     api::Gateway,
     auth::{AuthSetupError, Authenticator, TlsConfig},
     config::{Config, UpstreamKind},
+    health::Health,
     limits::Limiter,
     local::{LocalCloudTrail, events::LoadError},
-    middleware::auth::AuthLayer,
+    middleware::{auth::AuthLayer, metrics::MetricsLayer, shed::ShedLayer, trace::TraceLayer},
     pb::{self, cloud_trail_service_server::CloudTrailServiceServer},
-    upstream,
+    side_port, telemetry, upstream,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -37,28 +38,51 @@ pub enum StartError {
     Upstream(#[from] upstream::UpstreamError),
     #[error("cannot set up rate limits: {0}")]
     Limits(#[from] redis::RedisError),
+    #[error("cannot set up metrics: {0}")]
+    Metrics(#[from] metrics_exporter_prometheus::BuildError),
     #[error("reflection descriptors are invalid: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
 }
 
-/// Binds the configured address and serves until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
-    let listener = TcpListener::bind(config.listen)
+/// Where the gateway listens: gRPC, and optionally the plain-HTTP side port.
+#[derive(Debug)]
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub http: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(grpc: TcpListener) -> Self {
+        Listeners { grpc, http: None }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
         .await
-        .map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    serve(listener, config, shutdown).await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Binds the configured addresses and serves until `shutdown` resolves, then drains.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let listeners = Listeners {
+        grpc: bind(config.listen).await?,
+        http: Some(bind(config.server.metrics_listen).await?),
+    };
+    let local = LocalCloudTrail::new(config.local.clone());
+    serve_with(listeners, config, local, shutdown).await
 }
 
 /// Serves on an already bound listener (tests bind port 0 and read the address first).
 pub async fn serve(
     listener: TcpListener,
     config: Config,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let local = LocalCloudTrail::new(config.local.clone());
     serve_with(listener, config, local, shutdown).await
@@ -66,17 +90,22 @@ pub async fn serve(
 
 /// Serves with a given embedded CloudTrail, so several gateways (replicas, Regions) can share one.
 pub async fn serve_with(
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     config: Config,
     local: LocalCloudTrail,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    let Listeners {
+        grpc: listener,
+        http,
+    } = listeners.into();
     if config.upstream.kind == UpstreamKind::Local {
         for path in &config.local_load_logs {
             let added = local.load_logs(path)?;
             tracing::info!(path = %path.display(), events = added, "loaded CloudTrail log files");
         }
     }
+    let metrics = telemetry::metrics()?;
     let upstream = upstream::connect(&config.upstream, &local).await?;
     let limiter = Arc::new(Limiter::new(
         config.limits.clone(),
@@ -84,7 +113,10 @@ pub async fn serve_with(
         &upstream.region,
     )?);
     let auth = Arc::new(Authenticator::new(&config.auth).await?);
-    let _jwks_refresher = auth.jwt().map(|jwt| AbortOnDrop(jwt.spawn_refresher()));
+    let mut background = Vec::new();
+    if let Some(jwt) = auth.jwt() {
+        background.push(AbortOnDrop(jwt.spawn_refresher()));
+    }
     let addr = listener.local_addr().ok();
     if !config.auth.is_enabled() && addr.is_some_and(|a| !a.ip().is_loopback()) {
         tracing::warn!(
@@ -92,12 +124,35 @@ pub async fn serve_with(
             "serving WITHOUT authentication on a non-loopback address (--insecure-no-auth): anyone who can connect may delete trails"
         );
     }
-    let gateway = CloudTrailServiceServer::new(Gateway::new(upstream.client.clone(), limiter));
 
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<CloudTrailServiceServer<Gateway>>()
-        .await;
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let health = Health::new(reporter).await;
+    background.push(AbortOnDrop(health.clone().spawn_probes(
+        upstream.client.clone(),
+        limiter.clone(),
+        config.server.health_probe_interval,
+    )));
+    let upkeep = metrics.clone();
+    background.push(AbortOnDrop(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    })));
+    let (side_port_stop, side_port_stopped) = oneshot::channel::<()>();
+    let side_port = http.map(|listener| {
+        tokio::spawn(side_port::serve(listener, metrics, health.clone(), async {
+            let _ = side_port_stopped.await;
+        }))
+    });
+
+    let gateway = CloudTrailServiceServer::new(Gateway::new(
+        upstream.client.clone(),
+        limiter,
+        config.server.request_timeout,
+    ))
+    .max_decoding_message_size(config.server.max_message_size)
+    .max_encoding_message_size(config.server.max_message_size);
     // grpcurl asks for reflection v1 first, then v1alpha; some GUIs speak only v1alpha.
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -113,27 +168,60 @@ pub async fn serve_with(
         upstream = ?config.upstream.kind,
         account = %upstream.account,
         region = %upstream.region,
-        redis = config.limits.redis_url.is_some(),
         endpoint = config.upstream.endpoint_url.as_deref().unwrap_or("(default)"),
+        redis = config.limits.redis_url.is_some(),
         tls = config.auth.tls.is_some(),
         authentication = config.auth.is_enabled(),
         "cloudtrail-gateway serving"
     );
-    let mut builder = Server::builder();
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(config.server.keepalive_interval))
+        .http2_keepalive_timeout(Some(config.server.keepalive_timeout))
+        .max_connection_age(config.server.max_connection_age);
     if let Some(tls) = &config.auth.tls {
         builder = builder.tls_config(tls_config(tls)?)?;
     }
-    // The tower layers wrap the routes here, outermost first: authentication before anything else.
-    builder
+    // On the signal: NOT_SERVING first, then tonic stops accepting and lets calls in flight finish.
+    let (draining, drain_started) = oneshot::channel::<()>();
+    let drain_health = health.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining calls in flight");
+        drain_health.drain().await;
+        let _ = draining.send(());
+    };
+    // The tower layers wrap the routes, outermost first: metrics see every call, refused ones too;
+    // authentication comes before anything that touches the request.
+    let serving = builder
+        .layer(MetricsLayer)
+        .layer(TraceLayer)
+        .layer(ShedLayer::new(config.server.max_concurrent_requests))
         .layer(AuthLayer::new(auth))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(gateway)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), signal);
+    let drain_timeout = config.server.drain_timeout;
+    let outcome = tokio::select! {
+        served = serving => served.map_err(StartError::from),
+        () = async {
+            if drain_started.await.is_ok() {
+                tokio::time::sleep(drain_timeout).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::warn!(?drain_timeout, "drain timeout: closing the calls still in flight");
+            Ok(())
+        }
+    };
+    let _ = side_port_stop.send(());
+    if let Some(task) = side_port {
+        let _ = task.await;
+    }
     tracing::info!("cloudtrail-gateway stopped");
-    Ok(())
+    outcome
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, StartError> {

@@ -33,7 +33,7 @@ async fn lookup_over_us_east_1() {
     let gw = gateway_in("us-east-1").await;
     let mut c = gw.client.clone();
     let all = c
-        .lookup_events(pb::LookupEventsRequest::default())
+        .lookup_events(historic())
         .await
         .expect("lookup")
         .into_inner();
@@ -132,7 +132,7 @@ async fn pages_through_an_anonymised_region() {
     // Stratus Red Team's ssm-send-command detonation: 56 events in a made-up Region name.
     let gw = gateway_in("sagov-westsouth-1r").await;
     let mut c = gw.client.clone();
-    let mut request = pb::LookupEventsRequest::default();
+    let mut request = historic();
     let mut pages = Vec::new();
     let mut ids = std::collections::HashSet::new();
     loop {
@@ -161,6 +161,14 @@ async fn pages_through_an_anonymised_region() {
         .into_inner()
         .events;
     assert!(!window.is_empty() && window.len() < 56, "{}", window.len());
+}
+
+/// Only the loaded records (all before 2026), not the events of the gateway's own health probe.
+fn historic() -> pb::LookupEventsRequest {
+    pb::LookupEventsRequest {
+        end_time: Some(timestamp("2026-01-01T00:00:00Z")),
+        ..Default::default()
+    }
 }
 
 fn timestamp(rfc3339: &str) -> prost_types::Timestamp {

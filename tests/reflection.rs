@@ -83,15 +83,26 @@ async fn reflection_v1_and_v1alpha_serve_the_documented_proto() {
 async fn health_reports_serving() {
     let gw = TestGateway::start().await;
     let mut health = HealthClient::new(common::channel(gw.addr).await);
+    // SERVING once the first upstream probe answered (moments after start).
     for service in ["", SERVICE] {
-        let status = health
-            .check(HealthCheckRequest {
-                service: service.into(),
-            })
-            .await
-            .expect("health check")
-            .into_inner()
-            .status;
-        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .expect("health check")
+                .into_inner()
+                .status;
+            if status == ServingStatus::Serving as i32 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{service:?} never SERVING: {status}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }

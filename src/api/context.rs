@@ -15,9 +15,10 @@ pub struct CallContext {
 }
 
 impl CallContext {
-    pub fn of<T>(request: &Request<T>) -> CallContext {
+    /// The request's context; calls without a deadline get `default_deadline`.
+    pub fn of<T>(request: &Request<T>, default_deadline: Duration) -> CallContext {
         CallContext {
-            deadline: deadline(request),
+            deadline: Some(deadline(request).unwrap_or(default_deadline)),
             caller: request.extensions().get::<Principal>().cloned(),
         }
     }

@@ -8,9 +8,17 @@
 
 mod context;
 
-use std::{future::Future, sync::Arc, time::Instant};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use aws_sdk_cloudtrail::{Client, error::ProvideErrorMetadata, error::SdkError};
+use aws_sdk_cloudtrail::{
+    Client,
+    error::{ProvideErrorMetadata, SdkError},
+    operation::RequestId,
+};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use tonic::{Request, Response, Status};
 
@@ -19,10 +27,10 @@ use crate::{
     error::Error,
     limits::{
         Class, Limiter,
-        coalesce::{Coalescer, Shared},
+        coalesce::{Coalescer, Shared, Source},
     },
     pb::{self, cloud_trail_service_server::CloudTrailService},
-    principal,
+    principal, telemetry,
 };
 use context::CallContext;
 
@@ -32,15 +40,18 @@ pub struct Gateway {
     client: Client,
     limiter: Arc<Limiter>,
     lookups: Arc<Coalescer<Vec<u8>, Arc<pb::LookupEventsResponse>>>,
+    /// The deadline of calls that set none.
+    request_timeout: Duration,
 }
 
 impl Gateway {
-    pub fn new(client: Client, limiter: Arc<Limiter>) -> Self {
+    pub fn new(client: Client, limiter: Arc<Limiter>, request_timeout: Duration) -> Self {
         let lookups = Arc::new(Coalescer::new(limiter.config().lookup_cache_ttl));
         Gateway {
             client,
             limiter,
             lookups,
+            request_timeout,
         }
     }
 
@@ -53,6 +64,7 @@ impl Gateway {
         call: impl Future<Output = Result<O, SdkError<E, HttpResponse>>>,
     ) -> Result<O, Error>
     where
+        O: RequestId,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let started = Instant::now();
@@ -61,13 +73,29 @@ impl Gateway {
             .acquire(Class::of(rpc), principal, context.deadline)
             .await?;
         let call = principal::on_behalf_of(context.caller.as_ref(), call);
+        let sent = Instant::now();
         let output = match context.deadline {
-            Some(limit) => tokio::time::timeout(limit.saturating_sub(started.elapsed()), call)
-                .await
-                .map_err(|_| Error::DeadlineExceeded)?,
-            None => call.await,
+            Some(limit) => {
+                tokio::time::timeout(limit.saturating_sub(started.elapsed()), call).await
+            }
+            None => Ok(call.await),
         };
-        Ok(output?)
+        let outcome = match &output {
+            Ok(Ok(_)) => "ok",
+            Ok(Err(e)) => e.code().unwrap_or("error"),
+            Err(_) => "deadline",
+        };
+        let span = tracing::Span::current();
+        span.record("upstream_ms", sent.elapsed().as_secs_f64() * 1000.0);
+        if let Ok(result) = &output
+            && let Some(id) = result.request_id()
+        {
+            span.record("aws_request_id", id);
+        }
+        metrics::counter!(telemetry::UPSTREAM_REQUESTS, "operation" => rpc, "outcome" => outcome.to_owned()).increment(1);
+        metrics::histogram!(telemetry::UPSTREAM_SECONDS, "operation" => rpc)
+            .record(sent.elapsed().as_secs_f64());
+        Ok(output.map_err(|_| Error::DeadlineExceeded)??)
     }
 
     /// `upstream`, then the output converted to the RPC's response.
@@ -78,6 +106,7 @@ impl Gateway {
         call: impl Future<Output = Result<O, SdkError<E, HttpResponse>>>,
     ) -> Result<Response<R>, Status>
     where
+        O: RequestId,
         R: From<O>,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -92,7 +121,7 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::CreateTrailRequest>,
     ) -> Result<Response<pb::CreateTrailResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let call = trails::create_trail(request.into_inner(), self.client.create_trail())?;
         self.send("CreateTrail", context, call.send()).await
     }
@@ -101,7 +130,7 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::UpdateTrailRequest>,
     ) -> Result<Response<pb::UpdateTrailResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let call = trails::update_trail(request.into_inner(), self.client.update_trail())?;
         self.send("UpdateTrail", context, call.send()).await
     }
@@ -110,7 +139,7 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::DeleteTrailRequest>,
     ) -> Result<Response<pb::DeleteTrailResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let name = trails::trail_ref("name", request.into_inner().name)?;
         self.send(
             "DeleteTrail",
@@ -124,7 +153,7 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::DescribeTrailsRequest>,
     ) -> Result<Response<pb::DescribeTrailsResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let call = trails::describe_trails(request.into_inner(), self.client.describe_trails())?;
         self.send("DescribeTrails", context, call.send()).await
     }
@@ -133,7 +162,7 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::GetTrailStatusRequest>,
     ) -> Result<Response<pb::GetTrailStatusResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let name = trails::trail_ref("name", request.into_inner().name)?;
         self.send(
             "GetTrailStatus",
@@ -147,7 +176,7 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::StartLoggingRequest>,
     ) -> Result<Response<pb::StartLoggingResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let name = trails::trail_ref("name", request.into_inner().name)?;
         self.send(
             "StartLogging",
@@ -161,7 +190,7 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::StopLoggingRequest>,
     ) -> Result<Response<pb::StopLoggingResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let name = trails::trail_ref("name", request.into_inner().name)?;
         self.send(
             "StopLogging",
@@ -175,7 +204,7 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::GetEventSelectorsRequest>,
     ) -> Result<Response<pb::GetEventSelectorsResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let name = trails::trail_ref("trail_name", request.into_inner().trail_name)?;
         self.send(
             "GetEventSelectors",
@@ -189,7 +218,7 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::PutEventSelectorsRequest>,
     ) -> Result<Response<pb::PutEventSelectorsResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let call = selectors::put_event_selectors(
             request.into_inner(),
             self.client.put_event_selectors(),
@@ -201,7 +230,7 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::AddTagsRequest>,
     ) -> Result<Response<pb::AddTagsResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let call = tags::add_tags(request.into_inner(), self.client.add_tags())?;
         self.send("AddTags", context, call.send()).await
     }
@@ -210,7 +239,7 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::RemoveTagsRequest>,
     ) -> Result<Response<pb::RemoveTagsResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let call = tags::remove_tags(request.into_inner(), self.client.remove_tags())?;
         self.send("RemoveTags", context, call.send()).await
     }
@@ -219,7 +248,7 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::ListTagsRequest>,
     ) -> Result<Response<pb::ListTagsResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let call = tags::list_tags(request.into_inner(), self.client.list_tags())?;
         self.send("ListTags", context, call.send()).await
     }
@@ -228,12 +257,12 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::LookupEventsRequest>,
     ) -> Result<Response<pb::LookupEventsResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let message = request.into_inner();
         // Identical requests (same fields and page token) encode identically.
         let key = prost::Message::encode_to_vec(&message);
         let call = events::lookup_events(message, self.client.lookup_events())?;
-        let (answer, _source) = self
+        let (answer, source) = self
             .lookups
             .get(key, context.deadline, || async {
                 match self.upstream("LookupEvents", &context, call.send()).await {
@@ -246,6 +275,12 @@ impl CloudTrailService for Gateway {
                 }
             })
             .await;
+        let source = match source {
+            Source::Upstream => "upstream",
+            Source::Coalesced => "coalesced",
+            Source::Cache => "cache",
+        };
+        metrics::counter!(telemetry::LOOKUPS, "source" => source).increment(1);
         Ok(Response::new(answer?.as_ref().clone()))
     }
 
@@ -253,7 +288,7 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::ListPublicKeysRequest>,
     ) -> Result<Response<pb::ListPublicKeysResponse>, Status> {
-        let context = CallContext::of(&request);
+        let context = CallContext::of(&request, self.request_timeout);
         let call = events::list_public_keys(request.into_inner(), self.client.list_public_keys())?;
         self.send("ListPublicKeys", context, call.send()).await
     }

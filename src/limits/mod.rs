@@ -285,15 +285,25 @@ impl Limiter {
             subject: self.subject.clone(),
             retry_after,
         };
+        let label = class.name();
         if estimate > budget {
             lock(&limiter.queue).waiters.remove(&key);
+            metrics::counter!(crate::telemetry::LIMITER_REJECTIONS, "class" => label).increment(1);
             return Err(refuse(estimate));
         }
         limiter.clone().ensure_dispatcher();
+        let waited = Instant::now();
         match tokio::time::timeout(budget, receiver).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                metrics::counter!(crate::telemetry::LIMITER_WAITS, "class" => label).increment(1);
+                metrics::histogram!(crate::telemetry::LIMITER_WAIT_SECONDS, "class" => label)
+                    .record(waited.elapsed().as_secs_f64());
+                Ok(())
+            }
             _ => {
                 lock(&limiter.queue).waiters.remove(&key);
+                metrics::counter!(crate::telemetry::LIMITER_REJECTIONS, "class" => label)
+                    .increment(1);
                 Err(refuse(limiter.interval * (position + 1)))
             }
         }

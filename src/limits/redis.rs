@@ -97,6 +97,7 @@ impl RedisSlots {
                 *lock(&self.retry_at) = None;
                 if self.fallback_active.swap(false, Ordering::Relaxed) {
                     tracing::info!(key = %self.key, "Redis is back: rate limits are shared again");
+                    metrics::gauge!(crate::telemetry::LIMITER_REDIS_FALLBACK).set(0.0);
                 }
                 if taken == 1 {
                     Ok(())
@@ -114,6 +115,7 @@ impl RedisSlots {
                 *lock(&self.retry_at) = Some(now + RETRY_REDIS_EVERY);
                 if !self.fallback_active.swap(true, Ordering::Relaxed) {
                     tracing::warn!(key = %self.key, %reason, "Redis unreachable: falling back to local limits at quota / expected replicas");
+                    metrics::gauge!(crate::telemetry::LIMITER_REDIS_FALLBACK).set(1.0);
                 }
                 lock(&self.fallback).try_take(now)
             }

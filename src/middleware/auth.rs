@@ -109,10 +109,13 @@ where
             match decision {
                 Decision::Open => inner.call(request).await,
                 Decision::Allowed(principal) => {
+                    tracing::Span::current().record("principal", &*principal.name);
                     request.extensions_mut().insert(principal);
                     inner.call(request).await
                 }
                 Decision::Unauthenticated(failure) => {
+                    metrics::counter!(crate::telemetry::AUTH_FAILURES, "reason" => failure.label())
+                        .increment(1);
                     tracing::warn!(
                         path = request.uri().path(),
                         reason = failure.label(),
@@ -121,6 +124,7 @@ where
                     Ok(unauthenticated(failure).into_http())
                 }
                 Decision::Denied { principal, rpc } => {
+                    metrics::counter!(crate::telemetry::AUTH_FAILURES, "reason" => "permission_denied").increment(1);
                     tracing::warn!(
                         principal = &*principal.name,
                         rpc,

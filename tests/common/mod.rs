@@ -22,6 +22,8 @@ pub type Client = CloudTrailServiceClient<Channel>;
 /// A gateway serving in this process; stops when dropped.
 pub struct TestGateway {
     pub addr: SocketAddr,
+    /// The plain-HTTP side port (/metrics, /healthz, /readyz).
+    pub http_addr: SocketAddr,
     pub client: Client,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -77,26 +79,57 @@ impl TestGateway {
     }
 
     pub async fn start_with(config: Config, local: LocalCloudTrail) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let grpc = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
+        let addr = grpc.local_addr().expect("local addr");
+        let http = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let http_addr = http.local_addr().expect("local addr");
+        let listeners = server::Listeners {
+            grpc,
+            http: Some(http),
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            if let Err(e) = server::serve_with(listener, config, local, shutdown).await {
+            if let Err(e) = server::serve_with(listeners, config, local, shutdown).await {
                 panic!("gateway failed: {e}");
             }
         });
         let client = connect(addr).await;
         TestGateway {
             addr,
+            http_addr,
             client,
             stop: Some(stop),
             task,
         }
+    }
+
+    /// Signals shutdown (as SIGTERM does) without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits for the server to finish draining and stop.
+    pub async fn stopped(&mut self) {
+        (&mut self.task).await.expect("the gateway stopped cleanly");
+    }
+
+    /// GET on the side port: (status, body).
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        let port = self.http_addr.port();
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || procs::http(port, "GET", &path, &[], ""))
+            .await
+            .expect("blocking task")
+            .expect("HTTP GET")
     }
 }
 
@@ -157,6 +190,9 @@ pub fn shared_logs() -> PathBuf {
     );
     dir
 }
+
+/// The caller name of the gateway's health probe, as recorded by the embedded CloudTrail.
+pub const PROBE: &str = cloudtrail_gateway::health::PROBE;
 
 /// The account of both the embedded CloudTrail and moto.
 pub const ACCOUNT: &str = "123456789012";

@@ -179,6 +179,8 @@ impl Moto {
 /// The gateway binary as a child process: `--upstream aws --endpoint-url <moto>`.
 pub struct GatewayProcess {
     pub addr: SocketAddr,
+    /// The plain-HTTP side port (/metrics, /healthz, /readyz).
+    pub http_addr: SocketAddr,
     proc: Proc,
 }
 
@@ -200,9 +202,15 @@ impl GatewayProcess {
     /// The binary on a free loopback port with `args`, logging at `log_level`.
     pub async fn start(args: &[&str], log_level: &str) -> GatewayProcess {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let http_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut command = Command::new(env!("CARGO_BIN_EXE_cloudtrail-gateway"));
         command
-            .args(["--listen", &addr.to_string()])
+            .args([
+                "--listen",
+                &addr.to_string(),
+                "--metrics-listen",
+                &http_addr.to_string(),
+            ])
             .args(super::UNLIMITED_ARGS)
             .args(args)
             // Static test credentials; no profile files, no instance metadata (loopback only).
@@ -216,13 +224,15 @@ impl GatewayProcess {
             .env("RUST_LOG", log_level);
         let mut gateway = GatewayProcess {
             addr,
+            http_addr,
             proc: Proc::spawn(command, "gateway"),
         };
-        gateway.wait_serving().await;
+        gateway.wait_answering().await;
         gateway
     }
 
-    async fn wait_serving(&mut self) {
+    /// Waits until health answers: SERVING, or NOT_SERVING when the upstream cannot be reached.
+    async fn wait_answering(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             assert!(
@@ -232,7 +242,7 @@ impl GatewayProcess {
             );
             assert!(
                 Instant::now() < deadline,
-                "gateway not serving in 30 s:\n{}",
+                "gateway not answering in 30 s:\n{}",
                 self.proc.log_text()
             );
             if let Ok(channel) =
@@ -240,19 +250,46 @@ impl GatewayProcess {
                     .expect("endpoint")
                     .connect()
                     .await
-            {
-                let status = HealthClient::new(channel)
+                && HealthClient::new(channel)
                     .check(HealthCheckRequest {
                         service: String::new(),
                     })
                     .await
-                    .map(|r| r.into_inner().status);
-                if status.is_ok_and(|s| s == ServingStatus::Serving as i32) {
-                    return;
-                }
+                    .is_ok()
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The health status the gateway reports now.
+    pub async fn health(&self) -> ServingStatus {
+        let channel = super::channel(self.addr).await;
+        let status = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map(|r| r.into_inner().status)
+            .unwrap_or(ServingStatus::Unknown as i32);
+        ServingStatus::try_from(status).unwrap_or(ServingStatus::Unknown)
+    }
+
+    /// Waits (up to 10 s) for the wanted health status.
+    pub async fn wait_health(&self, wanted: ServingStatus) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.health().await != wanted {
+            assert!(Instant::now() < deadline, "health never became {wanted:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.proc.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.proc.child.wait().expect("wait for the gateway")
     }
 
     /// Everything the process printed so far.

@@ -1,0 +1,103 @@
+//! Health: SERVING only while the upstream answers (a DescribeTrails probe at start and every
+//! `health_probe_interval`, within the read quota), NOT_SERVING from the start of a shutdown on.
+//! The same state backs `grpc.health.v1` ("" and the service) and `/readyz`.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use aws_sdk_cloudtrail::{Client, error::SdkError};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::limits::{Class, Limiter};
+
+const SERVICE: &str = "cloudtrail.gateway.v1.CloudTrailService";
+/// The probe's caller name (the `Username` of its events on the embedded CloudTrail).
+pub const PROBE: &str = "gateway-health-probe";
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub struct Health {
+    reporter: HealthReporter,
+    ready: AtomicBool,
+    draining: AtomicBool,
+}
+
+impl Health {
+    pub async fn new(reporter: HealthReporter) -> Arc<Health> {
+        let health = Arc::new(Health {
+            reporter,
+            ready: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+        });
+        health.publish(false).await;
+        health
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    async fn publish(&self, serving: bool) {
+        let serving = serving && !self.draining.load(Ordering::Relaxed);
+        if self.ready.swap(serving, Ordering::Relaxed) != serving || !serving {
+            tracing::info!(serving, "health");
+        }
+        let status = if serving {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        self.reporter.set_service_status("", status).await;
+        self.reporter.set_service_status(SERVICE, status).await;
+    }
+
+    /// From now on NOT_SERVING, whatever the probes say.
+    pub async fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+        self.publish(false).await;
+    }
+
+    /// Whether CloudTrail answers at all (an error answer counts: it is reachable).
+    async fn probe(client: &Client, limiter: &Limiter) -> bool {
+        if limiter
+            .acquire(Class::Read, PROBE, Some(PROBE_TIMEOUT))
+            .await
+            .is_err()
+        {
+            return true; // the quota is busy with real calls, which will tell if the upstream is down
+        }
+        let call = crate::principal::as_gateway(PROBE, client.describe_trails().send());
+        match tokio::time::timeout(PROBE_TIMEOUT, call).await {
+            Ok(Ok(_)) | Ok(Err(SdkError::ServiceError(_))) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %aws_sdk_cloudtrail::error::DisplayErrorContext(&e), "upstream probe failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("upstream probe timed out");
+                false
+            }
+        }
+    }
+
+    /// Probes now and then every `every`, publishing the result.
+    pub fn spawn_probes(
+        self: Arc<Self>,
+        client: Client,
+        limiter: Arc<Limiter>,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                let reachable = Self::probe(&client, &limiter).await;
+                self.publish(reachable).await;
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+}

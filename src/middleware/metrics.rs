@@ -1,0 +1,246 @@
+//! The gRPC server metrics dashboards expect (`grpc_server_started_total`, `grpc_server_handled_total`,
+//! `grpc_server_handling_seconds`, in-flight), recorded around every call, refused ones included.
+//!
+//! The status code is in the response headers for trailers-only answers (errors) and in the trailers
+//! otherwise, so the body is wrapped to see them. Label values are static strings: no formatting
+//! per call.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use http_body::{Body as HttpBody, Frame};
+use tonic::{Code, body::Body};
+use tower::{Layer, Service};
+
+use crate::{auth::policy::ALL_RPCS, telemetry};
+
+/// What a path is, as labels.
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    kind: &'static str,
+    service: &'static str,
+    method: &'static str,
+}
+
+fn route(path: &str) -> Route {
+    let unary = |service, method| Route {
+        kind: "unary",
+        service,
+        method,
+    };
+    let (service, method) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or(("", ""));
+    match service {
+        "cloudtrail.gateway.v1.CloudTrailService" => unary(
+            "cloudtrail.gateway.v1.CloudTrailService",
+            ALL_RPCS
+                .iter()
+                .find(|r| **r == method)
+                .copied()
+                .unwrap_or("unknown"),
+        ),
+        "grpc.health.v1.Health" if method == "Watch" => Route {
+            kind: "server_stream",
+            service: "grpc.health.v1.Health",
+            method: "Watch",
+        },
+        "grpc.health.v1.Health" => unary("grpc.health.v1.Health", "Check"),
+        "grpc.reflection.v1.ServerReflection" => Route {
+            kind: "bidi_stream",
+            service: "grpc.reflection.v1.ServerReflection",
+            method: "ServerReflectionInfo",
+        },
+        "grpc.reflection.v1alpha.ServerReflection" => Route {
+            kind: "bidi_stream",
+            service: "grpc.reflection.v1alpha.ServerReflection",
+            method: "ServerReflectionInfo",
+        },
+        _ => unary("unknown", "unknown"),
+    }
+}
+
+/// Records the end of one call, once.
+#[derive(Debug)]
+struct Call {
+    route: Route,
+    started: Instant,
+    done: bool,
+}
+
+impl Call {
+    fn finish(&mut self, code: Code) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let Route {
+            kind,
+            service,
+            method,
+        } = self.route;
+        let code = telemetry::code_name(code);
+        metrics::counter!(telemetry::HANDLED, "grpc_type" => kind, "grpc_service" => service, "grpc_method" => method, "grpc_code" => code)
+            .increment(1);
+        metrics::histogram!(telemetry::HANDLING_SECONDS, "grpc_type" => kind, "grpc_service" => service, "grpc_method" => method)
+            .record(self.started.elapsed().as_secs_f64());
+        metrics::gauge!(telemetry::IN_FLIGHT).decrement(1.0);
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        // The body went away without a status: the client cancelled.
+        self.finish(Code::Cancelled);
+    }
+}
+
+fn status_in(headers: &http::HeaderMap) -> Option<Code> {
+    let value = headers
+        .get("grpc-status")?
+        .to_str()
+        .ok()?
+        .parse::<i32>()
+        .ok()?;
+    Some(Code::from_i32(value))
+}
+
+pin_project_lite::pin_project! {
+    /// The response body, watched for the trailers that carry the status.
+    struct Metered {
+        #[pin]
+        inner: Body,
+        call: Call,
+    }
+}
+
+impl HttpBody for Metered {
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = this.inner.poll_frame(cx);
+        match &frame {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(code) = frame.trailers_ref().and_then(status_in) {
+                    this.call.finish(code);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => this.call.finish(Code::Internal),
+            Poll::Ready(None) => this.call.finish(Code::Unknown),
+            Poll::Pending => {}
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MetricsLayer;
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = MetricsService<S>;
+    fn layer(&self, inner: S) -> MetricsService<S> {
+        MetricsService { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsService<S> {
+    inner: S,
+}
+
+impl<S, ReqBody> Service<http::Request<ReqBody>> for MetricsService<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let route = route(request.uri().path());
+        let Route {
+            kind,
+            service,
+            method,
+        } = route;
+        metrics::counter!(telemetry::STARTED, "grpc_type" => kind, "grpc_service" => service, "grpc_method" => method)
+            .increment(1);
+        metrics::gauge!(telemetry::IN_FLIGHT).increment(1.0);
+        let mut call = Call {
+            route,
+            started: Instant::now(),
+            done: false,
+        };
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let response = future.await?;
+            // Trailers-only (errors): the status is in the headers, the body carries nothing more.
+            if let Some(code) = status_in(response.headers()) {
+                call.finish(code);
+                return Ok(response);
+            }
+            Ok(response.map(|inner| Body::new(Metered { inner, call })))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_labelled_with_static_names() {
+        let r = route("/cloudtrail.gateway.v1.CloudTrailService/LookupEvents");
+        assert_eq!(
+            (r.kind, r.service, r.method),
+            (
+                "unary",
+                "cloudtrail.gateway.v1.CloudTrailService",
+                "LookupEvents"
+            )
+        );
+        assert_eq!(
+            route("/cloudtrail.gateway.v1.CloudTrailService/Nope").method,
+            "unknown"
+        );
+        assert_eq!(route("/grpc.health.v1.Health/Watch").kind, "server_stream");
+        assert_eq!(
+            route("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo").kind,
+            "bidi_stream"
+        );
+        assert_eq!(route("/").service, "unknown");
+    }
+
+    #[test]
+    fn codes_use_grpc_go_spelling() {
+        assert_eq!(telemetry::code_name(Code::Ok), "OK");
+        assert_eq!(telemetry::code_name(Code::Cancelled), "Canceled");
+        assert_eq!(
+            telemetry::code_name(Code::ResourceExhausted),
+            "ResourceExhausted"
+        );
+    }
+}

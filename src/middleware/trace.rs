@@ -1,0 +1,85 @@
+//! One `tracing` span per call, with a request id taken from `x-request-id` (or generated) and
+//! returned in the response metadata. Inner code fills the span's principal, AWS request id and
+//! upstream latency.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use http::HeaderValue;
+use tonic::body::Body;
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+#[derive(Debug, Clone, Default)]
+pub struct TraceLayer;
+
+impl<S> Layer<S> for TraceLayer {
+    type Service = TraceService<S>;
+    fn layer(&self, inner: S) -> TraceService<S> {
+        TraceService { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TraceService<S> {
+    inner: S,
+}
+
+/// A caller's id is kept if it is short and printable; otherwise a new one is made.
+fn request_id(headers: &http::HeaderMap) -> HeaderValue {
+    headers
+        .get(REQUEST_ID)
+        .filter(|v| {
+            v.len() <= 128
+                && v.to_str()
+                    .is_ok_and(|s| s.chars().all(|c| c.is_ascii_graphic()))
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .unwrap_or(HeaderValue::from_static("-"))
+        })
+}
+
+impl<S, ReqBody> Service<http::Request<ReqBody>> for TraceService<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        let id = request_id(request.headers());
+        request.headers_mut().insert(REQUEST_ID, id.clone());
+        let span = tracing::info_span!(
+            "rpc",
+            method = request.uri().path(),
+            request_id = id.to_str().unwrap_or("-"),
+            principal = tracing::field::Empty,
+            aws_request_id = tracing::field::Empty,
+            upstream_ms = tracing::field::Empty,
+        );
+        let future = self.inner.call(request);
+        Box::pin(
+            async move {
+                let mut response = future.await?;
+                response.headers_mut().insert(REQUEST_ID, id);
+                tracing::debug!(status = ?response.headers().get("grpc-status"), "call answered");
+                Ok(response)
+            }
+            .instrument(span),
+        )
+    }
+}

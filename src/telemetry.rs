@@ -1,0 +1,95 @@
+//! Metrics and logs. One Prometheus recorder per process (the `metrics` facade is global); every
+//! gateway in the process renders it on its HTTP port. Metric names are the ones dashboards use.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tonic::Code;
+
+pub const STARTED: &str = "grpc_server_started_total";
+pub const HANDLED: &str = "grpc_server_handled_total";
+pub const HANDLING_SECONDS: &str = "grpc_server_handling_seconds";
+pub const IN_FLIGHT: &str = "grpc_server_in_flight";
+pub const UPSTREAM_REQUESTS: &str = "cloudtrail_upstream_requests_total";
+pub const UPSTREAM_SECONDS: &str = "cloudtrail_upstream_duration_seconds";
+pub const LIMITER_WAITS: &str = "cloudtrail_gateway_limiter_waits_total";
+pub const LIMITER_WAIT_SECONDS: &str = "cloudtrail_gateway_limiter_wait_seconds";
+pub const LIMITER_REJECTIONS: &str = "cloudtrail_gateway_limiter_rejections_total";
+pub const LIMITER_REDIS_FALLBACK: &str = "cloudtrail_gateway_limiter_redis_fallback";
+pub const LOOKUPS: &str = "cloudtrail_gateway_lookup_events_total";
+pub const AUTH_FAILURES: &str = "cloudtrail_gateway_auth_failures_total";
+pub const SHED: &str = "cloudtrail_gateway_shed_total";
+pub const BUILD_INFO: &str = "cloudtrail_gateway_build_info";
+
+/// Latency buckets in seconds: from a cached answer (sub-ms) to a long wait for a LookupEvents slot.
+const BUCKETS: [f64; 15] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's Prometheus handle, installing the recorder on first use.
+pub fn metrics() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let mut builder = PrometheusBuilder::new();
+    for histogram in [HANDLING_SECONDS, UPSTREAM_SECONDS, LIMITER_WAIT_SECONDS] {
+        builder = builder.set_buckets_for_metric(Matcher::Full(histogram.into()), &BUCKETS)?;
+    }
+    let handle = HANDLE.get_or_init(|| {
+        // Only the first caller installs; a recorder set elsewhere first is left alone.
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    });
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    Ok(handle.clone())
+}
+
+/// A status code as grpc-go spells it (dashboards group on it).
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "Canceled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Starts logging (level from RUST_LOG, default info).
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+    }
+}
