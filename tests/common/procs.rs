@@ -285,11 +285,19 @@ impl GatewayProcess {
         }
     }
 
-    /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
+    /// Sends SIGTERM and waits (without blocking the runtime: clients must see the GOAWAY) for the
+    /// exit status, up to `limit`.
+    pub async fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let pid = self.proc.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        self.proc.child.wait().expect("wait for the gateway")
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.proc.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
     }
 
     /// Everything the process printed so far.

@@ -1,0 +1,165 @@
+//! `/metrics` after known traffic: exact counter values and labels. Alone in its test binary because
+//! the Prometheus recorder is per process.
+
+mod common;
+
+use std::time::Duration;
+
+use cloudtrail_gateway::pb;
+use common::{TestGateway, create_request};
+
+const SERVICE: &str = "cloudtrail.gateway.v1.CloudTrailService";
+
+/// The value of the sample `name{labels}` (exactly these labels, in any order), if present.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
+            if metric != name {
+                return None;
+            }
+            let found: Vec<&str> = rest
+                .trim_end_matches('}')
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .collect();
+            let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            let same =
+                found.len() == wanted.len() && wanted.iter().all(|w| found.contains(&w.as_str()));
+            same.then(|| value.parse().ok()).flatten()
+        })
+}
+
+fn rpc<'a>(method: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("grpc_type", "unary"),
+        ("grpc_service", SERVICE),
+        ("grpc_method", method),
+    ]
+}
+
+fn handled<'a>(method: &'a str, code: &'a str) -> [(&'a str, &'a str); 4] {
+    let [t, s, m] = rpc(method);
+    [t, s, m, ("grpc_code", code)]
+}
+
+#[tokio::test]
+async fn metrics_after_known_traffic() {
+    let gw = TestGateway::start().await;
+    let mut c = gw.client.clone();
+    for _ in 0..3 {
+        c.describe_trails(pb::DescribeTrailsRequest::default())
+            .await
+            .expect("describe");
+    }
+    let missing = c
+        .get_trail_status(pb::GetTrailStatusRequest {
+            name: "missing".into(),
+        })
+        .await;
+    assert!(missing.is_err());
+    let invalid = c.create_trail(create_request("bad--name")).await;
+    assert!(invalid.is_err());
+    for _ in 0..2 {
+        let mut request = tonic::Request::new(pb::LookupEventsRequest {
+            max_results: Some(7),
+            ..Default::default()
+        });
+        request.set_timeout(Duration::from_secs(5));
+        c.lookup_events(request).await.expect("lookup");
+    }
+
+    let (status, text) = gw.http_get("/metrics").await;
+    assert_eq!(status, 200);
+    let expect = |name: &str, labels: &[(&str, &str)], value: f64| {
+        assert_eq!(
+            sample(&text, name, labels),
+            Some(value),
+            "{name}{labels:?}\n{text}"
+        );
+    };
+    expect("grpc_server_started_total", &rpc("DescribeTrails"), 3.0);
+    expect(
+        "grpc_server_handled_total",
+        &handled("DescribeTrails", "OK"),
+        3.0,
+    );
+    expect(
+        "grpc_server_handled_total",
+        &handled("GetTrailStatus", "NotFound"),
+        1.0,
+    );
+    expect(
+        "grpc_server_handled_total",
+        &handled("CreateTrail", "InvalidArgument"),
+        1.0,
+    );
+    expect(
+        "grpc_server_handled_total",
+        &handled("LookupEvents", "OK"),
+        2.0,
+    );
+    expect(
+        "grpc_server_handling_seconds_count",
+        &rpc("DescribeTrails"),
+        3.0,
+    );
+    assert!(
+        sample(
+            &text,
+            "grpc_server_handling_seconds_bucket",
+            &[rpc("DescribeTrails").as_slice(), &[("le", "0.005")]].concat()
+        )
+        .is_some()
+    );
+    expect("grpc_server_in_flight", &[], 0.0);
+    // Upstream: the invalid CreateTrail never left; the second lookup came from cache.
+    expect(
+        "cloudtrail_upstream_requests_total",
+        &[("operation", "DescribeTrails"), ("outcome", "ok")],
+        3.0,
+    );
+    expect(
+        "cloudtrail_upstream_requests_total",
+        &[
+            ("operation", "GetTrailStatus"),
+            ("outcome", "TrailNotFoundException"),
+        ],
+        1.0,
+    );
+    expect(
+        "cloudtrail_upstream_requests_total",
+        &[("operation", "LookupEvents"), ("outcome", "ok")],
+        1.0,
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "cloudtrail_upstream_requests_total",
+            &[("operation", "CreateTrail"), ("outcome", "ok")]
+        ),
+        None
+    );
+    expect(
+        "cloudtrail_upstream_duration_seconds_count",
+        &[("operation", "DescribeTrails")],
+        3.0,
+    );
+    expect(
+        "cloudtrail_gateway_lookup_events_total",
+        &[("source", "upstream")],
+        1.0,
+    );
+    expect(
+        "cloudtrail_gateway_lookup_events_total",
+        &[("source", "cache")],
+        1.0,
+    );
+    expect(
+        "cloudtrail_gateway_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+}
