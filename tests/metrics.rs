@@ -32,7 +32,7 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         })
 }
 
-fn rpc<'a>(method: &'a str) -> [(&'a str, &'a str); 3] {
+fn rpc(method: &str) -> [(&str, &str); 3] {
     [
         ("grpc_type", "unary"),
         ("grpc_service", SERVICE),
