@@ -211,6 +211,9 @@ pub struct Settings {
     /// Log lines as human text or JSON [default: human].
     #[arg(long, value_enum, env = "CLOUDTRAIL_GATEWAY_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Export trace spans over OTLP/gRPC to this collector (e.g. http://otel-collector:4317) [default: off].
+    #[arg(long, env = "CLOUDTRAIL_GATEWAY_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// How often the upstream is probed for health [default: 30s].
     #[arg(long, env = "CLOUDTRAIL_GATEWAY_HEALTH_PROBE_INTERVAL")]
     pub health_probe_interval: Option<HumanDuration>,
@@ -304,6 +307,7 @@ impl Settings {
             local_write_quota: self.local_write_quota.or(file.local_write_quota),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             log_format: self.log_format.or(file.log_format),
+            otlp_endpoint: self.otlp_endpoint.or(file.otlp_endpoint),
             health_probe_interval: self.health_probe_interval.or(file.health_probe_interval),
             drain_timeout: self.drain_timeout.or(file.drain_timeout),
             max_concurrent_requests: self
@@ -378,6 +382,7 @@ pub struct Config {
 pub struct ServerConfig {
     pub metrics_listen: SocketAddr,
     pub log_format: LogFormat,
+    pub otlp_endpoint: Option<String>,
     pub health_probe_interval: Duration,
     pub drain_timeout: Duration,
     pub max_concurrent_requests: usize,
@@ -530,6 +535,15 @@ impl Config {
                 .metrics_listen
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9090))),
             log_format: s.log_format.unwrap_or(LogFormat::Human),
+            otlp_endpoint: match s.otlp_endpoint {
+                Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                    return Err(invalid(
+                        "otlp_endpoint",
+                        format!("'{url}' is not an http(s) URL"),
+                    ));
+                }
+                url => url,
+            },
             health_probe_interval: positive(
                 "health_probe_interval",
                 s.health_probe_interval,
@@ -756,6 +770,7 @@ impl Config {
             "server": {
                 "metrics_listen": self.server.metrics_listen.to_string(),
                 "log_format": format!("{:?}", self.server.log_format).to_lowercase(),
+                "otlp_endpoint": self.server.otlp_endpoint.as_deref().map(redact_url),
                 "health_probe_interval": secs(self.server.health_probe_interval),
                 "drain_timeout": secs(self.server.drain_timeout),
                 "max_concurrent_requests": self.server.max_concurrent_requests,

@@ -17,7 +17,16 @@ async fn main() -> ExitCode {
         println!("{:#}", config.redacted());
         return ExitCode::SUCCESS;
     }
-    telemetry::init_logging(config.server.log_format);
+    let _tracing = match telemetry::init_tracing(
+        config.server.log_format,
+        config.server.otlp_endpoint.as_deref(),
+    ) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("cloudtrail-gateway: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match server::run(config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -79,17 +79,69 @@ pub enum LogFormat {
     Json,
 }
 
-/// Starts logging (level from RUST_LOG, default info).
-pub fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting `otlp_endpoint`: {0}")]
+pub struct OtlpError(String);
+
+/// Keeps the OTLP exporter running; flushes the spans still queued when dropped (at exit).
+#[must_use]
+pub struct TracingGuard(Option<opentelemetry_sdk::trace::SdkTracerProvider>);
+
+impl Drop for TracingGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.0.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Starts logging (level from RUST_LOG, default info) and, with an OTLP endpoint, span export to it.
+/// Callers' W3C `traceparent` becomes the parent of their call's span (see `middleware::trace`).
+pub fn init_tracing(
+    format: LogFormat,
+    otlp_endpoint: Option<&str>,
+) -> Result<TracingGuard, OtlpError> {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig;
+    use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder
+    let lines = match format {
+        LogFormat::Human => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .init(),
-    }
+            .boxed(),
+    };
+    let (otel, provider) = match otlp_endpoint {
+        None => (None, None),
+        Some(endpoint) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build()
+                .map_err(|e| OtlpError(e.to_string()))?;
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(
+                    opentelemetry_sdk::Resource::builder()
+                        .with_service_name("cloudtrail-gateway")
+                        .build(),
+                )
+                .build();
+            opentelemetry::global::set_text_map_propagator(
+                opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+            );
+            let layer =
+                tracing_opentelemetry::layer().with_tracer(provider.tracer("cloudtrail-gateway"));
+            (Some(layer), Some(provider))
+        }
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
+        .with(otel)
+        .init();
+    Ok(TracingGuard(provider))
 }

@@ -1,6 +1,6 @@
 //! One `tracing` span per call, with a request id taken from `x-request-id` (or generated) and
 //! returned in the response metadata. Inner code fills the span's principal, AWS request id and
-//! upstream latency.
+//! upstream latency. A caller's W3C `traceparent` makes the span its child (exported with OTLP).
 
 use std::{
     future::Future,
@@ -71,6 +71,13 @@ where
             aws_request_id = tracing::field::Empty,
             upstream_ms = tracing::field::Empty,
         );
+        if request.headers().contains_key("traceparent") {
+            use tracing_opentelemetry::OpenTelemetrySpanExt;
+            let parent = opentelemetry::global::get_text_map_propagator(|p| {
+                p.extract(&Headers(request.headers()))
+            });
+            let _ = span.set_parent(parent);
+        }
         let future = self.inner.call(request);
         Box::pin(
             async move {
@@ -81,5 +88,18 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// Request headers as an OpenTelemetry carrier.
+struct Headers<'a>(&'a http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key)?.to_str().ok()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
     }
 }
