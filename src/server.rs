@@ -13,7 +13,7 @@ use crate::{
     health::Health,
     limits::Limiter,
     local::{LocalCloudTrail, events::LoadError},
-    middleware::{auth::AuthLayer, metrics::MetricsLayer, shed::ShedLayer, trace::TraceLayer},
+    middleware,
     pb::{self, cloud_trail_service_server::CloudTrailServiceServer},
     side_port, telemetry, upstream,
 };
@@ -193,10 +193,12 @@ pub async fn serve_with(
     // The tower layers wrap the routes, outermost first: metrics see every call, refused ones too;
     // authentication comes before anything that touches the request.
     let serving = builder
-        .layer(MetricsLayer)
-        .layer(TraceLayer)
-        .layer(ShedLayer::new(config.server.max_concurrent_requests))
-        .layer(AuthLayer::new(auth))
+        .layer(middleware::metrics::layer())
+        .layer(middleware::trace::layer())
+        .layer(middleware::shed::layer(
+            config.server.max_concurrent_requests,
+        ))
+        .layer(middleware::auth::layer(auth))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

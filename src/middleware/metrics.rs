@@ -6,7 +6,6 @@
 //! per call.
 
 use std::{
-    future::Future,
     pin::Pin,
     task::{Context, Poll},
     time::Instant,
@@ -14,8 +13,9 @@ use std::{
 
 use http_body::{Body as HttpBody, Frame};
 use tonic::{Code, body::Body};
-use tower::{Layer, Service};
+use tower::Service;
 
+use super::{Middleware, MiddlewareLayer, Response};
 use crate::{auth::policy::ALL_RPCS, telemetry};
 
 /// What a path is, as labels.
@@ -151,35 +151,24 @@ impl HttpBody for Metered {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct MetricsLayer;
+pub struct Metrics;
 
-impl<S> Layer<S> for MetricsLayer {
-    type Service = MetricsService<S>;
-    fn layer(&self, inner: S) -> MetricsService<S> {
-        MetricsService { inner }
-    }
+/// The gRPC metrics layer.
+pub fn layer() -> MiddlewareLayer<Metrics> {
+    MiddlewareLayer(Metrics)
 }
 
-#[derive(Debug, Clone)]
-pub struct MetricsService<S> {
-    inner: S,
-}
-
-impl<S, ReqBody> Service<http::Request<ReqBody>> for MetricsService<S>
-where
-    S: Service<http::Request<ReqBody>, Response = http::Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    ReqBody: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+impl Middleware for Metrics {
+    async fn handle<S, B>(
+        &self,
+        request: http::Request<B>,
+        mut next: S,
+    ) -> Result<Response, S::Error>
+    where
+        S: Service<http::Request<B>, Response = Response> + Send + 'static,
+        S::Future: Send,
+        B: Send + 'static,
+    {
         let route = route(request.uri().path());
         let Route {
             kind,
@@ -194,16 +183,13 @@ where
             started: Instant::now(),
             done: false,
         };
-        let future = self.inner.call(request);
-        Box::pin(async move {
-            let response = future.await?;
-            // Trailers-only (errors): the status is in the headers, the body carries nothing more.
-            if let Some(code) = status_in(response.headers()) {
-                call.finish(code);
-                return Ok(response);
-            }
-            Ok(response.map(|inner| Body::new(Metered { inner, call })))
-        })
+        let response = next.call(request).await?;
+        // Trailers-only (errors): the status is in the headers, the body carries nothing more.
+        if let Some(code) = status_in(response.headers()) {
+            call.finish(code);
+            return Ok(response);
+        }
+        Ok(response.map(|inner| Body::new(Metered { inner, call })))
     }
 }
 

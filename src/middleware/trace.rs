@@ -2,32 +2,22 @@
 //! returned in the response metadata. Inner code fills the span's principal, AWS request id and
 //! upstream latency. A caller's W3C `traceparent` makes the span its child (exported with OTLP).
 
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll},
-};
+use std::future::Future;
 
 use http::HeaderValue;
-use tonic::body::Body;
-use tower::{Layer, Service};
+use tower::Service;
 use tracing::Instrument;
+
+use super::{Middleware, MiddlewareLayer, Response};
 
 pub const REQUEST_ID: &str = "x-request-id";
 
 #[derive(Debug, Clone, Default)]
-pub struct TraceLayer;
+pub struct Trace;
 
-impl<S> Layer<S> for TraceLayer {
-    type Service = TraceService<S>;
-    fn layer(&self, inner: S) -> TraceService<S> {
-        TraceService { inner }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TraceService<S> {
-    inner: S,
+/// The request-id and span layer.
+pub fn layer() -> MiddlewareLayer<Trace> {
+    MiddlewareLayer(Trace)
 }
 
 /// A caller's id is kept if it is short and printable; otherwise a new one is made.
@@ -46,21 +36,18 @@ fn request_id(headers: &http::HeaderMap) -> HeaderValue {
         })
 }
 
-impl<S, ReqBody> Service<http::Request<ReqBody>> for TraceService<S>
-where
-    S: Service<http::Request<ReqBody>, Response = http::Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    ReqBody: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+impl Middleware for Trace {
+    #[allow(clippy::manual_async_fn)] // the span must wrap the future, not be entered across awaits
+    fn handle<S, B>(
+        &self,
+        mut request: http::Request<B>,
+        mut next: S,
+    ) -> impl Future<Output = Result<Response, S::Error>> + Send
+    where
+        S: Service<http::Request<B>, Response = Response> + Send + 'static,
+        S::Future: Send,
+        B: Send + 'static,
+    {
         let id = request_id(request.headers());
         request.headers_mut().insert(REQUEST_ID, id.clone());
         let span = tracing::info_span!(
@@ -78,16 +65,12 @@ where
             });
             let _ = span.set_parent(parent);
         }
-        let future = self.inner.call(request);
-        Box::pin(
-            async move {
-                let mut response = future.await?;
-                response.headers_mut().insert(REQUEST_ID, id);
-                tracing::debug!(status = ?response.headers().get("grpc-status"), "call answered");
-                Ok(response)
-            }
-            .instrument(span),
-        )
+        async move {
+            let mut response = next.call(request).await?;
+            response.headers_mut().insert(REQUEST_ID, id);
+            Ok(response)
+        }
+        .instrument(span)
     }
 }
 
