@@ -20,6 +20,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Unimplemented defaults let benchmarks serve a minimal subset of the service.
+        .generate_default_stubs(true)
         .compile_fds(fds)?;
     Ok(())
 }
