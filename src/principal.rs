@@ -22,16 +22,6 @@ pub enum AuthMethod {
     Certificate,
 }
 
-impl AuthMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::StaticToken => "token",
-            AuthMethod::Jwt => "jwt",
-            AuthMethod::Certificate => "certificate",
-        }
-    }
-}
-
 tokio::task_local! {
     static CALLER: Arc<str>;
 }

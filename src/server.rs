@@ -78,16 +78,6 @@ pub async fn run(
     serve_with(listeners, config, local, shutdown).await
 }
 
-/// Serves on an already bound listener (tests bind port 0 and read the address first).
-pub async fn serve(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), StartError> {
-    let local = LocalCloudTrail::new(config.local.clone());
-    serve_with(listener, config, local, shutdown).await
-}
-
 /// Serves with a given embedded CloudTrail, so several gateways (replicas, Regions) can share one.
 pub async fn serve_with(
     listeners: impl Into<Listeners>,

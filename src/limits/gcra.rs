@@ -33,10 +33,6 @@ impl Gcra {
         }
     }
 
-    pub fn interval(&self) -> Duration {
-        self.interval
-    }
-
     /// Takes the slot at `now` if it is free; else says how long until the next one.
     pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
         let tat = self.tat.unwrap_or(now);

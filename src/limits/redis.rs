@@ -5,7 +5,7 @@
 
 use std::{
     sync::{
-        Arc, Mutex,
+        Mutex,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -42,7 +42,8 @@ pub struct RedisSlots {
     fallback: Mutex<Gcra>,
     /// While set, Redis is not asked again before this instant.
     retry_at: Mutex<Option<Instant>>,
-    fallback_active: Arc<AtomicBool>,
+    /// Whether slots come from the local fallback (logged and exported on every change).
+    fallback_active: AtomicBool,
 }
 
 impl std::fmt::Debug for RedisSlots {
@@ -74,13 +75,8 @@ impl RedisSlots {
             interval_us: super::gcra::interval_of(rate).as_micros() as u64,
             fallback: Mutex::new(Gcra::new(fallback_rate)),
             retry_at: Mutex::new(None),
-            fallback_active: Arc::new(AtomicBool::new(false)),
+            fallback_active: AtomicBool::new(false),
         })
-    }
-
-    /// Whether slots currently come from the local fallback.
-    pub fn fallback_active(&self) -> bool {
-        self.fallback_active.load(Ordering::Relaxed)
     }
 
     pub async fn try_take(&self) -> Result<(), Duration> {
