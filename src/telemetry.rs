@@ -1,7 +1,13 @@
 //! Metrics and logs. One Prometheus recorder per process (the `metrics` facade is global); every
 //! gateway in the process renders it on its HTTP port. Metric names are the ones dashboards use.
 
-use std::sync::OnceLock;
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use metrics::{Counter, Histogram};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tonic::Code;
@@ -46,6 +52,55 @@ pub fn metrics() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
     });
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     Ok(handle.clone())
+}
+
+/// How an upstream call ended, as the `outcome` label says it.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    Ok,
+    /// The AWS error code, or "error" when there is none.
+    Error(&'a str),
+    /// The caller's deadline passed first.
+    Deadline,
+}
+
+/// The upstream metrics' handles per operation, registered once; only error outcomes (rare, and
+/// labelled with an AWS error code) are looked up per call.
+#[derive(Debug, Clone)]
+pub struct UpstreamMetrics(Arc<HashMap<&'static str, (Counter, Histogram)>>);
+
+impl UpstreamMetrics {
+    pub fn new(operations: &[&'static str]) -> Self {
+        let handles = operations.iter().map(|&operation| {
+            let ok =
+                metrics::counter!(UPSTREAM_REQUESTS, "operation" => operation, "outcome" => "ok");
+            let seconds = metrics::histogram!(UPSTREAM_SECONDS, "operation" => operation);
+            (operation, (ok, seconds))
+        });
+        UpstreamMetrics(Arc::new(handles.collect()))
+    }
+
+    pub fn record(&self, operation: &'static str, outcome: Outcome, elapsed: Duration) {
+        let outcome = match (outcome, self.0.get(operation)) {
+            (Outcome::Ok, Some((ok, _))) => {
+                ok.increment(1);
+                None
+            }
+            (Outcome::Ok, None) => Some("ok".into()),
+            (Outcome::Error(code), _) => Some(code.to_owned().into()),
+            (Outcome::Deadline, _) => Some("deadline".into()),
+        };
+        if let Some(outcome) = outcome {
+            let outcome: metrics::SharedString = outcome;
+            metrics::counter!(UPSTREAM_REQUESTS, "operation" => operation, "outcome" => outcome)
+                .increment(1);
+        }
+        match self.0.get(operation) {
+            Some((_, seconds)) => seconds.record(elapsed.as_secs_f64()),
+            None => metrics::histogram!(UPSTREAM_SECONDS, "operation" => operation)
+                .record(elapsed.as_secs_f64()),
+        }
+    }
 }
 
 /// A status code as grpc-go spells it (dashboards group on it).
@@ -107,7 +162,11 @@ pub fn init_tracing(
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let lines = match format {
-        LogFormat::Human => tracing_subscriber::fmt::layer().boxed(),
+        // Colours only on a terminal: escape codes in a log file or collector are noise (and cost
+        // formatting on every span field).
+        LogFormat::Human => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)

@@ -72,15 +72,34 @@ const CALL_LOG_CAPACITY: usize = 100_000;
 /// how many calls it throttled.
 #[derive(Debug, Default)]
 struct CallLog {
-    served: VecDeque<(String, SystemTime)>,
+    served: VecDeque<(&'static str, SystemTime)>,
     throttled: u64,
 }
+
+/// The operations the embedded CloudTrail implements, so the call log keeps names without a copy.
+const OPERATIONS: [&str; 14] = [
+    "AddTags",
+    "CreateTrail",
+    "DeleteTrail",
+    "DescribeTrails",
+    "GetEventSelectors",
+    "GetTrailStatus",
+    "ListPublicKeys",
+    "ListTags",
+    "LookupEvents",
+    "PutEventSelectors",
+    "RemoveTags",
+    "StartLogging",
+    "StopLogging",
+    "UpdateTrail",
+];
 
 #[derive(Debug)]
 struct Inner {
     options: LocalOptions,
     state: Mutex<State>,
-    quotas: Mutex<HashMap<(String, Class), Gcra>>,
+    /// Per Region, then per class.
+    quotas: Mutex<HashMap<String, HashMap<Class, Gcra>>>,
     log: Mutex<CallLog>,
 }
 
@@ -138,7 +157,7 @@ impl LocalCloudTrail {
         lock(&self.inner.log)
             .served
             .iter()
-            .filter(|(op, _)| op == operation)
+            .filter(|(op, _)| *op == operation)
             .map(|(_, at)| *at)
             .collect()
     }
@@ -168,12 +187,20 @@ impl Inner {
     /// Takes a slot of the call's quota, or answers as AWS does when there is none.
     fn take_quota(&self, call: &wire::Call) -> Result<(), ApiError> {
         let class = Class::of(&call.operation);
-        let taken = lock(&self.quotas)
-            .entry((call.region.clone(), class))
-            .or_insert_with(|| {
-                Gcra::with_tolerance(self.options.quotas.rate(class), QUOTA_TOLERANCE)
-            })
-            .try_take(tokio::time::Instant::now());
+        let quota = || Gcra::with_tolerance(self.options.quotas.rate(class), QUOTA_TOLERANCE);
+        let now = tokio::time::Instant::now();
+        let mut quotas = lock(&self.quotas);
+        // Looked up by &str: the Region is copied once per Region, not once per call.
+        let taken = match quotas.get_mut(call.region.as_str()) {
+            Some(region) => region.entry(class).or_insert_with(quota).try_take(now),
+            None => {
+                let mut first = quota();
+                let taken = first.try_take(now);
+                quotas.insert(call.region.clone(), HashMap::from([(class, first)]));
+                taken
+            }
+        };
+        drop(quotas);
         let mut log = lock(&self.log);
         if taken.is_err() {
             log.throttled += 1;
@@ -182,8 +209,12 @@ impl Inner {
         if log.served.len() == CALL_LOG_CAPACITY {
             log.served.pop_front();
         }
-        log.served
-            .push_back((call.operation.clone(), SystemTime::now()));
+        let operation = OPERATIONS
+            .iter()
+            .find(|o| **o == call.operation)
+            .copied()
+            .unwrap_or("unknown");
+        log.served.push_back((operation, SystemTime::now()));
         Ok(())
     }
 

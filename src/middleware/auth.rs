@@ -79,7 +79,8 @@ impl Middleware for Auth {
         match decision {
             Decision::Open => next.call(request).await,
             Decision::Allowed(principal) => {
-                tracing::Span::current().record("principal", &*principal.name);
+                tracing::Span::current()
+                    .record("principal", tracing::field::display(&*principal.name));
                 request.extensions_mut().insert(principal);
                 next.call(request).await
             }

@@ -6,12 +6,15 @@
 //! per call.
 
 use std::{
+    collections::HashMap,
     pin::Pin,
+    sync::{Arc, OnceLock},
     task::{Context, Poll},
     time::Instant,
 };
 
 use http_body::{Body as HttpBody, Frame};
+use metrics::{Counter, Gauge, Histogram};
 use tonic::{Code, body::Body};
 use tower::Service;
 
@@ -65,10 +68,70 @@ fn route(path: &str) -> Route {
     }
 }
 
+/// Every route `route` can answer, so each gets its handles once.
+fn all_routes() -> impl Iterator<Item = Route> {
+    let service = "cloudtrail.gateway.v1.CloudTrailService";
+    ALL_RPCS
+        .iter()
+        .chain(["unknown"].iter())
+        .map(move |rpc| route(&format!("/{service}/{rpc}")))
+        .chain(
+            [
+                "/grpc.health.v1.Health/Check",
+                "/grpc.health.v1.Health/Watch",
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                "/",
+            ]
+            .map(route),
+        )
+}
+
+/// A route's metric handles, registered once: a call costs no registry lookup or label hashing.
+#[derive(Debug)]
+struct RouteMetrics {
+    route: Route,
+    started: Counter,
+    handling: Histogram,
+    /// Per status code, registered when the code first occurs (not all codes × routes up front,
+    /// which would fill /metrics with zeros).
+    handled: [OnceLock<Counter>; 17],
+}
+
+impl RouteMetrics {
+    fn new(route: Route) -> Self {
+        let Route {
+            kind,
+            service,
+            method,
+        } = route;
+        RouteMetrics {
+            route,
+            started: metrics::counter!(telemetry::STARTED, "grpc_type" => kind, "grpc_service" => service, "grpc_method" => method),
+            handling: metrics::histogram!(telemetry::HANDLING_SECONDS, "grpc_type" => kind, "grpc_service" => service, "grpc_method" => method),
+            handled: Default::default(),
+        }
+    }
+
+    fn handled(&self, code: Code) -> Option<&Counter> {
+        let Route {
+            kind,
+            service,
+            method,
+        } = self.route;
+        let slot = self.handled.get(code as usize)?;
+        Some(slot.get_or_init(|| {
+            let code = telemetry::code_name(code);
+            metrics::counter!(telemetry::HANDLED, "grpc_type" => kind, "grpc_service" => service, "grpc_method" => method, "grpc_code" => code)
+        }))
+    }
+}
+
 /// Records the end of one call, once.
 #[derive(Debug)]
 struct Call {
-    route: Route,
+    metrics: Arc<RouteMetrics>,
+    in_flight: Gauge,
     started: Instant,
     done: bool,
 }
@@ -78,17 +141,13 @@ impl Call {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        let Route {
-            kind,
-            service,
-            method,
-        } = self.route;
-        let code = telemetry::code_name(code);
-        metrics::counter!(telemetry::HANDLED, "grpc_type" => kind, "grpc_service" => service, "grpc_method" => method, "grpc_code" => code)
-            .increment(1);
-        metrics::histogram!(telemetry::HANDLING_SECONDS, "grpc_type" => kind, "grpc_service" => service, "grpc_method" => method)
+        if let Some(handled) = self.metrics.handled(code) {
+            handled.increment(1);
+        }
+        self.metrics
+            .handling
             .record(self.started.elapsed().as_secs_f64());
-        metrics::gauge!(telemetry::IN_FLIGHT).decrement(1.0);
+        self.in_flight.decrement(1.0);
     }
 }
 
@@ -150,12 +209,31 @@ impl HttpBody for Metered {
     }
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Metrics;
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    routes: Arc<HashMap<(&'static str, &'static str), Arc<RouteMetrics>>>,
+    in_flight: Gauge,
+}
 
-/// The gRPC metrics layer.
+/// The gRPC metrics layer; its handles belong to the recorder installed when it is built.
 pub fn layer() -> MiddlewareLayer<Metrics> {
-    MiddlewareLayer(Metrics)
+    let routes = all_routes()
+        .map(|r| ((r.service, r.method), Arc::new(RouteMetrics::new(r))))
+        .collect();
+    MiddlewareLayer(Metrics {
+        routes: Arc::new(routes),
+        in_flight: metrics::gauge!(telemetry::IN_FLIGHT),
+    })
+}
+
+impl Metrics {
+    fn of(&self, path: &str) -> Arc<RouteMetrics> {
+        let route = route(path);
+        match self.routes.get(&(route.service, route.method)) {
+            Some(known) => known.clone(),
+            None => Arc::new(RouteMetrics::new(route)), // unreachable: all_routes covers route()
+        }
+    }
 }
 
 impl Middleware for Metrics {
@@ -169,17 +247,12 @@ impl Middleware for Metrics {
         S::Future: Send,
         B: Send + 'static,
     {
-        let route = route(request.uri().path());
-        let Route {
-            kind,
-            service,
-            method,
-        } = route;
-        metrics::counter!(telemetry::STARTED, "grpc_type" => kind, "grpc_service" => service, "grpc_method" => method)
-            .increment(1);
-        metrics::gauge!(telemetry::IN_FLIGHT).increment(1.0);
+        let metrics = self.of(request.uri().path());
+        metrics.started.increment(1);
+        self.in_flight.increment(1.0);
         let mut call = Call {
-            route,
+            metrics,
+            in_flight: self.in_flight.clone(),
             started: Instant::now(),
             done: false,
         };
@@ -218,6 +291,26 @@ mod tests {
             "bidi_stream"
         );
         assert_eq!(route("/").service, "unknown");
+    }
+
+    #[test]
+    fn every_path_has_registered_handles() {
+        let layer = layer().0;
+        for path in [
+            "/cloudtrail.gateway.v1.CloudTrailService/DescribeTrails",
+            "/cloudtrail.gateway.v1.CloudTrailService/Nope",
+            "/grpc.health.v1.Health/Check",
+            "/grpc.health.v1.Health/Other",
+            "/grpc.health.v1.Health/Watch",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            "/other.Service/Method",
+            "",
+        ] {
+            let r = route(path);
+            assert!(layer.routes.contains_key(&(r.service, r.method)), "{path}");
+        }
+        assert_eq!(layer.routes.len(), ALL_RPCS.len() + 6);
     }
 
     #[test]

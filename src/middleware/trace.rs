@@ -50,10 +50,12 @@ impl Middleware for Trace {
     {
         let id = request_id(request.headers());
         request.headers_mut().insert(REQUEST_ID, id.clone());
+        // Display (`%`), not Debug: the log layer formats every field when the span is made, and
+        // Debug-escaping strings char by char was a visible share of a call's cost.
         let span = tracing::info_span!(
             "rpc",
-            method = request.uri().path(),
-            request_id = id.to_str().unwrap_or("-"),
+            method = %request.uri().path(),
+            request_id = %id.to_str().unwrap_or("-"),
             principal = tracing::field::Empty,
             aws_request_id = tracing::field::Empty,
             upstream_ms = tracing::field::Empty,

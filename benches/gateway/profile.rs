@@ -1,0 +1,124 @@
+//! `profile`: the proxies and the gateway each under callgrind for the same number of DescribeTrails
+//! calls. Instructions per call are deterministic where wall-clock figures on a shared 2-core machine
+//! vary by ±5%, so they show what a change to the gateway's own code is worth. Prints instructions
+//! per call per server, then the gateway's costliest entries of its own code (inclusive).
+
+use std::{process::Command, sync::Arc, time::Duration};
+
+use crate::{
+    load::{self, Load, Pace, Rpc, Stop},
+    servers::{self, Server, TOKEN},
+};
+
+const WARM_UP: u64 = 500;
+const CALLS: u64 = 3000;
+
+async fn drive(server: &Server, rpc: &Rpc, count: u64) -> load::Report {
+    let channels = Arc::new(load::connect(server.addr, 4).await.expect("connect"));
+    let rpc = rpc.clone();
+    let load = Load {
+        concurrency: 16,
+        pace: Pace::Closed,
+        stop: Stop::Count(count),
+    };
+    load::run(load, move |i| {
+        let (rpc, channel) = (rpc.clone(), channels[i % channels.len()].clone());
+        async move { rpc.call(channel).await }
+    })
+    .await
+}
+
+fn annotate(file: &std::path::Path, inclusive: bool) -> String {
+    let output = Command::new("callgrind_annotate")
+        .arg(format!(
+            "--inclusive={}",
+            if inclusive { "yes" } else { "no" }
+        ))
+        .arg(file)
+        .output();
+    output
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+fn instructions(line: &str) -> Option<f64> {
+    line.split_whitespace()
+        .next()?
+        .replace(',', "")
+        .parse()
+        .ok()
+}
+
+pub async fn profile(top: usize) {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        println!("profile: valgrind is not installed (Debian package valgrind)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ctgw-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let rpc = Rpc::new("DescribeTrails", "{}", Some(TOKEN)).expect("rpc");
+    println!("callgrind, DescribeTrails, concurrency 16: {CALLS} calls counted after {WARM_UP}");
+    let mut gateway_profile = None;
+    for target in ["proxy", "proxy-mi", "gateway"] {
+        let file = dir.join(format!("callgrind.{target}.out"));
+        let wrapper = [
+            "valgrind".to_owned(),
+            "--tool=callgrind".to_owned(),
+            format!("--callgrind-out-file={}", file.display()),
+        ];
+        let server = match target {
+            "gateway" => servers::gateway_server(&wrapper).await.0,
+            other => servers::reference_server("proxy", other == "proxy-mi", &wrapper),
+        };
+        // A reference server prints its port before it serves; under valgrind that gap is long.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drive(&server, &rpc, WARM_UP).await;
+        let _ = Command::new("callgrind_control")
+            .args(["-z", &server.pid().to_string()])
+            .output();
+        let report = drive(&server, &rpc, CALLS).await;
+        server.terminate();
+        let totals = annotate(&file, false);
+        let total = totals
+            .lines()
+            .find(|l| l.contains("PROGRAM TOTALS"))
+            .and_then(instructions)
+            .unwrap_or(0.0);
+        println!(
+            "{target:<9} {:>9.0} instructions per call   ({} errors)",
+            total / CALLS as f64,
+            report.errors()
+        );
+        if target == "gateway" {
+            gateway_profile = Some((file, total));
+        }
+    }
+    let Some((file, total)) = gateway_profile else {
+        return;
+    };
+    println!();
+    println!("gateway, its own code, inclusive instructions per call (share of all):");
+    let inclusive = annotate(&file, true);
+    for line in inclusive
+        .lines()
+        .filter(|l| l.contains("cloudtrail_gateway::") && !l.contains("'2"))
+        .take(top)
+    {
+        let Some(n) = instructions(line) else {
+            continue;
+        };
+        let name = line
+            .split("???:")
+            .nth(1)
+            .unwrap_or(line)
+            .split(" [")
+            .next()
+            .unwrap_or("");
+        println!(
+            "{:>9.0} {:>5.1}%  {name}",
+            n / CALLS as f64,
+            100.0 * n / total.max(1.0)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
