@@ -11,6 +11,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod health;
+pub mod ids;
 pub mod limits;
 pub mod local;
 pub mod middleware;

@@ -59,6 +59,13 @@ impl From<TcpListener> for Listeners {
     }
 }
 
+/// The accepted connections, with TCP_NODELAY as tonic sets it when it binds itself (it does not on
+/// a listener handed to it): without it Nagle's algorithm holds back small response frames until the
+/// peer's delayed ACK, milliseconds per call.
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
@@ -193,7 +200,7 @@ pub async fn serve_with(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(gateway)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), signal);
+        .serve_with_incoming_shutdown(incoming(listener), signal);
     let drain_timeout = config.server.drain_timeout;
     let outcome = tokio::select! {
         served = serving => served.map_err(StartError::from),

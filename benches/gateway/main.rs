@@ -103,7 +103,24 @@ fn seconds() -> f64 {
     std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(5.0)
+        .unwrap_or(3.0)
+}
+
+/// Wall-clock figures on a shared 2-core machine vary by ±5-15% from run to run; each cell is run
+/// this many times and the median kept.
+fn rounds() -> usize {
+    std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1)
+}
+
+/// The cell with the median req/s.
+fn median(mut cells: Vec<Cell>) -> Cell {
+    cells.sort_by(|a, b| a.report.rps().total_cmp(&b.report.rps()));
+    let middle = cells.len() / 2;
+    cells.swap_remove(middle)
 }
 
 /// One measured cell: the load report plus the server process's CPU and peak RSS.
@@ -260,15 +277,27 @@ async fn throughput(t: &Targets) -> f64 {
     let mut proxy_mi_capacity = 0.0;
     for (name, rpc) in rpcs() {
         for c in [1, 16, 64] {
-            let e = grpc_cell(&t.echo, &health, closed(c)).await;
+            // Each round runs every target once, starting one later each time, so no target always
+            // follows the same neighbour; the median round is kept.
+            let mut cells: [Vec<Cell>; 5] = Default::default();
+            for round in 0..rounds() {
+                for k in 0..cells.len() {
+                    let target = (k + round) % cells.len();
+                    let cell = match target {
+                        0 => grpc_cell(&t.echo, &health, closed(c)).await,
+                        1 => grpc_cell(&t.proxy, &rpc, closed(c)).await,
+                        2 => grpc_cell(&t.proxy_mi, &rpc, closed(c)).await,
+                        3 => sdk_cell(&t.sdk, name, closed(c)).await,
+                        _ => grpc_cell(&t.gateway, &rpc, closed(c)).await,
+                    };
+                    cells[target].push(cell);
+                }
+            }
+            let [e, p, m, s, g] = cells.map(median);
             row("echo", "Health/Check", c, &e);
-            let p = grpc_cell(&t.proxy, &rpc, closed(c)).await;
             row("proxy", name, c, &p);
-            let m = grpc_cell(&t.proxy_mi, &rpc, closed(c)).await;
             row("proxy-mi", name, c, &m);
-            let s = sdk_cell(&t.sdk, name, closed(c)).await;
             row("sdk", name, c, &s);
-            let g = grpc_cell(&t.gateway, &rpc, closed(c)).await;
             row("gateway", name, c, &g);
             if name == "DescribeTrails" && c == 64 {
                 proxy_mi_capacity = m.report.rps();
@@ -300,10 +329,11 @@ async fn throughput(t: &Targets) -> f64 {
     proxy_mi_capacity
 }
 
-/// The gateway's added latency: every target offered the same fixed rate (half the mimalloc proxy's
-/// capacity, at most 64 in flight), so queueing is light and equal and the differences are cost.
+/// The gateway's added latency: every target offered the same fixed rate (a quarter of the mimalloc
+/// proxy's capacity, at most 64 in flight), so queueing is light and alike and the differences are
+/// cost. Median of the rounds by p50.
 async fn added_latency(t: &Targets, capacity: f64) {
-    let rate = (capacity / 2.0).max(100.0);
+    let rate = (capacity / 4.0).max(100.0);
     let open = Load {
         concurrency: 64,
         pace: Pace::Rate(rate),
@@ -311,7 +341,7 @@ async fn added_latency(t: &Targets, capacity: f64) {
     };
     println!();
     println!(
-        "open loop, {rate:.0} req/s offered (half the proxy-mi capacity), at most 64 in flight"
+        "open loop, {rate:.0} req/s offered (a quarter of the proxy-mi capacity), at most 64 in flight; latency µs"
     );
     println!(
         "{:<15} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11}",
@@ -326,9 +356,23 @@ async fn added_latency(t: &Targets, capacity: f64) {
         "gw-sdk p99"
     );
     for (name, rpc) in rpcs() {
-        let s = sdk_cell(&t.sdk, name, open).await.report;
-        let p = grpc_cell(&t.proxy_mi, &rpc, open).await.report;
-        let g = grpc_cell(&t.gateway, &rpc, open).await.report;
+        let mut reports: [Vec<Report>; 3] = Default::default();
+        for round in 0..rounds() {
+            for k in 0..reports.len() {
+                let target = (k + round) % reports.len();
+                let report = match target {
+                    0 => sdk_cell(&t.sdk, name, open).await.report,
+                    1 => grpc_cell(&t.proxy_mi, &rpc, open).await.report,
+                    _ => grpc_cell(&t.gateway, &rpc, open).await.report,
+                };
+                reports[target].push(report);
+            }
+        }
+        let [s, p, g] = reports.map(|mut r| {
+            r.sort_by_key(|r| r.quantile(0.5));
+            let middle = r.len() / 2;
+            r.swap_remove(middle)
+        });
         let q = |r: &Report, x| r.quantile(x) as i64;
         println!(
             "{name:<15} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11}",
@@ -342,7 +386,7 @@ async fn added_latency(t: &Targets, capacity: f64) {
             q(&g, 0.99) - q(&s, 0.99)
         );
         println!(
-            "{:<15} of which gRPC (proxy-mi - sdk): p50 {} p99 {}; the gateway's layers (gw - proxy-mi): p50 {} p99 {}",
+            "{:<15} of which the gRPC hop (proxy-mi - sdk): p50 {} p99 {}; the gateway's own (gw - proxy-mi): p50 {} p99 {}",
             "",
             q(&p, 0.5) - q(&s, 0.5),
             q(&p, 0.99) - q(&s, 0.99),
@@ -452,8 +496,9 @@ async fn cross_check(t: &Targets) {
 
 async fn measure() {
     println!(
-        "{} s per cell; server CPU from /proc (utime+stime); RSS = peak (VmHWM) of the server process",
-        seconds()
+        "{} s per cell, median of {} rounds; server CPU from /proc (utime+stime); RSS = peak (VmHWM) of the server process",
+        seconds(),
+        rounds()
     );
     let (targets, to_serving) = start().await;
     let capacity = throughput(&targets).await;

@@ -72,7 +72,8 @@ pub async fn serve(kind: &str) {
         .await
         .expect("bind");
     println!("PORT {}", listener.local_addr().expect("addr").port());
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    // TCP_NODELAY, as tonic sets when it binds itself (and as the gateway does).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)

@@ -113,7 +113,7 @@ impl EventStore {
     /// Records a call as CloudTrail would: a management event with the request and, for writes, the
     /// response, or the error it ended with.
     pub fn record(&mut self, s: Served) {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::ids::uuid().to_string();
         let read_only = is_read_only(s.operation);
         let mut record = json!({
             "eventVersion": "1.11",

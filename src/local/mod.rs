@@ -115,7 +115,7 @@ struct Connector(Arc<Inner>);
 
 impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = crate::ids::uuid().to_string();
         let result = wire::parse(&request).and_then(|call| self.0.serve(&call, &request_id));
         HttpConnectorFuture::ready(Ok(wire::respond(&request_id, &result)))
     }

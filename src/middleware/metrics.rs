@@ -158,9 +158,11 @@ impl Drop for Call {
     }
 }
 
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
 fn status_in(headers: &http::HeaderMap) -> Option<Code> {
     let value = headers
-        .get("grpc-status")?
+        .get(&GRPC_STATUS)?
         .to_str()
         .ok()?
         .parse::<i32>()

@@ -4,13 +4,14 @@
 
 use std::future::Future;
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use tower::Service;
 use tracing::Instrument;
 
 use super::{Middleware, MiddlewareLayer, Response};
 
-pub const REQUEST_ID: &str = "x-request-id";
+/// A `HeaderName`, not a `&str`: a string key is parsed and validated again on every use.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 #[derive(Debug, Clone, Default)]
 pub struct Trace;
@@ -23,7 +24,7 @@ pub fn layer() -> MiddlewareLayer<Trace> {
 /// A caller's id is kept if it is short and printable; otherwise a new one is made.
 fn request_id(headers: &http::HeaderMap) -> HeaderValue {
     headers
-        .get(REQUEST_ID)
+        .get(&REQUEST_ID)
         .filter(|v| {
             v.len() <= 128
                 && v.to_str()
@@ -31,7 +32,7 @@ fn request_id(headers: &http::HeaderMap) -> HeaderValue {
         })
         .cloned()
         .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+            HeaderValue::from_str(&crate::ids::uuid().to_string())
                 .unwrap_or(HeaderValue::from_static("-"))
         })
 }
@@ -49,7 +50,7 @@ impl Middleware for Trace {
         B: Send + 'static,
     {
         let id = request_id(request.headers());
-        request.headers_mut().insert(REQUEST_ID, id.clone());
+        request.headers_mut().insert(REQUEST_ID.clone(), id.clone());
         // Display (`%`), not Debug: the log layer formats every field when the span is made, and
         // Debug-escaping strings char by char was a visible share of a call's cost.
         let span = tracing::info_span!(
