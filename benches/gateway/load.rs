@@ -318,6 +318,9 @@ pub async fn cli(args: &[String]) -> Result<(), String> {
     let mut flags = BTreeMap::new();
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
+        if flag == "--bench" {
+            continue; // `cargo bench` appends it
+        }
         let name = flag
             .strip_prefix("--")
             .ok_or_else(|| format!("expected a --flag, got {flag}"))?;

@@ -274,6 +274,7 @@ async fn throughput(t: &Targets) -> f64 {
     );
     let health = Rpc::new("grpc.health.v1.Health/Check", "{}", None).expect("health");
     let mut ratios = Vec::new();
+    let mut inside = Vec::new();
     let mut proxy_mi_capacity = 0.0;
     for (name, rpc) in rpcs() {
         for c in [1, 16, 64] {
@@ -288,7 +289,13 @@ async fn throughput(t: &Targets) -> f64 {
                         1 => grpc_cell(&t.proxy, &rpc, closed(c)).await,
                         2 => grpc_cell(&t.proxy_mi, &rpc, closed(c)).await,
                         3 => sdk_cell(&t.sdk, name, closed(c)).await,
-                        _ => grpc_cell(&t.gateway, &rpc, closed(c)).await,
+                        _ => {
+                            let before = t.gateway.metrics.map(servers::scrape).unwrap_or_default();
+                            let cell = grpc_cell(&t.gateway, &rpc, closed(c)).await;
+                            let after = t.gateway.metrics.map(servers::scrape).unwrap_or_default();
+                            inside.push((name, c, servers::mean_us(&before, &after, name)));
+                            cell
+                        }
                     };
                     cells[target].push(cell);
                 }
@@ -326,6 +333,30 @@ async fn throughput(t: &Targets) -> f64 {
             r[0], r[1], r[2], r[3], r[4]
         );
     }
+    println!();
+    println!("inside the gateway (its own histograms, mean over the rounds): µs per call");
+    println!(
+        "{:<15} {:>4} {:>12} {:>12} {:>14}",
+        "rpc", "conc", "in server", "in SDK call", "gateway's own"
+    );
+    for (name, c) in rpcs()
+        .map(|(name, _)| name)
+        .into_iter()
+        .flat_map(|name| [1, 16, 64].map(|c| (name, c)))
+    {
+        let cells: Vec<_> = inside
+            .iter()
+            .filter(|(n, k, _)| *n == name && *k == c)
+            .map(|(_, _, means)| *means)
+            .collect();
+        let n = cells.len().max(1) as f64;
+        let handling = cells.iter().map(|m| m.0).sum::<f64>() / n;
+        let upstream = cells.iter().map(|m| m.1).sum::<f64>() / n;
+        println!(
+            "{name:<15} {c:>4} {handling:>12.0} {upstream:>12.0} {:>14.0}",
+            handling - upstream
+        );
+    }
     proxy_mi_capacity
 }
 
@@ -355,7 +386,9 @@ async fn added_latency(t: &Targets, capacity: f64) {
         "gw-sdk p50",
         "gw-sdk p99"
     );
+    let mut inside = Vec::new();
     for (name, rpc) in rpcs() {
+        let before = t.gateway.metrics.map(servers::scrape).unwrap_or_default();
         let mut reports: [Vec<Report>; 3] = Default::default();
         for round in 0..rounds() {
             for k in 0..reports.len() {
@@ -368,6 +401,8 @@ async fn added_latency(t: &Targets, capacity: f64) {
                 reports[target].push(report);
             }
         }
+        let after = t.gateway.metrics.map(servers::scrape).unwrap_or_default();
+        inside.push((name, servers::mean_us(&before, &after, name)));
         let [s, p, g] = reports.map(|mut r| {
             r.sort_by_key(|r| r.quantile(0.5));
             let middle = r.len() / 2;
@@ -402,6 +437,13 @@ async fn added_latency(t: &Targets, capacity: f64) {
                 );
             }
         }
+    }
+    // The same from inside the gateway: its own histograms, whole call versus the SDK call alone.
+    for (name, (handling, upstream)) in inside {
+        println!(
+            "inside the gateway, {name}: {handling:.0} µs per call in the server (mean), {upstream:.0} µs of it in the SDK call; the gateway's own: {:.0} µs",
+            handling - upstream
+        );
     }
 }
 
@@ -484,7 +526,7 @@ async fn cross_check(t: &Targets) {
         .map(|(code, n)| format!("{code} {n}"))
         .collect();
     println!(
-        "  server side:    answered {} (grpc_server_handled_total; calls cut off when h2load stops are Canceled)",
+        "  server side:    answered {} (grpc_server_handled_total; the calls h2load cuts off when it stops end Canceled or Unknown)",
         answered.join(", ")
     );
     println!(

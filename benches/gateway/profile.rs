@@ -63,6 +63,7 @@ pub async fn profile(top: usize) {
         let file = dir.join(format!("callgrind.{target}.out"));
         let wrapper = [
             "valgrind".to_owned(),
+            "-q".to_owned(),
             "--tool=callgrind".to_owned(),
             format!("--callgrind-out-file={}", file.display()),
         ];
@@ -97,7 +98,9 @@ pub async fn profile(top: usize) {
         return;
     };
     println!();
-    println!("gateway, its own code, inclusive instructions per call (share of all):");
+    println!(
+        "gateway, this crate's functions (the embedded CloudTrail's are shared with the proxies), inclusive instructions per call (share of all):"
+    );
     let inclusive = annotate(&file, true);
     for line in inclusive
         .lines()

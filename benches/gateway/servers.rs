@@ -305,3 +305,34 @@ pub fn scrape(addr: SocketAddr) -> String {
     }
     text
 }
+
+/// The sum of a metric's samples whose line contains `label`.
+fn sum(metrics: &str, name: &str, label: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Between two scrapes of the gateway's /metrics: the mean time per `rpc` call in the server
+/// (`grpc_server_handling_seconds`) and in its SDK call (`cloudtrail_upstream_duration_seconds`), µs.
+pub fn mean_us(before: &str, after: &str, rpc: &str) -> (f64, f64) {
+    let mean = |name: &str, label: &str| {
+        let delta = |suffix: &str| {
+            let metric = format!("{name}_{suffix}");
+            sum(after, &metric, label) - sum(before, &metric, label)
+        };
+        1e6 * delta("sum") / delta("count").max(1.0)
+    };
+    (
+        mean(
+            "grpc_server_handling_seconds",
+            &format!("grpc_method=\"{rpc}\""),
+        ),
+        mean(
+            "cloudtrail_upstream_duration_seconds",
+            &format!("operation=\"{rpc}\""),
+        ),
+    )
+}
