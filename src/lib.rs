@@ -21,6 +21,24 @@ pub mod side_port;
 pub mod telemetry;
 pub mod upstream;
 
+/// CloudTrail's operations, each served as the RPC of the same name.
+pub const OPERATIONS: [&str; 14] = [
+    "AddTags",
+    "CreateTrail",
+    "DeleteTrail",
+    "DescribeTrails",
+    "GetEventSelectors",
+    "GetTrailStatus",
+    "ListPublicKeys",
+    "ListTags",
+    "LookupEvents",
+    "PutEventSelectors",
+    "RemoveTags",
+    "StartLogging",
+    "StopLogging",
+    "UpdateTrail",
+];
+
 /// The generated proto types, client and server.
 pub mod pb {
     tonic::include_proto!("cloudtrail.gateway.v1");

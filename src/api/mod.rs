@@ -24,7 +24,6 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    auth::policy::ALL_RPCS,
     convert::{events, selectors, tags, trails},
     error::Error,
     limits::{
@@ -56,7 +55,7 @@ impl Gateway {
             limiter,
             lookups,
             request_timeout,
-            upstream_metrics: UpstreamMetrics::new(&ALL_RPCS),
+            upstream_metrics: UpstreamMetrics::new(&crate::OPERATIONS),
         }
     }
 

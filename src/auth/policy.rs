@@ -5,23 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// Every RPC of CloudTrailService.
-pub const ALL_RPCS: [&str; 14] = [
-    "AddTags",
-    "CreateTrail",
-    "DeleteTrail",
-    "DescribeTrails",
-    "GetEventSelectors",
-    "GetTrailStatus",
-    "ListPublicKeys",
-    "ListTags",
-    "LookupEvents",
-    "PutEventSelectors",
-    "RemoveTags",
-    "StartLogging",
-    "StopLogging",
-    "UpdateTrail",
-];
+/// Every RPC of CloudTrailService: one per CloudTrail operation.
+pub const ALL_RPCS: [&str; 14] = crate::OPERATIONS;
 
 const READER: [&str; 6] = [
     "DescribeTrails",

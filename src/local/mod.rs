@@ -76,24 +76,6 @@ struct CallLog {
     throttled: u64,
 }
 
-/// The operations the embedded CloudTrail implements, so the call log keeps names without a copy.
-const OPERATIONS: [&str; 14] = [
-    "AddTags",
-    "CreateTrail",
-    "DeleteTrail",
-    "DescribeTrails",
-    "GetEventSelectors",
-    "GetTrailStatus",
-    "ListPublicKeys",
-    "ListTags",
-    "LookupEvents",
-    "PutEventSelectors",
-    "RemoveTags",
-    "StartLogging",
-    "StopLogging",
-    "UpdateTrail",
-];
-
 #[derive(Debug)]
 struct Inner {
     options: LocalOptions,
@@ -209,7 +191,8 @@ impl Inner {
         if log.served.len() == CALL_LOG_CAPACITY {
             log.served.pop_front();
         }
-        let operation = OPERATIONS
+        // The names are kept without a copy: every operation it serves is one of these.
+        let operation = crate::OPERATIONS
             .iter()
             .find(|o| **o == call.operation)
             .copied()
