@@ -81,21 +81,20 @@ impl UpstreamMetrics {
     }
 
     pub fn record(&self, operation: &'static str, outcome: Outcome, elapsed: Duration) {
-        let outcome = match (outcome, self.0.get(operation)) {
-            (Outcome::Ok, Some((ok, _))) => {
-                ok.increment(1);
-                None
+        let handles = self.0.get(operation);
+        match (outcome, handles) {
+            (Outcome::Ok, Some((ok, _))) => ok.increment(1),
+            _ => {
+                let outcome: metrics::SharedString = match outcome {
+                    Outcome::Ok => "ok".into(),
+                    Outcome::Error(code) => code.to_owned().into(),
+                    Outcome::Deadline => "deadline".into(),
+                };
+                metrics::counter!(UPSTREAM_REQUESTS, "operation" => operation, "outcome" => outcome)
+                    .increment(1);
             }
-            (Outcome::Ok, None) => Some("ok".into()),
-            (Outcome::Error(code), _) => Some(code.to_owned().into()),
-            (Outcome::Deadline, _) => Some("deadline".into()),
-        };
-        if let Some(outcome) = outcome {
-            let outcome: metrics::SharedString = outcome;
-            metrics::counter!(UPSTREAM_REQUESTS, "operation" => operation, "outcome" => outcome)
-                .increment(1);
         }
-        match self.0.get(operation) {
+        match handles {
             Some((_, seconds)) => seconds.record(elapsed.as_secs_f64()),
             None => metrics::histogram!(UPSTREAM_SECONDS, "operation" => operation)
                 .record(elapsed.as_secs_f64()),

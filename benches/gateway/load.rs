@@ -104,6 +104,19 @@ impl Rpc {
     }
 }
 
+/// A caller for `run`: caller i sends `rpc` on connection i mod n.
+pub fn caller(
+    rpc: &Rpc,
+    channels: Vec<Channel>,
+) -> impl Fn(usize) -> std::pin::Pin<Box<dyn Future<Output = Code> + Send>> + Clone + Send + Sync + 'static
+{
+    let (rpc, channels) = (rpc.clone(), Arc::new(channels));
+    move |i| {
+        let (rpc, channel) = (rpc.clone(), channels[i % channels.len()].clone());
+        Box::pin(async move { rpc.call(channel).await })
+    }
+}
+
 /// `n` HTTP/2 connections to `addr`.
 pub async fn connect(addr: SocketAddr, n: usize) -> Result<Vec<Channel>, tonic::transport::Error> {
     let mut channels = Vec::new();
@@ -366,12 +379,6 @@ pub async fn cli(args: &[String]) -> Result<(), String> {
         rpc.path(),
         channels.len()
     );
-    let channels = Arc::new(channels);
-    let report = run(load, move |i| {
-        let (rpc, channel) = (rpc.clone(), channels[i % channels.len()].clone());
-        async move { rpc.call(channel).await }
-    })
-    .await;
-    report.print();
+    run(load, caller(&rpc, channels)).await.print();
     Ok(())
 }

@@ -20,10 +20,7 @@ use std::{
     alloc::{GlobalAlloc, Layout, System},
     collections::BTreeMap,
     process::Command,
-    sync::{
-        Arc,
-        atomic::{AtomicU8, Ordering},
-    },
+    sync::atomic::{AtomicU8, Ordering},
     time::Duration,
 };
 
@@ -156,12 +153,7 @@ async fn grpc_cell(server: &Server, rpc: &Rpc, load: Load) -> Cell {
     let channels = load::connect(server.addr, load.concurrency.clamp(1, 4))
         .await
         .expect("connect");
-    let (channels, rpc) = (Arc::new(channels), rpc.clone());
-    cell(server.pid(), load, move |i| {
-        let (rpc, channel) = (rpc.clone(), channels[i % channels.len()].clone());
-        async move { rpc.call(channel).await }
-    })
-    .await
+    cell(server.pid(), load, load::caller(rpc, channels)).await
 }
 
 /// The same as a direct SDK call in this process.
@@ -466,22 +458,16 @@ async fn cross_check(t: &Targets) {
         return;
     };
     // Calls answered, by status code, from the gateway's grpc_server_handled_total.
+    // Calls answered, by status code, from the gateway's grpc_server_handled_total.
     let handled = |text: &str| -> BTreeMap<String, f64> {
         let mut codes = BTreeMap::new();
-        for line in text.lines().filter(|l| {
-            l.starts_with("grpc_server_handled_total{")
-                && l.contains(r#"grpc_method="DescribeTrails""#)
-        }) {
-            let code = line
+        let method = r#"grpc_method="DescribeTrails""#;
+        for (labels, n) in servers::samples(text, "grpc_server_handled_total", method) {
+            let code = labels
                 .split("grpc_code=\"")
                 .nth(1)
                 .and_then(|rest| rest.split('"').next())
                 .unwrap_or("?");
-            let n = line
-                .rsplit(' ')
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0.0);
             *codes.entry(code.to_owned()).or_default() += n;
         }
         codes

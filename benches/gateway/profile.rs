@@ -3,7 +3,7 @@
 //! vary by ±5%, so they show what a change to the gateway's own code is worth. Prints instructions
 //! per call per server, then the gateway's costliest entries of its own code (inclusive).
 
-use std::{process::Command, sync::Arc, time::Duration};
+use std::{process::Command, time::Duration};
 
 use crate::{
     load::{self, Load, Pace, Rpc, Stop},
@@ -14,18 +14,13 @@ const WARM_UP: u64 = 500;
 const CALLS: u64 = 3000;
 
 async fn drive(server: &Server, rpc: &Rpc, count: u64) -> load::Report {
-    let channels = Arc::new(load::connect(server.addr, 4).await.expect("connect"));
-    let rpc = rpc.clone();
+    let channels = load::connect(server.addr, 4).await.expect("connect");
     let load = Load {
         concurrency: 16,
         pace: Pace::Closed,
         stop: Stop::Count(count),
     };
-    load::run(load, move |i| {
-        let (rpc, channel) = (rpc.clone(), channels[i % channels.len()].clone());
-        async move { rpc.call(channel).await }
-    })
-    .await
+    load::run(load, load::caller(rpc, channels)).await
 }
 
 fn annotate(file: &std::path::Path, inclusive: bool) -> String {

@@ -306,13 +306,22 @@ pub fn scrape(addr: SocketAddr) -> String {
     text
 }
 
-/// The sum of a metric's samples whose line contains `label`.
+/// A metric's samples whose labels contain `label`: (the labels, the value).
+pub fn samples<'a>(
+    metrics: &'a str,
+    name: &'a str,
+    label: &'a str,
+) -> impl Iterator<Item = (&'a str, f64)> + 'a {
+    metrics.lines().filter_map(move |line| {
+        let (labels, value) = line.strip_prefix(name)?.rsplit_once(' ')?;
+        let labels = labels.strip_prefix('{')?;
+        labels.contains(label).then_some(())?;
+        Some((labels, value.parse().ok()?))
+    })
+}
+
 fn sum(metrics: &str, name: &str, label: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    samples(metrics, name, label).map(|(_, value)| value).sum()
 }
 
 /// Between two scrapes of the gateway's /metrics: the mean time per `rpc` call in the server
