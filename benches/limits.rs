@@ -15,7 +15,7 @@ use std::{
 use cloudtrail_gateway::{
     config::Config,
     limits::{LimitsConfig, Quotas},
-    local::{LocalCloudTrail, LocalOptions},
+    local::{self, LocalCloudTrail},
     pb::{self, cloud_trail_service_client::CloudTrailServiceClient},
     server,
 };
@@ -69,8 +69,8 @@ async fn replica(
 }
 
 async fn scenario(name: &str, rate: f64, seconds: f64, replicas: usize, redis: Option<String>) {
-    let upstream = LocalCloudTrail::new(LocalOptions {
-        quotas: Quotas {
+    let upstream = LocalCloudTrail::new(local::Options {
+        quotas: local::Quotas {
             lookup: rate,
             read: 1e6,
             write: 1e6,

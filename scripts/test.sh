@@ -47,4 +47,4 @@ say "kubernetes-validate deploy/kubernetes (the ServiceMonitor CRD has no schema
 
 say "cargo test"
 # Benchmarks (benches/) print figures and are run by hand, not here.
-cargo test --lib --bins --tests --no-fail-fast "$@"
+cargo test --workspace --lib --bins --tests --no-fail-fast "$@"

@@ -10,12 +10,14 @@ use std::{
     time::Duration,
 };
 
-use aws_sdk_cloudtrail::{Client, error::SdkError};
+use aws_sdk_cloudtrail::error::SdkError;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use crate::limits::{Class, Limiter};
+use crate::{
+    limits::Limiter, operation::Operation, pb::cloud_trail_service_server::SERVICE_NAME as SERVICE,
+    upstream::Upstream,
+};
 
-const SERVICE: &str = "cloudtrail.gateway.v1.CloudTrailService";
 /// The probe's caller name (the `Username` of its events on the embedded CloudTrail).
 pub const PROBE: &str = "gateway-health-probe";
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,15 +65,16 @@ impl Health {
     }
 
     /// Whether CloudTrail answers at all (an error answer counts: it is reachable).
-    async fn probe(client: &Client, limiter: &Limiter) -> bool {
+    async fn probe(upstream: &Upstream, limiter: &Limiter) -> bool {
+        let probe = Operation::DescribeTrails;
         if limiter
-            .acquire(Class::Read, PROBE, Some(PROBE_TIMEOUT))
+            .acquire(probe.quota(), PROBE, Some(PROBE_TIMEOUT))
             .await
             .is_err()
         {
             return true; // the quota is busy with real calls, which will tell if the upstream is down
         }
-        let call = crate::principal::as_gateway(PROBE, client.describe_trails().send());
+        let call = upstream.client_named(PROBE).describe_trails().send();
         match tokio::time::timeout(PROBE_TIMEOUT, call).await {
             Ok(Ok(_)) | Ok(Err(SdkError::ServiceError(_))) => true,
             Ok(Err(e)) => {
@@ -88,13 +91,13 @@ impl Health {
     /// Probes now and then every `every`, publishing the result.
     pub fn spawn_probes(
         self: Arc<Self>,
-        client: Client,
+        upstream: Upstream,
         limiter: Arc<Limiter>,
         every: Duration,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                let reachable = Self::probe(&client, &limiter).await;
+                let reachable = Self::probe(&upstream, &limiter).await;
                 self.publish(reachable).await;
                 tokio::time::sleep(every).await;
             }

@@ -1,9 +1,10 @@
 //! cloudtrail-gateway: AWS CloudTrail as a gRPC service.
 //!
-//! The request path, one way through: `server` (tower layers) → `api` (one impl per RPC) → `convert`
-//! (validation, proto ⇄ SDK) → `aws_sdk_cloudtrail::Client` (built by `upstream`) → a transport: real
-//! AWS, any compatible endpoint, or `local` (the embedded CloudTrail). `error` is the one place an SDK
-//! error becomes a gRPC status.
+//! The request path, one way through: `server` (tower layers from `middleware`) → `api` (one impl per
+//! RPC) → `convert` (validation, proto ⇄ SDK) → `limits` → an `aws_sdk_cloudtrail::Client` (from
+//! `upstream`) → a transport: real AWS, any compatible endpoint, or the embedded CloudTrail (the
+//! `cloudtrail-local` crate). `error` is the one place a failure becomes a gRPC status; `operation`
+//! is the one place an operation's name, path, quota class and read-only-ness are known.
 
 pub mod api;
 pub mod auth;
@@ -13,31 +14,16 @@ pub mod error;
 pub mod health;
 pub mod ids;
 pub mod limits;
-pub mod local;
 pub mod middleware;
+pub mod operation;
 pub mod principal;
 pub mod server;
 pub mod side_port;
 pub mod telemetry;
 pub mod upstream;
 
-/// CloudTrail's operations, each served as the RPC of the same name.
-pub const OPERATIONS: [&str; 14] = [
-    "AddTags",
-    "CreateTrail",
-    "DeleteTrail",
-    "DescribeTrails",
-    "GetEventSelectors",
-    "GetTrailStatus",
-    "ListPublicKeys",
-    "ListTags",
-    "LookupEvents",
-    "PutEventSelectors",
-    "RemoveTags",
-    "StartLogging",
-    "StopLogging",
-    "UpdateTrail",
-];
+/// The embedded CloudTrail, re-exported for embedding the gateway with one (tests, benchmarks).
+pub use cloudtrail_local as local;
 
 /// The generated proto types, client and server.
 pub mod pb {

@@ -2,7 +2,10 @@
 
 use std::process::ExitCode;
 
-use cloudtrail_gateway::{config::Config, server, telemetry};
+use cloudtrail_gateway::{
+    config::{Config, ConfigError},
+    server, telemetry,
+};
 
 // The SDK path allocates a lot per call; mimalloc serves that faster than glibc (docs/BENCHMARKS.md).
 #[global_allocator]
@@ -12,13 +15,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     let config = match Config::from_args() {
         Ok(config) => config,
+        // Usage errors, --help and --version, printed and exited as clap does.
+        Err(ConfigError::Cli(e)) => e.exit(),
         Err(e) => {
             eprintln!("cloudtrail-gateway: {e}");
             return ExitCode::from(2);
         }
     };
-    if config.print_config {
-        println!("{:#}", config.redacted());
+    if let Some(effective) = &config.print_config {
+        print!("{effective}");
         return ExitCode::SUCCESS;
     }
     let _tracing = match telemetry::init_tracing(

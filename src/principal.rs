@@ -1,8 +1,7 @@
-//! Who is calling. The auth layer attaches a `Principal` to each request; the API scopes the upstream
-//! call with its name so the embedded CloudTrail can record it as the event's username (the SDK call
-//! runs inside the caller's task, so a task-local carries it without touching the SDK request).
+//! Who is calling. The auth layer attaches a `Principal` to each request; the API makes the upstream
+//! call as that principal (its own SDK client, see `upstream`) and logs say who and how.
 
-use std::{future::Future, sync::Arc};
+use std::sync::Arc;
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,24 +21,13 @@ pub enum AuthMethod {
     Certificate,
 }
 
-tokio::task_local! {
-    static CALLER: Arc<str>;
-}
-
-/// Runs `fut` (an upstream call) on behalf of `caller`, if there is one.
-pub async fn on_behalf_of<F: Future>(caller: Option<&Principal>, fut: F) -> F::Output {
-    match caller {
-        Some(p) => CALLER.scope(p.name.clone(), fut).await,
-        None => fut.await,
+impl AuthMethod {
+    /// How logs and audit records name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            AuthMethod::StaticToken => "token",
+            AuthMethod::Jwt => "jwt",
+            AuthMethod::Certificate => "certificate",
+        }
     }
-}
-
-/// Runs `fut` on behalf of the gateway's own `name` (its health probe, say).
-pub async fn as_gateway<F: Future>(name: &'static str, fut: F) -> F::Output {
-    CALLER.scope(name.into(), fut).await
-}
-
-/// The caller of the upstream call running in this task, if any.
-pub fn current_caller() -> Option<Arc<str>> {
-    CALLER.try_with(Arc::clone).ok()
 }

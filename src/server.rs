@@ -3,8 +3,11 @@
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
 
+use cloudtrail_local::{LoadError, LocalCloudTrail};
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
+use tower::ServiceBuilder;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::{
     api::Gateway,
@@ -12,8 +15,7 @@ use crate::{
     config::{Config, UpstreamKind},
     health::Health,
     limits::Limiter,
-    local::{LocalCloudTrail, events::LoadError},
-    middleware,
+    middleware::{self, trace},
     pb::{self, cloud_trail_service_server::CloudTrailServiceServer},
     side_port, telemetry, upstream,
 };
@@ -35,7 +37,7 @@ pub enum StartError {
     #[error("cannot load CloudTrail logs: {0}")]
     LoadLogs(#[from] LoadError),
     #[error(transparent)]
-    Upstream(#[from] upstream::UpstreamError),
+    Upstream(#[from] upstream::ConnectError),
     #[error("cannot set up rate limits: {0}")]
     Limits(#[from] redis::RedisError),
     #[error("cannot set up metrics: {0}")]
@@ -78,10 +80,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let listeners = Listeners {
-        grpc: bind(config.listen).await?,
+        grpc: bind(config.server.listen).await?,
         http: Some(bind(config.server.metrics_listen).await?),
     };
-    let local = LocalCloudTrail::new(config.local.clone());
+    let local = LocalCloudTrail::new(config.local.options.clone());
     serve_with(listeners, config, local, shutdown).await
 }
 
@@ -97,7 +99,7 @@ pub async fn serve_with(
         http,
     } = listeners.into();
     if config.upstream.kind == UpstreamKind::Local {
-        for path in &config.local_load_logs {
+        for path in &config.local.load_logs {
             let added = local.load_logs(path)?;
             tracing::info!(path = %path.display(), events = added, "loaded CloudTrail log files");
         }
@@ -114,10 +116,13 @@ pub async fn serve_with(
     if let Some(jwt) = auth.jwt() {
         background.push(AbortOnDrop(jwt.spawn_refresher()));
     }
-    let addr = listener.local_addr().ok();
-    if !config.auth.is_enabled() && addr.is_some_and(|a| !a.ip().is_loopback()) {
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.server.listen,
+        source,
+    })?;
+    if !config.auth.is_enabled() && !addr.ip().is_loopback() {
         tracing::warn!(
-            listen = ?addr,
+            listen = %addr,
             "serving WITHOUT authentication on a non-loopback address (--insecure-no-auth): anyone who can connect may delete trails"
         );
     }
@@ -125,7 +130,7 @@ pub async fn serve_with(
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let health = Health::new(reporter).await;
     background.push(AbortOnDrop(health.clone().spawn_probes(
-        upstream.client.clone(),
+        upstream.clone(),
         limiter.clone(),
         config.server.health_probe_interval,
     )));
@@ -137,6 +142,7 @@ pub async fn serve_with(
         }
     })));
     let (side_port_stop, side_port_stopped) = oneshot::channel::<()>();
+    let metrics_addr = http.as_ref().and_then(|l| l.local_addr().ok());
     let side_port = http.map(|listener| {
         tokio::spawn(side_port::serve(listener, metrics, health.clone(), async {
             let _ = side_port_stopped.await;
@@ -144,7 +150,7 @@ pub async fn serve_with(
     });
 
     let gateway = CloudTrailServiceServer::new(Gateway::new(
-        upstream.client.clone(),
+        upstream.clone(),
         limiter,
         config.server.request_timeout,
     ))
@@ -161,8 +167,9 @@ pub async fn serve_with(
         .build_v1alpha()?;
 
     tracing::info!(
-        listen = ?addr,
-        upstream = ?config.upstream.kind,
+        listen = %addr,
+        metrics = %metrics_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
+        upstream = %config.upstream.kind,
         account = %upstream.account,
         region = %upstream.region,
         endpoint = config.upstream.endpoint_url.as_deref().unwrap_or("(default)"),
@@ -187,15 +194,24 @@ pub async fn serve_with(
         drain_health.drain().await;
         let _ = draining.send(());
     };
-    // The tower layers wrap the routes, outermost first: metrics see every call, refused ones too;
-    // authentication comes before anything that touches the request.
-    let serving = builder
-        .layer(middleware::metrics::layer())
-        .layer(middleware::trace::layer())
+    // The tower layers wrap the routes, outermost first (see `middleware`): the call's record sees
+    // every call, refused ones too; authentication comes before anything that holds a resource.
+    let layers = ServiceBuilder::new()
+        .layer(middleware::observe::layer())
+        .layer(middleware::codes::layer())
+        .map_request(trace::keep_valid_request_id)
+        .layer(SetRequestIdLayer::new(
+            trace::REQUEST_ID,
+            trace::NewRequestId,
+        ))
+        .layer(PropagateRequestIdLayer::new(trace::REQUEST_ID))
+        .layer(trace::layer())
+        .layer(middleware::auth::layer(auth))
         .layer(middleware::shed::layer(
             config.server.max_concurrent_requests,
-        ))
-        .layer(middleware::auth::layer(auth))
+        ));
+    let serving = builder
+        .layer(layers)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

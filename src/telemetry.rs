@@ -2,7 +2,6 @@
 //! gateway in the process renders it on its HTTP port. Metric names are the ones dashboards use.
 
 use std::{
-    collections::HashMap,
     sync::{Arc, OnceLock},
     time::Duration,
 };
@@ -11,6 +10,8 @@ use metrics::{Counter, Histogram};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tonic::Code;
+
+use crate::{operation::Operation, principal::Principal};
 
 pub const STARTED: &str = "grpc_server_started_total";
 pub const HANDLED: &str = "grpc_server_handled_total";
@@ -67,39 +68,73 @@ pub enum Outcome<'a> {
 /// The upstream metrics' handles per operation, registered once; only error outcomes (rare, and
 /// labelled with an AWS error code) are looked up per call.
 #[derive(Debug, Clone)]
-pub struct UpstreamMetrics(Arc<HashMap<&'static str, (Counter, Histogram)>>);
+pub struct UpstreamMetrics(Arc<Vec<(Counter, Histogram)>>);
 
 impl UpstreamMetrics {
-    pub fn new(operations: &[&'static str]) -> Self {
-        let handles = operations.iter().map(|&operation| {
+    pub fn new() -> Self {
+        let handles = Operation::ALL.iter().map(|op| {
+            let operation = op.name();
             let ok =
                 metrics::counter!(UPSTREAM_REQUESTS, "operation" => operation, "outcome" => "ok");
             let seconds = metrics::histogram!(UPSTREAM_SECONDS, "operation" => operation);
-            (operation, (ok, seconds))
+            (ok, seconds)
         });
         UpstreamMetrics(Arc::new(handles.collect()))
     }
 
-    pub fn record(&self, operation: &'static str, outcome: Outcome, elapsed: Duration) {
-        let handles = self.0.get(operation);
-        match (outcome, handles) {
-            (Outcome::Ok, Some((ok, _))) => ok.increment(1),
-            _ => {
-                let outcome: metrics::SharedString = match outcome {
-                    Outcome::Ok => "ok".into(),
-                    Outcome::Error(code) => code.to_owned().into(),
-                    Outcome::Deadline => "deadline".into(),
-                };
-                metrics::counter!(UPSTREAM_REQUESTS, "operation" => operation, "outcome" => outcome)
+    pub fn record(&self, operation: Operation, outcome: Outcome, elapsed: Duration) {
+        let Some((ok, seconds)) = self.0.get(operation as usize) else {
+            return;
+        };
+        match outcome {
+            Outcome::Ok => ok.increment(1),
+            Outcome::Error(code) => {
+                metrics::counter!(UPSTREAM_REQUESTS, "operation" => operation.name(), "outcome" => code.to_owned())
+                    .increment(1);
+            }
+            Outcome::Deadline => {
+                metrics::counter!(UPSTREAM_REQUESTS, "operation" => operation.name(), "outcome" => "deadline")
                     .increment(1);
             }
         }
-        match handles {
-            Some((_, seconds)) => seconds.record(elapsed.as_secs_f64()),
-            None => metrics::histogram!(UPSTREAM_SECONDS, "operation" => operation)
-                .record(elapsed.as_secs_f64()),
-        }
+        seconds.record(elapsed.as_secs_f64());
     }
+}
+
+impl Default for UpstreamMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The target of the access log: one line per call, at INFO (`RUST_LOG=cloudtrail_gateway::access=off`
+/// silences it).
+pub const ACCESS_TARGET: &str = "cloudtrail_gateway::access";
+
+/// What the access log says of one finished call.
+#[derive(Debug)]
+pub struct AccessRecord<'a> {
+    pub service: &'static str,
+    pub method: &'static str,
+    pub code: Code,
+    pub elapsed: Duration,
+    pub principal: Option<&'a Principal>,
+    pub request_id: Option<&'a str>,
+}
+
+/// Writes the access-log line of a finished call (refusals and errors included).
+pub fn access(record: &AccessRecord) {
+    tracing::info!(
+        target: ACCESS_TARGET,
+        service = record.service,
+        method = record.method,
+        code = code_name(record.code),
+        duration_ms = record.elapsed.as_secs_f64() * 1000.0,
+        principal = record.principal.map(|p| &*p.name),
+        auth = record.principal.map(|p| p.method.label()),
+        request_id = record.request_id,
+        "call"
+    );
 }
 
 /// A status code as grpc-go spells it (dashboards group on it).
@@ -126,8 +161,7 @@ pub fn code_name(code: Code) -> &'static str {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Human,
     Json,

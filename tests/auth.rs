@@ -18,10 +18,10 @@ use cloudtrail_gateway::{
         AuthConfig, TlsConfig,
         certificates::CertificateEntry,
         jwt::{JwksSource, JwtConfig},
-        policy::ALL_RPCS,
         tokens::TokenEntry,
     },
     config::Config,
+    operation::Operation,
     pb::{self, LookupAttributeKey},
 };
 use common::{Client, TestGateway, create_request, procs::GatewayProcess, tag, trail_arn};
@@ -209,6 +209,7 @@ async fn every_role_against_every_rpc() {
         "UpdateTrail",
         "CreateTrail",
     ];
+    let all_rpcs: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
     let table: [(&str, &str, Vec<&str>); 5] = [
         ("reader-bot", "reader-token", reader.to_vec()),
         (
@@ -222,11 +223,11 @@ async fn every_role_against_every_rpc() {
             vec!["LookupEvents", "GetTrailStatus"],
         ),
         ("nobody-bot", "nobody-token", vec![]),
-        ("admin-bot", "admin-token", ALL_RPCS.to_vec()), // last: its DeleteTrail removes the trail
+        ("admin-bot", "admin-token", all_rpcs.clone()), // last: its DeleteTrail removes the trail
     ];
     let mut checked = 0;
     for (principal, token, allowed) in &table {
-        for rpc in ALL_RPCS {
+        for &rpc in &all_rpcs {
             let result = call(&mut c, rpc, Some(token)).await;
             if allowed.contains(&rpc) {
                 // Allowed calls run (CreateTrail may find its name taken on a second run: still ran).

@@ -11,7 +11,7 @@ use cloudtrail_gateway::{
     auth::{AuthConfig, tokens::TokenEntry},
     config::Config,
     limits::{LimitsConfig, Quotas},
-    local::{LocalCloudTrail, LocalOptions},
+    local::{self, LocalCloudTrail},
     pb::{self, LookupAttributeKey},
 };
 use common::{TestGateway, procs::Redis};
@@ -51,10 +51,10 @@ fn config(lookup_rate: f64, redis: Option<&Redis>, expected_replicas: u32) -> Co
 
 /// An embedded CloudTrail enforcing `lookup_quota` LookupEvents per second, like AWS.
 fn cloudtrail(lookup_quota: f64) -> LocalCloudTrail {
-    LocalCloudTrail::new(LocalOptions {
-        quotas: Quotas {
+    LocalCloudTrail::new(local::Options {
+        quotas: local::Quotas {
             lookup: lookup_quota,
-            ..common::UNLIMITED
+            ..common::UNLIMITED_LOCAL
         },
         ..Default::default()
     })

@@ -11,7 +11,7 @@ use common::{TestGateway, lookup, shared_logs};
 async fn gateway_in(region: &str) -> TestGateway {
     let mut config = common::test_config();
     config.upstream.region = Some(region.into());
-    config.local_load_logs = vec![shared_logs().join("logs")];
+    config.local.load_logs = vec![shared_logs().join("logs")];
     let local = common::test_local();
     TestGateway::start_with(config, local).await
 }

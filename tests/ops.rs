@@ -204,6 +204,46 @@ async fn overload_is_shed_with_resource_exhausted() {
     assert_eq!(shed, 2, "two calls waiting in the gateway, the rest shed");
 }
 
+/// A message over `max_message_size`, in either direction, is RESOURCE_EXHAUSTED (gRPC's table and
+/// the other gRPC implementations), not tonic's OUT_OF_RANGE; the calls metrics say the same.
+#[tokio::test]
+async fn oversized_messages_are_resource_exhausted() {
+    let config = Config {
+        server: cloudtrail_gateway::config::ServerConfig {
+            max_message_size: 400,
+            ..common::test_config().server
+        },
+        ..common::test_config()
+    };
+    let gw = TestGateway::start_with(config, common::test_local()).await;
+    let mut c = gw.client.clone();
+    let mut big = common::create_request("big-request");
+    big.tags_list = (0..10)
+        .map(|i| common::tag(&format!("key-{i}"), Some(&"v".repeat(40))))
+        .collect();
+    let status = c.create_trail(big).await.expect_err("request too large");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("too large"), "{status:?}");
+    for i in 0..3 {
+        let name = format!("trail-{i}-{}", "n".repeat(80));
+        c.create_trail(common::create_request(&name))
+            .await
+            .expect("a small request and answer");
+    }
+    let status = c
+        .describe_trails(pb::DescribeTrailsRequest::default())
+        .await
+        .expect_err("answer too large");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let (_, metrics) = gw.http_get("/metrics").await;
+    assert!(
+        metrics.lines().any(|l| l.starts_with("grpc_server_handled_total")
+            && l.contains("grpc_method=\"DescribeTrails\"")
+            && l.contains("grpc_code=\"ResourceExhausted\"")),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn request_ids_come_back() {
     let gw = TestGateway::start().await;

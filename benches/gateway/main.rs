@@ -26,7 +26,7 @@ use std::{
 
 use cloudtrail_gateway::{
     config::Config,
-    local::{LocalCloudTrail, LocalOptions},
+    local::{self, LocalCloudTrail},
     pb::{self, cloud_trail_service_client::CloudTrailServiceClient},
     upstream,
 };
@@ -221,12 +221,12 @@ async fn start() -> (Targets, Duration) {
         .create_trail(create)
         .await
         .expect("create the bench trail");
-    let local = LocalCloudTrail::new(LocalOptions {
+    let local = LocalCloudTrail::new(local::Options {
         quotas: RAISED,
         event_capacity: EVENT_CAPACITY,
         ..Default::default()
     });
-    let sdk = upstream::local(&Config::default().upstream, &local).client;
+    let sdk = upstream::local(&Config::default().upstream, &local).client_for(None);
     sdk.create_trail()
         .name(TRAIL)
         .s3_bucket_name("bench-bucket")

@@ -10,8 +10,7 @@ use std::{
 
 use cloudtrail_gateway::{
     config::Config,
-    limits::Quotas,
-    local::{LocalCloudTrail, LocalOptions},
+    local::{self, LocalCloudTrail},
     pb::{self, cloud_trail_service_server},
     upstream,
 };
@@ -24,7 +23,7 @@ pub const TRAIL: &str = "bench-trail";
 /// (~1.8 KB an event) is the emulator's memory, not the gateway's, and would otherwise grow with every
 /// call measured up to the default 100 000 events.
 pub const EVENT_CAPACITY: usize = 1000;
-pub const RAISED: Quotas = Quotas {
+pub const RAISED: local::Quotas = local::Quotas {
     lookup: 1e9,
     read: 1e9,
     write: 1e9,
@@ -80,12 +79,12 @@ pub async fn serve(kind: &str) {
         .await;
     let router = tonic::transport::Server::builder().add_service(health);
     let result = if kind == "proxy" {
-        let local = LocalCloudTrail::new(LocalOptions {
+        let local = LocalCloudTrail::new(local::Options {
             quotas: RAISED,
             event_capacity: EVENT_CAPACITY,
             ..Default::default()
         });
-        let client = upstream::local(&Config::default().upstream, &local).client;
+        let client = upstream::local(&Config::default().upstream, &local).client_for(None);
         client
             .create_trail()
             .name(TRAIL)

@@ -15,6 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use Operation::*;
 use aws_sdk_cloudtrail::{
     Client,
     error::{ProvideErrorMetadata, SdkError},
@@ -27,19 +28,20 @@ use crate::{
     convert::{events, selectors, tags, trails},
     error::Error,
     limits::{
-        Class, Limiter,
+        Limiter,
         coalesce::{Coalescer, Shared, Source},
     },
+    operation::Operation,
     pb::{self, cloud_trail_service_server::CloudTrailService},
-    principal,
     telemetry::{self, Outcome, UpstreamMetrics},
+    upstream::Upstream,
 };
 use context::CallContext;
 
-/// The gRPC service, holding the one shared SDK client and the quota limiter.
+/// The gRPC service, holding the SDK clients and the quota limiter.
 #[derive(Debug, Clone)]
 pub struct Gateway {
-    client: Client,
+    upstream: Upstream,
     limiter: Arc<Limiter>,
     lookups: Arc<Coalescer<Vec<u8>, Arc<pb::LookupEventsResponse>>>,
     /// The deadline of calls that set none.
@@ -48,26 +50,33 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(client: Client, limiter: Arc<Limiter>, request_timeout: Duration) -> Self {
+    pub fn new(upstream: Upstream, limiter: Arc<Limiter>, request_timeout: Duration) -> Self {
         let lookups = Arc::new(Coalescer::new(limiter.config().lookup_cache_ttl));
         Gateway {
-            client,
+            upstream,
             limiter,
             lookups,
             request_timeout,
-            upstream_metrics: UpstreamMetrics::new(&crate::OPERATIONS),
+            upstream_metrics: UpstreamMetrics::new(),
         }
     }
 
-    /// Takes a slot of `rpc`'s quota, then sends the SDK call on the caller's behalf within what is
-    /// left of its deadline.
+    /// The request's context, and the SDK client to make its call with (the caller's).
+    fn context<T>(&self, request: &Request<T>) -> (CallContext, Client) {
+        let context = CallContext::of(request, self.request_timeout);
+        let client = self.upstream.client_for(context.caller.as_ref());
+        (context, client)
+    }
+
+    /// Takes a slot of the operation's quota, then sends the SDK call within what is left of the
+    /// caller's deadline.
     ///
     /// The SDK call comes boxed: its future is ~20 KB, and each wrapper around it (deadline, caller
     /// scope, these async fns, tonic's box) would otherwise copy it; the profile showed eleven such
     /// copies per call.
     async fn upstream<O, E, F>(
         &self,
-        rpc: &'static str,
+        operation: Operation,
         context: &CallContext,
         call: Pin<Box<F>>,
     ) -> Result<O, Error>
@@ -79,9 +88,8 @@ impl Gateway {
         let started = Instant::now();
         let principal = context.caller.as_ref().map_or("anonymous", |p| &*p.name);
         self.limiter
-            .acquire(Class::of(rpc), principal, context.deadline)
+            .acquire(operation.quota(), principal, context.deadline)
             .await?;
-        let call = principal::on_behalf_of(context.caller.as_ref(), call);
         let sent = Instant::now();
         let output = match context.deadline {
             Some(limit) => {
@@ -95,7 +103,7 @@ impl Gateway {
             Ok(Err(e)) => Outcome::Error(e.code().unwrap_or("error")),
             Err(_) => Outcome::Deadline,
         };
-        self.upstream_metrics.record(rpc, outcome, elapsed);
+        self.upstream_metrics.record(operation, outcome, elapsed);
         let span = tracing::Span::current();
         span.record("upstream_ms", elapsed.as_secs_f64() * 1000.0);
         if let Ok(result) = &output
@@ -110,7 +118,7 @@ impl Gateway {
     /// future is boxed before anything holds it.
     fn send<O, E, R>(
         &self,
-        rpc: &'static str,
+        operation: Operation,
         context: CallContext,
         call: impl Future<Output = Result<O, SdkError<E, HttpResponse>>>,
     ) -> impl Future<Output = Result<Response<R>, Status>>
@@ -121,7 +129,7 @@ impl Gateway {
     {
         let call = Box::pin(call);
         async move {
-            let output = self.upstream(rpc, &context, call).await?;
+            let output = self.upstream(operation, &context, call).await?;
             Ok(Response::new(R::from(output)))
         }
     }
@@ -133,30 +141,30 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::CreateTrailRequest>,
     ) -> Result<Response<pb::CreateTrailResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
-        let call = trails::create_trail(request.into_inner(), self.client.create_trail())?;
-        self.send("CreateTrail", context, call.send()).await
+        let (context, client) = self.context(&request);
+        let call = trails::create_trail(request.into_inner(), client.create_trail())?;
+        self.send(CreateTrail, context, call.send()).await
     }
 
     async fn update_trail(
         &self,
         request: Request<pb::UpdateTrailRequest>,
     ) -> Result<Response<pb::UpdateTrailResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
-        let call = trails::update_trail(request.into_inner(), self.client.update_trail())?;
-        self.send("UpdateTrail", context, call.send()).await
+        let (context, client) = self.context(&request);
+        let call = trails::update_trail(request.into_inner(), client.update_trail())?;
+        self.send(UpdateTrail, context, call.send()).await
     }
 
     async fn delete_trail(
         &self,
         request: Request<pb::DeleteTrailRequest>,
     ) -> Result<Response<pb::DeleteTrailResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
+        let (context, client) = self.context(&request);
         let name = trails::trail_ref("name", request.into_inner().name)?;
         self.send(
-            "DeleteTrail",
+            DeleteTrail,
             context,
-            self.client.delete_trail().name(name).send(),
+            client.delete_trail().name(name).send(),
         )
         .await
     }
@@ -165,21 +173,21 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::DescribeTrailsRequest>,
     ) -> Result<Response<pb::DescribeTrailsResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
-        let call = trails::describe_trails(request.into_inner(), self.client.describe_trails())?;
-        self.send("DescribeTrails", context, call.send()).await
+        let (context, client) = self.context(&request);
+        let call = trails::describe_trails(request.into_inner(), client.describe_trails())?;
+        self.send(DescribeTrails, context, call.send()).await
     }
 
     async fn get_trail_status(
         &self,
         request: Request<pb::GetTrailStatusRequest>,
     ) -> Result<Response<pb::GetTrailStatusResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
+        let (context, client) = self.context(&request);
         let name = trails::trail_ref("name", request.into_inner().name)?;
         self.send(
-            "GetTrailStatus",
+            GetTrailStatus,
             context,
-            self.client.get_trail_status().name(name).send(),
+            client.get_trail_status().name(name).send(),
         )
         .await
     }
@@ -188,12 +196,12 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::StartLoggingRequest>,
     ) -> Result<Response<pb::StartLoggingResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
+        let (context, client) = self.context(&request);
         let name = trails::trail_ref("name", request.into_inner().name)?;
         self.send(
-            "StartLogging",
+            StartLogging,
             context,
-            self.client.start_logging().name(name).send(),
+            client.start_logging().name(name).send(),
         )
         .await
     }
@@ -202,12 +210,12 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::StopLoggingRequest>,
     ) -> Result<Response<pb::StopLoggingResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
+        let (context, client) = self.context(&request);
         let name = trails::trail_ref("name", request.into_inner().name)?;
         self.send(
-            "StopLogging",
+            StopLogging,
             context,
-            self.client.stop_logging().name(name).send(),
+            client.stop_logging().name(name).send(),
         )
         .await
     }
@@ -216,12 +224,12 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::GetEventSelectorsRequest>,
     ) -> Result<Response<pb::GetEventSelectorsResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
+        let (context, client) = self.context(&request);
         let name = trails::trail_ref("trail_name", request.into_inner().trail_name)?;
         self.send(
-            "GetEventSelectors",
+            GetEventSelectors,
             context,
-            self.client.get_event_selectors().trail_name(name).send(),
+            client.get_event_selectors().trail_name(name).send(),
         )
         .await
     }
@@ -230,55 +238,53 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::PutEventSelectorsRequest>,
     ) -> Result<Response<pb::PutEventSelectorsResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
-        let call = selectors::put_event_selectors(
-            request.into_inner(),
-            self.client.put_event_selectors(),
-        )?;
-        self.send("PutEventSelectors", context, call.send()).await
+        let (context, client) = self.context(&request);
+        let call =
+            selectors::put_event_selectors(request.into_inner(), client.put_event_selectors())?;
+        self.send(PutEventSelectors, context, call.send()).await
     }
 
     async fn add_tags(
         &self,
         request: Request<pb::AddTagsRequest>,
     ) -> Result<Response<pb::AddTagsResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
-        let call = tags::add_tags(request.into_inner(), self.client.add_tags())?;
-        self.send("AddTags", context, call.send()).await
+        let (context, client) = self.context(&request);
+        let call = tags::add_tags(request.into_inner(), client.add_tags())?;
+        self.send(AddTags, context, call.send()).await
     }
 
     async fn remove_tags(
         &self,
         request: Request<pb::RemoveTagsRequest>,
     ) -> Result<Response<pb::RemoveTagsResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
-        let call = tags::remove_tags(request.into_inner(), self.client.remove_tags())?;
-        self.send("RemoveTags", context, call.send()).await
+        let (context, client) = self.context(&request);
+        let call = tags::remove_tags(request.into_inner(), client.remove_tags())?;
+        self.send(RemoveTags, context, call.send()).await
     }
 
     async fn list_tags(
         &self,
         request: Request<pb::ListTagsRequest>,
     ) -> Result<Response<pb::ListTagsResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
-        let call = tags::list_tags(request.into_inner(), self.client.list_tags())?;
-        self.send("ListTags", context, call.send()).await
+        let (context, client) = self.context(&request);
+        let call = tags::list_tags(request.into_inner(), client.list_tags())?;
+        self.send(ListTags, context, call.send()).await
     }
 
     async fn lookup_events(
         &self,
         request: Request<pb::LookupEventsRequest>,
     ) -> Result<Response<pb::LookupEventsResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
+        let (context, client) = self.context(&request);
         let message = request.into_inner();
         // Identical requests (same fields and page token) encode identically.
         let key = prost::Message::encode_to_vec(&message);
-        let call = events::lookup_events(message, self.client.lookup_events())?;
+        let call = events::lookup_events(message, client.lookup_events())?;
         let (answer, source) = self
             .lookups
             .get(key, context.deadline, || async {
                 match self
-                    .upstream("LookupEvents", &context, Box::pin(call.send()))
+                    .upstream(LookupEvents, &context, Box::pin(call.send()))
                     .await
                 {
                     Ok(output) => Shared::Done(Ok(Arc::new(output.into()))),
@@ -303,8 +309,8 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::ListPublicKeysRequest>,
     ) -> Result<Response<pb::ListPublicKeysResponse>, Status> {
-        let context = CallContext::of(&request, self.request_timeout);
-        let call = events::list_public_keys(request.into_inner(), self.client.list_public_keys())?;
-        self.send("ListPublicKeys", context, call.send()).await
+        let (context, client) = self.context(&request);
+        let call = events::list_public_keys(request.into_inner(), client.list_public_keys())?;
+        self.send(ListPublicKeys, context, call.send()).await
     }
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use x509_parser::{certificate::X509Certificate, extensions::GeneralName, prelude::FromDer};
 
 /// Roles for a certificate identity: `[[certificates]] principal = "spiffe://…", roles = ["operator"]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateEntry {
     pub principal: String,

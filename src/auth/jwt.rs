@@ -34,6 +34,14 @@ const ALGORITHMS: [Algorithm; 8] = [
 const MAX_JWKS_BYTES: usize = 1 << 20;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A token checked against the keys held now.
+#[derive(Debug)]
+pub enum Checked {
+    Done(Result<(String, Vec<String>), JwtProblem>),
+    /// Signed with a key id the set does not hold (yet): a refresh may find it.
+    KeyNotHeld,
+}
+
 /// Where the key set comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwksSource {
@@ -102,7 +110,7 @@ pub enum JwksError {
     },
     #[error("cannot fetch JWKS from {url}: {reason}")]
     Fetch { url: String, reason: String },
-    #[error("JWKS from {from} is not a JSON Web Key Set: {reason}")]
+    #[error("JWKS from {from}: {reason}")]
     Parse { from: String, reason: String },
 }
 
@@ -111,7 +119,7 @@ type HttpsClient = hyper_util::client::legacy::Client<
     Empty<Bytes>,
 >;
 
-struct Key {
+pub(crate) struct Key {
     key: DecodingKey,
     /// The algorithm the JWK pins, if it does.
     algorithm: Option<Algorithm>,
@@ -145,6 +153,28 @@ fn pinned_algorithm(alg: Option<KeyAlgorithm>) -> Option<Algorithm> {
         KeyAlgorithm::ES384 => Algorithm::ES384,
         _ => return None,
     })
+}
+
+/// A JSON Web Key Set's usable keys by `kid` (keys without a `kid`, or of a kind that cannot verify
+/// an accepted algorithm, are left out).
+pub(crate) fn parse_key_set(raw: &[u8]) -> Result<HashMap<String, Key>, String> {
+    let set: JwkSet =
+        serde_json::from_slice(raw).map_err(|e| format!("not a JSON Web Key Set: {e}"))?;
+    Ok(set
+        .keys
+        .iter()
+        .filter_map(|jwk| {
+            let kid = jwk.common.key_id.clone()?;
+            let key = DecodingKey::from_jwk(jwk).ok()?;
+            Some((
+                kid,
+                Key {
+                    key,
+                    algorithm: pinned_algorithm(jwk.common.key_algorithm),
+                },
+            ))
+        })
+        .collect())
 }
 
 impl JwtVerifier {
@@ -227,29 +257,13 @@ impl JwtVerifier {
     /// Refreshes while holding the `fetched` lock, so refreshes never overlap.
     async fn refresh_holding(&self, fetched: &mut Instant) -> Result<usize, JwksError> {
         let raw = self.fetch().await?;
-        let from = match &self.config.jwks {
-            JwksSource::File(p) => p.display().to_string(),
-            JwksSource::Url(u) => u.clone(),
-        };
-        let set: JwkSet = serde_json::from_slice(&raw).map_err(|e| JwksError::Parse {
-            from,
-            reason: e.to_string(),
+        let keys = parse_key_set(&raw).map_err(|reason| JwksError::Parse {
+            from: match &self.config.jwks {
+                JwksSource::File(p) => p.display().to_string(),
+                JwksSource::Url(u) => u.clone(),
+            },
+            reason,
         })?;
-        let keys: HashMap<String, Key> = set
-            .keys
-            .iter()
-            .filter_map(|jwk| {
-                let kid = jwk.common.key_id.clone()?;
-                let key = DecodingKey::from_jwk(jwk).ok()?;
-                Some((
-                    kid,
-                    Key {
-                        key,
-                        algorithm: pinned_algorithm(jwk.common.key_algorithm),
-                    },
-                ))
-            })
-            .collect();
         let count = keys.len();
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
         *fetched = Instant::now();
@@ -287,24 +301,55 @@ impl JwtVerifier {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Checks a token; returns the principal and its roles.
+    /// Checks a token; returns the principal and its roles. An unknown key id refreshes the key set
+    /// first (at most once per `min_refresh_interval`).
     pub async fn verify(&self, token: &str) -> Result<(String, Vec<String>), JwtProblem> {
+        match self.verify_with_current_keys(token) {
+            Checked::KeyNotHeld => {
+                self.refresh_for_unknown_kid().await;
+                match self.verify_with_current_keys(token) {
+                    Checked::Done(verified) => verified,
+                    Checked::KeyNotHeld => Err(JwtProblem::UnknownKey),
+                }
+            }
+            Checked::Done(verified) => verified,
+        }
+    }
+
+    /// Checks a token against the keys held now, without waiting for anything.
+    pub fn verify_with_current_keys(&self, token: &str) -> Checked {
+        let keys = self.current_keys();
+        let key = match Self::key_for(&keys, token) {
+            Ok(Some(key)) => key,
+            Ok(None) => return Checked::KeyNotHeld,
+            Err(problem) => return Checked::Done(Err(problem)),
+        };
+        Checked::Done(self.check_claims(token, key))
+    }
+
+    /// The key that signed `token`: `None` when its `kid` is not among `keys`.
+    fn key_for<'k>(
+        keys: &'k HashMap<String, Key>,
+        token: &str,
+    ) -> Result<Option<(&'k Key, Algorithm)>, JwtProblem> {
         // `alg: none` and unknown algorithms fail here: jsonwebtoken has no such Algorithm.
         let header = decode_header(token).map_err(|_| JwtProblem::Malformed)?;
         if !ALGORITHMS.contains(&header.alg) {
             return Err(JwtProblem::Algorithm);
         }
         let kid = header.kid.ok_or(JwtProblem::UnknownKey)?;
-        let mut keys = self.current_keys();
-        if !keys.contains_key(&kid) {
-            self.refresh_for_unknown_kid().await;
-            keys = self.current_keys();
-        }
-        let key = keys.get(&kid).ok_or(JwtProblem::UnknownKey)?;
-        if key.algorithm.is_some_and(|pinned| pinned != header.alg) {
+        Ok(keys.get(&kid).map(|key| (key, header.alg)))
+    }
+
+    fn check_claims(
+        &self,
+        token: &str,
+        (key, alg): (&Key, Algorithm),
+    ) -> Result<(String, Vec<String>), JwtProblem> {
+        if key.algorithm.is_some_and(|pinned| pinned != alg) {
             return Err(JwtProblem::Algorithm);
         }
-        let mut validation = Validation::new(header.alg);
+        let mut validation = Validation::new(alg);
         validation.leeway = self.config.leeway.as_secs();
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.config.issuer]);

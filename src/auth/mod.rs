@@ -14,21 +14,14 @@ use std::{
     sync::Arc,
 };
 
-use crate::principal::{AuthMethod, Principal};
+use crate::{
+    operation::Operation,
+    principal::{AuthMethod, Principal},
+};
 use certificates::{CertificateEntry, CertificateProblem};
-use jwt::{JwksError, JwtConfig, JwtProblem, JwtVerifier};
+use jwt::{Checked, JwksError, JwtConfig, JwtProblem, JwtVerifier};
 use policy::{Policy, UnknownRpc};
 use tokens::{BadHash, TokenEntry, Tokens};
-
-/// The path prefix of the gateway's own RPCs; what follows is the RPC name.
-pub const SERVICE_PREFIX: &str = "/cloudtrail.gateway.v1.CloudTrailService/";
-
-/// Health and reflection: reachable without credentials unless configured otherwise.
-const OPEN_PREFIXES: [&str; 3] = [
-    "/grpc.health.v1.Health/",
-    "/grpc.reflection.v1.ServerReflection/",
-    "/grpc.reflection.v1alpha.ServerReflection/",
-];
 
 /// Server TLS, and the CA that client certificates must chain to (which makes them required).
 #[derive(Debug, Clone)]
@@ -108,7 +101,7 @@ pub enum Decision {
     Unauthenticated(Failure),
     Denied {
         principal: Principal,
-        rpc: String,
+        operation: Operation,
     },
 }
 
@@ -157,55 +150,78 @@ impl Authenticator {
         self.jwt.as_ref()
     }
 
-    pub async fn decide(
-        &self,
+    /// What to do with a request: decided now, or (a JWT signed with a key not held yet) once the
+    /// key set was refreshed.
+    pub fn decide(
+        self: &Arc<Self>,
         path: &str,
         authorization: Option<&[u8]>,
         client_certificate: Option<&[u8]>,
-    ) -> Decision {
-        if !self.enabled || (self.open_health && OPEN_PREFIXES.iter().any(|p| path.starts_with(p)))
-        {
-            return Decision::Open;
+    ) -> Verdict {
+        if !self.enabled || (self.open_health && is_open_path(path)) {
+            return Verdict::Now(Decision::Open);
         }
-        let principal = match self.authenticate(authorization, client_certificate).await {
-            Ok(p) => p,
-            Err(failure) => return Decision::Unauthenticated(failure),
-        };
-        match path.strip_prefix(SERVICE_PREFIX) {
-            Some(rpc) if !self.policy.allows(&principal.roles, rpc) => Decision::Denied {
-                principal,
-                rpc: rpc.to_owned(),
-            },
-            // Our RPCs the principal may call; health/reflection when not open; unknown paths
-            // (tonic answers UNIMPLEMENTED) for any authenticated caller.
+        match self.authenticate(authorization, client_certificate) {
+            Ok(principal) => Verdict::Now(self.authorize(path, principal)),
+            Err(Pending::Failed(failure)) => Verdict::Now(Decision::Unauthenticated(failure)),
+            Err(Pending::KeyNotHeld(token)) => {
+                let (this, path) = (self.clone(), Operation::from_path(path));
+                Verdict::Later(Box::pin(async move {
+                    let Some(jwt) = &this.jwt else {
+                        return Decision::Unauthenticated(Failure::UnknownToken);
+                    };
+                    match jwt.verify(&token).await {
+                        Ok((name, roles)) => {
+                            this.authorize_operation(path, jwt_principal(name, roles))
+                        }
+                        Err(problem) => Decision::Unauthenticated(Failure::Jwt(problem)),
+                    }
+                }))
+            }
+        }
+    }
+
+    fn authorize(&self, path: &str, principal: Principal) -> Decision {
+        self.authorize_operation(Operation::from_path(path), principal)
+    }
+
+    fn authorize_operation(&self, operation: Option<Operation>, principal: Principal) -> Decision {
+        match operation {
+            Some(operation) if !self.policy.allows(&principal.roles, operation) => {
+                Decision::Denied {
+                    principal,
+                    operation,
+                }
+            }
+            // RPCs the principal may call; health/reflection when not open; unknown paths (tonic
+            // answers UNIMPLEMENTED) for any authenticated caller.
             _ => Decision::Allowed(principal),
         }
     }
 
-    async fn authenticate(
+    fn authenticate(
         &self,
         authorization: Option<&[u8]>,
         client_certificate: Option<&[u8]>,
-    ) -> Result<Principal, Failure> {
+    ) -> Result<Principal, Pending> {
         if let Some(header) = authorization {
             let token = bearer(header).ok_or(Failure::Scheme)?;
             if let Some(index) = self.tokens.find(token) {
-                return self
+                return Ok(self
                     .token_principals
                     .get(index)
                     .cloned()
-                    .ok_or(Failure::UnknownToken);
+                    .ok_or(Failure::UnknownToken)?);
             }
             return match &self.jwt {
                 Some(jwt) if token.matches('.').count() == 2 => {
-                    let (name, roles) = jwt.verify(token).await.map_err(Failure::Jwt)?;
-                    Ok(Principal {
-                        name: name.into(),
-                        roles: roles.into(),
-                        method: AuthMethod::Jwt,
-                    })
+                    match jwt.verify_with_current_keys(token) {
+                        Checked::Done(Ok((name, roles))) => Ok(jwt_principal(name, roles)),
+                        Checked::Done(Err(problem)) => Err(Failure::Jwt(problem).into()),
+                        Checked::KeyNotHeld => Err(Pending::KeyNotHeld(token.to_owned())),
+                    }
                 }
-                _ => Err(Failure::UnknownToken),
+                _ => Err(Failure::UnknownToken.into()),
             };
         }
         if let Some(der) = client_certificate {
@@ -222,8 +238,60 @@ impl Authenticator {
                 method: AuthMethod::Certificate,
             });
         }
-        Err(Failure::Missing)
+        Err(Failure::Missing.into())
     }
+}
+
+fn jwt_principal(name: String, roles: Vec<String>) -> Principal {
+    Principal {
+        name: name.into(),
+        roles: roles.into(),
+        method: AuthMethod::Jwt,
+    }
+}
+
+/// Why authentication has no answer yet.
+enum Pending {
+    Failed(Failure),
+    /// A JWT signed with a key id the key set does not hold: refresh, then check again.
+    KeyNotHeld(String),
+}
+
+impl From<Failure> for Pending {
+    fn from(failure: Failure) -> Pending {
+        Pending::Failed(failure)
+    }
+}
+
+/// A decision, now or after a wait.
+pub enum Verdict {
+    Now(Decision),
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Decision> + Send>>),
+}
+
+impl Verdict {
+    pub async fn resolve(self) -> Decision {
+        match self {
+            Verdict::Now(decision) => decision,
+            Verdict::Later(decision) => decision.await,
+        }
+    }
+}
+
+/// Health and reflection: reachable without credentials unless configured otherwise.
+fn is_open_path(path: &str) -> bool {
+    let service = path
+        .strip_prefix('/')
+        .and_then(|p| p.split_once('/'))
+        .map(|(service, _)| service);
+    matches!(
+        service,
+        Some(
+            tonic_health::pb::health_server::SERVICE_NAME
+                | tonic_reflection::pb::v1::server_reflection_server::SERVICE_NAME
+                | tonic_reflection::pb::v1alpha::server_reflection_server::SERVICE_NAME
+        )
+    )
 }
 
 /// The token of `Bearer <token>` (scheme case-insensitive).
@@ -259,34 +327,45 @@ mod tests {
 
     #[tokio::test]
     async fn tokens_roles_and_open_paths() {
-        let auth = Authenticator::new(&config(&[("ci", "s3cret", &["reader"])]))
-            .await
-            .unwrap();
-        let path = |rpc: &str| format!("{SERVICE_PREFIX}{rpc}");
+        let auth = Arc::new(
+            Authenticator::new(&config(&[("ci", "s3cret", &["reader"])]))
+                .await
+                .unwrap(),
+        );
+        let path = |rpc: &str| {
+            Operation::from_name(rpc)
+                .map(Operation::path)
+                .unwrap_or_default()
+        };
         assert!(matches!(
-            auth.decide(&path("DescribeTrails"), Some(b"Bearer s3cret"), None).await,
+            auth.decide(&path("DescribeTrails"), Some(b"Bearer s3cret"), None).resolve().await,
             Decision::Allowed(p) if &*p.name == "ci"
         ));
         assert!(matches!(
-            auth.decide(&path("DeleteTrail"), Some(b"bearer s3cret"), None).await,
-            Decision::Denied { rpc, .. } if rpc == "DeleteTrail"
+            auth.decide(&path("DeleteTrail"), Some(b"bearer s3cret"), None).resolve().await,
+            Decision::Denied { operation, .. } if operation == Operation::DeleteTrail
         ));
         assert!(matches!(
             auth.decide(&path("DescribeTrails"), Some(b"Bearer nope"), None)
+                .resolve()
                 .await,
             Decision::Unauthenticated(Failure::UnknownToken)
         ));
         assert!(matches!(
             auth.decide(&path("DescribeTrails"), Some(b"Basic czNjcmV0"), None)
+                .resolve()
                 .await,
             Decision::Unauthenticated(Failure::Scheme)
         ));
         assert!(matches!(
-            auth.decide(&path("DescribeTrails"), None, None).await,
+            auth.decide(&path("DescribeTrails"), None, None)
+                .resolve()
+                .await,
             Decision::Unauthenticated(Failure::Missing)
         ));
         assert!(matches!(
             auth.decide("/grpc.health.v1.Health/Check", None, None)
+                .resolve()
                 .await,
             Decision::Open
         ));
@@ -294,9 +373,10 @@ mod tests {
 
     #[tokio::test]
     async fn without_identities_everything_is_open() {
-        let auth = Authenticator::new(&AuthConfig::default()).await.unwrap();
+        let auth = Arc::new(Authenticator::new(&AuthConfig::default()).await.unwrap());
         assert!(matches!(
-            auth.decide(&format!("{SERVICE_PREFIX}DeleteTrail"), None, None)
+            auth.decide(&Operation::DeleteTrail.path(), None, None)
+                .resolve()
                 .await,
             Decision::Open
         ));

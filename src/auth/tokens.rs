@@ -5,7 +5,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 /// One configured token: `[[tokens]] principal = "ci", sha256 = "<hex>", roles = ["reader"]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenEntry {
     pub principal: String,

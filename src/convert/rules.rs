@@ -1,7 +1,7 @@
 //! CloudTrail's request rules, each checked in one function that records field violations.
 //!
-//! The limits come from the CloudTrail API reference; the embedded CloudTrail (`local/`) enforces the
-//! same names through `trail_name_problem`, so both sides agree on what a valid name is.
+//! The limits come from the CloudTrail API reference. The embedded CloudTrail (`cloudtrail-local`)
+//! implements the same rules on its own, so the two check each other in the end-to-end tests.
 
 use crate::error::Violations;
 

@@ -1,19 +1,11 @@
 //! Identical concurrent requests share one upstream call; identical requests within a TTL are served
-//! from cache. Used for LookupEvents, whose quota is the scarce one. All lookups are account-wide, so
-//! sharing answers between callers of the one upstream account exposes nothing new.
+//! from cache. Used for LookupEvents, whose quota is the scarce one. moka's `try_get_with` does the
+//! coalescing (one initialiser per key, its result handed to every waiter) and the expiry; this adds
+//! what is ours: a waiter's own deadline, and not sharing a failure that was only the leader's.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    hash::Hash,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{future::Future, hash::Hash, time::Duration};
 
-use tokio::sync::watch;
 use tonic::Status;
-
-use super::lock;
 
 /// What a shared call ended with. A follower retries by itself when the leader's failure was the
 /// leader's own (its deadline left no slot), since the follower's deadline may allow one.
@@ -21,14 +13,6 @@ use super::lock;
 pub enum Shared<V> {
     Done(Result<V, Status>),
     LeaderOnly(Status),
-}
-
-type Slot<V> = watch::Receiver<Option<Shared<V>>>;
-
-#[derive(Debug)]
-struct State<K, V> {
-    cache: HashMap<K, (Instant, V)>,
-    in_flight: HashMap<K, Slot<V>>,
 }
 
 /// How a value was obtained (for metrics and tests).
@@ -39,41 +23,47 @@ pub enum Source {
     Cache,
 }
 
+/// A failed fetch, as waiters see it.
 #[derive(Debug)]
+struct Failure {
+    status: Status,
+    leader_only: bool,
+}
+
+/// Entries kept at most (the least recently used go first).
+const CAPACITY: u64 = 1024;
+
 pub struct Coalescer<K, V> {
+    cache: moka::future::Cache<K, V>,
     ttl: Duration,
-    state: Mutex<State<K, V>>,
 }
 
-/// Removes the in-flight entry if the leader goes away (cancelled) before publishing.
-struct Lead<'a, K: Eq + Hash, V> {
-    owner: &'a Coalescer<K, V>,
-    key: Option<K>,
-}
-
-impl<K: Eq + Hash, V> Drop for Lead<'_, K, V> {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            lock(&self.owner.state).in_flight.remove(&key);
-        }
+impl<K, V> std::fmt::Debug for Coalescer<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coalescer")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
-/// Bounds the cache: beyond this many entries, expired ones are dropped on insert.
-const CACHE_SWEEP_AT: usize = 1024;
-
-impl<K: Eq + Hash + Clone, V: Clone> Coalescer<K, V> {
+impl<K, V> Coalescer<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     pub fn new(ttl: Duration) -> Self {
+        let mut cache = moka::future::Cache::builder().max_capacity(CAPACITY);
+        if !ttl.is_zero() {
+            cache = cache.time_to_live(ttl);
+        }
         Coalescer {
+            cache: cache.build(),
             ttl,
-            state: Mutex::new(State {
-                cache: HashMap::new(),
-                in_flight: HashMap::new(),
-            }),
         }
     }
 
-    /// The value for `key`: cached, shared with an identical call in flight, or fetched.
+    /// The value for `key`: cached, shared with an identical call in flight, or fetched. A caller
+    /// waits for a shared call at most `wait`.
     pub async fn get<F, Fut>(
         &self,
         key: K,
@@ -84,34 +74,34 @@ impl<K: Eq + Hash + Clone, V: Clone> Coalescer<K, V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Shared<V>>,
     {
+        if let Some(value) = self.cache.get(&key).await {
+            return (Ok(value), Source::Cache);
+        }
         let mut fetch = Some(fetch);
         loop {
-            let follow = {
-                let state = lock(&self.state);
-                if let Some((at, value)) = state.cache.get(&key)
-                    && at.elapsed() < self.ttl
-                {
-                    return (Ok(value.clone()), Source::Cache);
-                }
-                state.in_flight.get(&key).cloned()
-            };
-            let Some(mut slot) = follow else {
+            let mut led = false;
+            let attempt = self.cache.try_get_with(key.clone(), async {
+                led = true;
                 let Some(fetch) = fetch.take() else {
-                    return (
-                        Err(Status::internal("coalescer: fetched twice")),
-                        Source::Upstream,
-                    );
+                    return Err(Failure {
+                        status: Status::internal("coalescer: fetched twice"),
+                        leader_only: false,
+                    });
                 };
-                return (self.lead(key, fetch).await, Source::Upstream);
-            };
-            let shared = async {
-                slot.wait_for(Option::is_some)
-                    .await
-                    .ok()
-                    .and_then(|v| v.clone())
-            };
+                match fetch().await {
+                    Shared::Done(Ok(value)) => Ok(value),
+                    Shared::Done(Err(status)) => Err(Failure {
+                        status,
+                        leader_only: false,
+                    }),
+                    Shared::LeaderOnly(status) => Err(Failure {
+                        status,
+                        leader_only: true,
+                    }),
+                }
+            });
             let outcome = match wait {
-                Some(limit) => match tokio::time::timeout(limit, shared).await {
+                Some(limit) => match tokio::time::timeout(limit, attempt).await {
                     Ok(outcome) => outcome,
                     Err(_) => {
                         let status = Status::deadline_exceeded(
@@ -120,54 +110,26 @@ impl<K: Eq + Hash + Clone, V: Clone> Coalescer<K, V> {
                         return (Err(status), Source::Coalesced);
                     }
                 },
-                None => shared.await,
+                None => attempt.await,
+            };
+            let source = if led {
+                Source::Upstream
+            } else {
+                Source::Coalesced
             };
             match outcome {
-                Some(Shared::Done(result)) => return (result, Source::Coalesced),
-                // The leader left, or failed for its own reasons: try again (maybe as leader).
-                Some(Shared::LeaderOnly(_)) | None => {
-                    if fetch.is_none() {
-                        return (
-                            Err(Status::internal("coalescer: no fetch left")),
-                            Source::Coalesced,
-                        );
+                Ok(value) => {
+                    if self.ttl.is_zero() && led {
+                        // No cache: the value served the calls that waited for it, and no later one.
+                        self.cache.invalidate(&key).await;
                     }
+                    return (Ok(value), source);
                 }
+                // The leader failed for its own reasons: try again (maybe as the leader).
+                Err(failure) if failure.leader_only && !led && fetch.is_some() => continue,
+                Err(failure) => return (Err(failure.status.clone()), source),
             }
         }
-    }
-
-    async fn lead<F, Fut>(&self, key: K, fetch: F) -> Result<V, Status>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Shared<V>>,
-    {
-        let (publish, slot) = watch::channel(None);
-        lock(&self.state).in_flight.insert(key.clone(), slot);
-        let mut lead = Lead {
-            owner: self,
-            key: Some(key),
-        };
-        let shared = fetch().await;
-        let result = match &shared {
-            Shared::Done(result) => result.clone(),
-            Shared::LeaderOnly(status) => Err(status.clone()),
-        };
-        {
-            let mut state = lock(&self.state);
-            if let Some(key) = lead.key.take() {
-                state.in_flight.remove(&key);
-                if let (Ok(value), false) = (&result, self.ttl.is_zero()) {
-                    if state.cache.len() >= CACHE_SWEEP_AT {
-                        let ttl = self.ttl;
-                        state.cache.retain(|_, (at, _)| at.elapsed() < ttl);
-                    }
-                    state.cache.insert(key, (Instant::now(), value.clone()));
-                }
-            }
-        }
-        let _ = publish.send(Some(shared));
-        result
     }
 }
 
@@ -199,6 +161,9 @@ mod tests {
             assert_eq!(t.await.unwrap().0.unwrap(), 42);
         }
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        // No TTL: the next call fetches again.
+        let (v, source) = c.get(7, None, || async { Shared::Done(Ok(43)) }).await;
+        assert_eq!((v.unwrap(), source), (43, Source::Upstream));
     }
 
     #[tokio::test]
@@ -230,5 +195,42 @@ mod tests {
         let (follower, _) = c.get(1, None, || async { Shared::Done(Ok(9)) }).await;
         assert_eq!(follower.unwrap(), 9, "the follower fetched for itself");
         assert!(leader.await.unwrap().0.is_err());
+    }
+
+    #[tokio::test]
+    async fn failures_are_shared_but_not_cached() {
+        let c = Arc::new(Coalescer::<u32, u32>::new(Duration::from_secs(60)));
+        let (v, _) = c
+            .get(1, None, || async {
+                Shared::Done(Err(Status::not_found("x")))
+            })
+            .await;
+        assert_eq!(v.unwrap_err().code(), tonic::Code::NotFound);
+        let (v, source) = c.get(1, None, || async { Shared::Done(Ok(5)) }).await;
+        assert_eq!((v.unwrap(), source), (5, Source::Upstream));
+    }
+
+    #[tokio::test]
+    async fn a_follower_waits_no_longer_than_its_deadline() {
+        let c = Arc::new(Coalescer::<u32, u32>::new(Duration::ZERO));
+        let leader = {
+            let c = c.clone();
+            tokio::spawn(async move {
+                c.get(1, None, || async {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Shared::Done(Ok(1))
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let (follower, source) = c
+            .get(1, Some(Duration::from_millis(50)), || async {
+                Shared::Done(Ok(2))
+            })
+            .await;
+        assert_eq!(follower.unwrap_err().code(), tonic::Code::DeadlineExceeded);
+        assert_eq!(source, Source::Coalesced);
+        assert_eq!(leader.await.unwrap().0.unwrap(), 1);
     }
 }

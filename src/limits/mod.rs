@@ -5,7 +5,7 @@
 //! caller's deadline and `max_wait`; otherwise it is refused at once with RetryInfo and QuotaFailure.
 //! Waiters are served in order of a per-principal virtual time (round-robin between principals, or
 //! weighted, or plain FIFO), so one busy caller cannot take every slot. Slots come from a local GCRA
-//! or, with `redis_url`, from an atomic GCRA in Redis shared by all replicas (`redis.rs`).
+//! or, with `redis_url`, from an atomic GCRA in Redis shared by all replicas (`shared.rs`).
 //!
 //! Why not a tower layer: LookupEvents answers are coalesced and cached (`coalesce.rs`), and a call
 //! served that way must not spend a slot; only the API knows the request's fields. So `api::send`
@@ -13,7 +13,7 @@
 
 pub mod coalesce;
 pub mod gcra;
-pub mod redis;
+pub mod shared;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -25,31 +25,7 @@ use tokio::{sync::oneshot, time::Instant};
 
 use gcra::Gcra;
 
-/// CloudTrail's quota groups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Class {
-    Lookup,
-    Read,
-    Write,
-}
-
-impl Class {
-    pub fn of(rpc: &str) -> Class {
-        match rpc {
-            "LookupEvents" => Class::Lookup,
-            r if ["Describe", "Get", "List"].iter().any(|p| r.starts_with(p)) => Class::Read,
-            _ => Class::Write,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Class::Lookup => "lookup",
-            Class::Read => "read",
-            Class::Write => "write",
-        }
-    }
-}
+use crate::operation::QuotaClass as Class;
 
 /// Calls per second for each class.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,13 +42,6 @@ impl Quotas {
         read: 10.0,
         write: 1.0,
     };
-    /// CloudTrail's documented quotas per account and Region (LookupEvents: 2/s).
-    pub const AWS: Quotas = Quotas {
-        lookup: 2.0,
-        read: 10.0,
-        write: 1.0,
-    };
-
     pub fn rate(&self, class: Class) -> f64 {
         match class {
             Class::Lookup => self.lookup,
@@ -83,8 +52,7 @@ impl Quotas {
 }
 
 /// How waiting callers share slots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Fairness {
     /// Principals take turns (weighted by `[weights]`); a principal's own calls keep their order.
     RoundRobin,
@@ -139,7 +107,7 @@ pub struct Refusal {
 #[derive(Debug)]
 enum Slots {
     Local(Mutex<Gcra>),
-    Redis(redis::RedisSlots),
+    Redis(shared::RedisSlots),
 }
 
 impl Slots {
@@ -200,15 +168,18 @@ impl Limiter {
         config: LimitsConfig,
         account: &str,
         region: &str,
-    ) -> Result<Limiter, ::redis::RedisError> {
-        let make = |class: Class| -> Result<Arc<ClassLimiter>, ::redis::RedisError> {
+    ) -> Result<Limiter, redis::RedisError> {
+        let make = |class: Class| -> Result<Arc<ClassLimiter>, redis::RedisError> {
             let rate = config.quotas.rate(class);
             let slots = match &config.redis_url {
                 None => Slots::Local(Mutex::new(Gcra::new(rate))),
-                Some(url) => Slots::Redis(redis::RedisSlots::new(
+                Some(url) => Slots::Redis(shared::RedisSlots::new(
                     url,
                     // A hash tag keeps one account's keys on one cluster slot.
-                    format!("cloudtrail-gateway:{{{account}:{region}}}:{}", class.name()),
+                    format!(
+                        "cloudtrail-gateway:{{{account}:{region}}}:{}",
+                        class.label()
+                    ),
                     rate,
                     rate / f64::from(config.expected_replicas.max(1)),
                 )?),
@@ -280,12 +251,12 @@ impl Limiter {
         };
         let estimate = first_wait + limiter.interval * position;
         let refuse = |retry_after: Duration| Refusal {
-            class: class_label(class),
+            class: class.describe(),
             rate: limiter.rate,
             subject: self.subject.clone(),
             retry_after,
         };
-        let label = class.name();
+        let label = class.label();
         if estimate > budget {
             lock(&limiter.queue).waiters.remove(&key);
             metrics::counter!(crate::telemetry::LIMITER_REJECTIONS, "class" => label).increment(1);
@@ -307,14 +278,6 @@ impl Limiter {
                 Err(refuse(limiter.interval * (position + 1)))
             }
         }
-    }
-}
-
-fn class_label(class: Class) -> &'static str {
-    match class {
-        Class::Lookup => "LookupEvents",
-        Class::Read => "read (Describe/Get/List)",
-        Class::Write => "write",
     }
 }
 
@@ -373,29 +336,6 @@ mod tests {
             ..Default::default()
         };
         Arc::new(Limiter::new(config, "123456789012", "us-east-1").unwrap())
-    }
-
-    #[test]
-    fn classes_follow_cloudtrail_quota_groups() {
-        assert_eq!(Class::of("LookupEvents"), Class::Lookup);
-        for read in [
-            "DescribeTrails",
-            "GetTrailStatus",
-            "GetEventSelectors",
-            "ListTags",
-            "ListPublicKeys",
-        ] {
-            assert_eq!(Class::of(read), Class::Read, "{read}");
-        }
-        for write in [
-            "CreateTrail",
-            "StartLogging",
-            "PutEventSelectors",
-            "AddTags",
-            "DeleteTrail",
-        ] {
-            assert_eq!(Class::of(write), Class::Write, "{write}");
-        }
     }
 
     #[tokio::test(start_paused = true)]

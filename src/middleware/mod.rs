@@ -1,80 +1,26 @@
-//! Tower layers around the gRPC routes, outermost first: `metrics`, `trace` (request id, span),
-//! `shed` (concurrency limit), `auth`. Each sees the HTTP request (path, headers, connection info),
-//! never an RPC's fields.
+//! The tower layers around the gRPC routes, outermost first (assembled in `server.rs`):
 //!
-//! Each is a `Middleware`: one `handle(request, next)` method. The tower plumbing (Layer, Service,
-//! readiness, the clone-and-swap of the inner service) is written once, here.
+//! 1. `observe`: every call's one final status, as metrics and an access-log line (refused calls
+//!    included); turns a layer's error into its status.
+//! 2. `codes`: status codes tonic picks that gRPC's own table spells otherwise.
+//! 3. request ids (tower-http `SetRequestId`/`PropagateRequestId`, `trace::NewRequestId`): the
+//!    caller's `x-request-id` when it is acceptable, or a new one, on the request and the response.
+//! 4. tracing (tower-http `TraceLayer` with its gRPC classifier, `trace`): one span per call, child of
+//!    the caller's W3C `traceparent`; server-side failures logged.
+//! 5. `auth`: authentication and per-method authorization; nothing below runs for a refused caller,
+//!    and an unauthenticated caller never holds a concurrency permit.
+//! 6. shedding (tower `LoadShed` over `GlobalConcurrencyLimit`, `shed`): at most
+//!    `max_concurrent_requests` calls inside; beyond, RESOURCE_EXHAUSTED at once.
+//!
+//! Each sees the HTTP request (path, headers, connection info), never an RPC's fields. Each is a
+//! generic service with a named future: no box per layer per call (the one box is `observe`'s body,
+//! which tonic would make anyway).
 
 pub mod auth;
-pub mod metrics;
+pub mod codes;
+pub mod observe;
 pub mod shed;
 pub mod trace;
 
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll},
-};
-
-use tonic::body::Body;
-use tower::{Layer, Service};
-
-/// The response every layer sees and returns.
-pub type Response = http::Response<Body>;
-
-/// A step of the request path: handles a request, usually by calling `next`.
-pub trait Middleware: Clone + Send + Sync + 'static {
-    fn handle<S, B>(
-        &self,
-        request: http::Request<B>,
-        next: S,
-    ) -> impl Future<Output = Result<Response, S::Error>> + Send
-    where
-        S: Service<http::Request<B>, Response = Response> + Send + 'static,
-        S::Future: Send,
-        B: Send + 'static;
-}
-
-/// A middleware as a tower layer.
-#[derive(Debug, Clone)]
-pub struct MiddlewareLayer<M>(pub M);
-
-impl<M: Clone, S> Layer<S> for MiddlewareLayer<M> {
-    type Service = MiddlewareService<M, S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        MiddlewareService {
-            middleware: self.0.clone(),
-            inner,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct MiddlewareService<M, S> {
-    middleware: M,
-    inner: S,
-}
-
-impl<M, S, B> Service<http::Request<B>> for MiddlewareService<M, S>
-where
-    M: Middleware,
-    S: Service<http::Request<B>, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        // The clone is not ready; the ready one serves this request (tower's usual swap).
-        let clone = self.inner.clone();
-        let next = std::mem::replace(&mut self.inner, clone);
-        let middleware = self.middleware.clone();
-        Box::pin(async move { middleware.handle(request, next).await })
-    }
-}
+#[cfg(test)]
+pub(crate) mod testing;

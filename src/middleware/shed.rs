@@ -1,46 +1,78 @@
-//! Load shedding: at most `max` calls in the gateway at once; beyond that a call is answered
-//! RESOURCE_EXHAUSTED at once instead of queueing without bound.
+//! Load shedding with tower's own layers: `GlobalConcurrencyLimit` admits at most `max` calls at once
+//! (one semaphore for every connection), `LoadShed` answers at once instead of queueing when none
+//! is free, and the refusal becomes RESOURCE_EXHAUSTED saying why.
 
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 use tonic::Status;
-use tower::Service;
+use tower::{
+    BoxError,
+    layer::util::Stack,
+    limit::GlobalConcurrencyLimitLayer,
+    load_shed::{LoadShedLayer, error::Overloaded},
+    util::MapErrLayer,
+};
 
-use super::{Middleware, MiddlewareLayer, Response};
 use crate::telemetry;
 
-#[derive(Debug, Clone)]
-pub struct Shed {
-    permits: Arc<Semaphore>,
+/// What a shed call is answered.
+pub const MESSAGE: &str = "the gateway is at its concurrent call limit; retry shortly";
+
+fn overloaded(error: BoxError) -> BoxError {
+    if error.is::<Overloaded>() {
+        metrics::counter!(telemetry::SHED).increment(1);
+        Box::new(Status::resource_exhausted(MESSAGE))
+    } else {
+        error
+    }
 }
 
-/// The load-shedding layer.
-pub fn layer(max: usize) -> MiddlewareLayer<Shed> {
-    MiddlewareLayer(Shed {
-        permits: Arc::new(Semaphore::new(max)),
-    })
+pub type ShedLayer =
+    Stack<GlobalConcurrencyLimitLayer, Stack<LoadShedLayer, MapErrLayer<fn(BoxError) -> BoxError>>>;
+
+/// At most `max` calls inside at once; the rest refused at once.
+pub fn layer(max: usize) -> ShedLayer {
+    Stack::new(
+        GlobalConcurrencyLimitLayer::with_semaphore(Arc::new(Semaphore::new(max))),
+        Stack::new(
+            LoadShedLayer::new(),
+            MapErrLayer::new(overloaded as fn(BoxError) -> BoxError),
+        ),
+    )
 }
 
-impl Middleware for Shed {
-    async fn handle<S, B>(
-        &self,
-        request: http::Request<B>,
-        mut next: S,
-    ) -> Result<Response, S::Error>
-    where
-        S: Service<http::Request<B>, Response = Response> + Send + 'static,
-        S::Future: Send,
-        B: Send + 'static,
-    {
-        let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
-            metrics::counter!(telemetry::SHED).increment(1);
-            let status = Status::resource_exhausted(
-                "the gateway is at its concurrent call limit; retry shortly",
-            );
-            return Ok(status.into_http());
-        };
-        // The permit covers the handler, not the streaming of the (small, unary) answer.
-        next.call(request).await
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::middleware::testing::request;
+    use tower::{Layer, Service, ServiceExt};
+
+    #[tokio::test]
+    async fn beyond_the_limit_calls_are_refused_at_once() {
+        // An inner service whose calls never finish, so each admitted call holds its permit.
+        let hang = tower::service_fn(|_: http::Request<tonic::body::Body>| {
+            std::future::pending::<Result<http::Response<tonic::body::Body>, BoxError>>()
+        });
+        let mut service = layer(2).layer(hang);
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let ready = service.ready().await.unwrap();
+            held.push(tokio::spawn(ready.call(request("/a/B"))));
+        }
+        tokio::task::yield_now().await;
+        let refused = service
+            .ready()
+            .await
+            .unwrap()
+            .call(request("/a/B"))
+            .await
+            .unwrap_err();
+        let status = refused.downcast::<Status>().expect("a Status");
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(status.message(), MESSAGE);
+        for call in held {
+            call.abort();
+        }
     }
 }

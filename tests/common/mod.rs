@@ -9,7 +9,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use cloudtrail_gateway::{
     config::Config,
     limits::{LimitsConfig, Quotas},
-    local::{LocalCloudTrail, LocalOptions},
+    local::{self, LocalCloudTrail},
     pb::{self, LookupAttributeKey, cloud_trail_service_client::CloudTrailServiceClient},
     server,
 };
@@ -32,6 +32,13 @@ pub struct TestGateway {
 /// Quotas far above what functional tests send: they test behaviour, not rate limits (those have
 /// their own tests with real quotas).
 pub const UNLIMITED: Quotas = Quotas {
+    lookup: 1000.0,
+    read: 1000.0,
+    write: 1000.0,
+};
+
+/// The same for the embedded CloudTrail's own enforcement of AWS's quotas.
+pub const UNLIMITED_LOCAL: local::Quotas = local::Quotas {
     lookup: 1000.0,
     read: 1000.0,
     write: 1000.0,
@@ -66,8 +73,8 @@ pub fn test_config() -> Config {
 
 /// An embedded CloudTrail with default options, quotas raised.
 pub fn test_local() -> LocalCloudTrail {
-    LocalCloudTrail::new(LocalOptions {
-        quotas: UNLIMITED,
+    LocalCloudTrail::new(local::Options {
+        quotas: UNLIMITED_LOCAL,
         ..Default::default()
     })
 }

@@ -1,4 +1,4 @@
-//! Trails of one account: home Regions and shadow trails, logging status, event selectors, tags and the
+//! The trails of one account: home Regions and shadow trails, logging status, event selectors, tags and the
 //! five-trails limit, with CloudTrail's exceptions and messages.
 //!
 //! A trail lives in its home Region; a multi-Region trail also shows as a *shadow trail* in every
@@ -11,11 +11,11 @@ use aws_smithy_types::DateTime;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::wire::ApiError;
-use crate::convert::rules;
-
-/// CloudTrail's quota: trails per Region, a multi-Region trail counting in every Region.
-pub const MAX_TRAILS_PER_REGION: usize = 5;
+use crate::{
+    Ctx,
+    rules::{self, Arn, MAX_TRAILS_PER_REGION, check_bucket_name, check_trail_reference},
+    wire::ApiError,
+};
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
@@ -235,54 +235,6 @@ impl Trail {
     }
 }
 
-fn check_bucket_name(bucket: &str) -> Result<(), ApiError> {
-    let ok = (3..=63).contains(&bucket.len())
-        && bucket
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && bucket.as_bytes()[0].is_ascii_alphanumeric()
-        && bucket.as_bytes()[bucket.len() - 1].is_ascii_alphanumeric();
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            "InvalidS3BucketNameException",
-            format!("Bucket name is not valid: {bucket}"),
-        ))
-    }
-}
-
-fn check_name_or_arn(value: &str) -> Result<(), ApiError> {
-    if value.is_empty() {
-        return Err(ApiError::new(
-            "TrailNotProvidedException",
-            "Trail name or ARN must be specified.",
-        ));
-    }
-    if value.starts_with("arn:") {
-        return match rules::parse_arn(value) {
-            Ok(arn) if arn.kind == "trail" => Ok(()),
-            _ => Err(ApiError::new(
-                "CloudTrailARNInvalidException",
-                format!(
-                    "Invalid ARN: {value}. ARN should be of the form arn:aws:cloudtrail:region:account:trail/name."
-                ),
-            )),
-        };
-    }
-    match rules::trail_name_problem(value) {
-        Some(problem) => Err(ApiError::new("InvalidTrailNameException", problem)),
-        None => Ok(()),
-    }
-}
-
-/// Who is calling, and where.
-pub struct Ctx<'a> {
-    pub account: &'a str,
-    pub region: &'a str,
-    pub now: DateTime,
-}
-
 impl Trails {
     /// Trails the Region sees: its own and other Regions' multi-Region trails.
     fn visible<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a Trail> + 'a {
@@ -291,7 +243,7 @@ impl Trails {
 
     /// Finds a trail by name (home Region only) or by ARN (any trail visible in the Region).
     fn find_arn(&self, ctx: &Ctx, name_or_arn: &str) -> Result<String, ApiError> {
-        check_name_or_arn(name_or_arn)?;
+        check_trail_reference(name_or_arn)?;
         let found = if name_or_arn.starts_with("arn:") {
             self.by_arn
                 .get(name_or_arn)
@@ -349,7 +301,7 @@ impl Trails {
                 "Trail name cannot be an ARN.",
             ));
         }
-        check_name_or_arn(&name)?;
+        check_trail_reference(&name)?;
         if settings
             .s3_bucket_name
             .as_deref()
@@ -450,7 +402,7 @@ impl Trails {
             .map(|l| l.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         for name in &names {
-            check_name_or_arn(name)?;
+            check_trail_reference(name)?;
         }
         let list: Vec<Value> = self
             .visible(ctx.region)
@@ -508,7 +460,7 @@ impl Trails {
 
     /// The trail a tag operation names: a trail ARN homed in this Region.
     fn tagged_mut(&mut self, ctx: &Ctx, resource_id: &str) -> Result<&mut Trail, ApiError> {
-        let parsed = rules::parse_arn(resource_id).map_err(|_| {
+        let parsed = Arn::parse(resource_id).ok_or_else(|| {
             ApiError::new(
                 "CloudTrailARNInvalidException",
                 format!("Invalid ARN: {resource_id}"),
@@ -520,7 +472,7 @@ impl Trails {
                 format!("Resource not found: {resource_id}"),
             )
         };
-        if parsed.kind != "trail" || parsed.region != ctx.region {
+        if !parsed.is_trail() || parsed.region != ctx.region {
             return Err(resource_missing());
         }
         self.by_arn
@@ -564,12 +516,12 @@ impl Trails {
     pub fn list_tags(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
         let ids: Vec<String> =
             parse(body.get("ResourceIdList").unwrap_or(&Value::Null)).unwrap_or_default();
-        if ids.is_empty() || ids.len() > rules::MAX_LIST_TAGS_ARNS {
+        if ids.is_empty() || ids.len() > rules::MAX_LIST_TAGS_RESOURCES {
             return Err(ApiError::new(
                 "InvalidParameterException",
                 format!(
                     "ResourceIdList must have 1 to {} elements.",
-                    rules::MAX_LIST_TAGS_ARNS
+                    rules::MAX_LIST_TAGS_RESOURCES
                 ),
             ));
         }
@@ -612,7 +564,7 @@ fn check_tags(tags: &[Tag]) -> Result<(), ApiError> {
     }
     for (i, tag) in tags.iter().enumerate() {
         let key_len = tag.key.chars().count();
-        if key_len == 0 || key_len > rules::MAX_TAG_KEY_CHARS {
+        if key_len == 0 || key_len > rules::MAX_TAG_KEY {
             return Err(invalid(format!(
                 "Tag key length must be 1 to 128 characters: '{}'",
                 tag.key
@@ -621,7 +573,7 @@ fn check_tags(tags: &[Tag]) -> Result<(), ApiError> {
         if tag
             .value
             .as_deref()
-            .is_some_and(|v| v.chars().count() > rules::MAX_TAG_VALUE_CHARS)
+            .is_some_and(|v| v.chars().count() > rules::MAX_TAG_VALUE)
         {
             return Err(invalid(format!(
                 "Tag value for key '{}' is longer than 256 characters",

@@ -9,8 +9,9 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{
-    events::hex,
+use crate::{
+    Ctx,
+    ids::hex,
     wire::{self, ApiError},
 };
 
@@ -33,7 +34,8 @@ fn public_key(region: &str) -> Vec<u8> {
     der
 }
 
-pub fn list(region: &str, body: &Value, now: DateTime) -> Result<Value, ApiError> {
+pub fn list(ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+    let Ctx { region, now, .. } = *ctx;
     let (start, end) = wire::time_range(body, now)?;
     if body
         .get("NextToken")
@@ -73,9 +75,13 @@ mod tests {
 
     #[test]
     fn time_ranges_select_the_key() {
-        let now = DateTime::from_secs(1_800_000_000);
+        let ctx = Ctx {
+            account: "123456789012",
+            region: "r",
+            now: DateTime::from_secs(1_800_000_000),
+        };
         let count = |body: Value| {
-            list("r", &body, now).unwrap()["PublicKeyList"]
+            list(&ctx, &body).unwrap()["PublicKeyList"]
                 .as_array()
                 .unwrap()
                 .len()
@@ -85,6 +91,6 @@ mod tests {
             count(json!({"StartTime": 1_600_000_000.0, "EndTime": 1_650_000_000.0})),
             0
         );
-        assert!(list("r", &json!({"StartTime": 2.0, "EndTime": 1.0}), now).is_err());
+        assert!(list(&ctx, &json!({"StartTime": 2.0, "EndTime": 1.0})).is_err());
     }
 }

@@ -1,5 +1,5 @@
-//! Event history: the management events the embedded CloudTrail records for every call it serves, plus
-//! records loaded from real CloudTrail log files; LookupEvents over them.
+//! One account's event history: the management events recorded for every call served, plus records
+//! loaded from real CloudTrail log files; LookupEvents over them.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -12,7 +12,13 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::wire::{self, ApiError};
+use crate::{
+    Ctx,
+    identity::Identity,
+    ids,
+    operations::Operation,
+    wire::{self, ApiError},
+};
 
 /// What LookupEvents can ask for: management events by default, Insights events on request. Data
 /// events are stored (log files contain them) but, as in AWS, never returned.
@@ -43,7 +49,7 @@ fn key_of(t: DateTime, seq: u64) -> Key {
     (t.secs(), t.subsec_nanos(), seq)
 }
 
-/// The events of every Region, in time order.
+/// The events of every Region of one account, in time order.
 #[derive(Debug)]
 pub struct EventStore {
     regions: BTreeMap<String, BTreeMap<Key, StoredEvent>>,
@@ -53,25 +59,17 @@ pub struct EventStore {
     capacity: usize,
 }
 
-/// One call the embedded CloudTrail served, to be recorded as a management event.
+/// One call served, to be recorded as a management event.
 pub struct Served<'a> {
-    pub account: &'a str,
-    pub region: &'a str,
-    pub operation: &'a str,
-    pub username: &'a str,
+    pub ctx: &'a Ctx<'a>,
+    pub operation: &'static Operation,
+    pub caller: &'a Identity,
     pub access_key_id: &'a str,
     pub user_agent: &'a str,
     pub request_id: &'a str,
     pub request: &'a Value,
     pub response: &'a Result<Value, ApiError>,
     pub resource_arn: Option<String>,
-    pub time: DateTime,
-}
-
-pub fn is_read_only(operation: &str) -> bool {
-    ["Describe", "Get", "List", "Lookup"]
-        .iter()
-        .any(|p| operation.starts_with(p))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,22 +111,20 @@ impl EventStore {
     /// Records a call as CloudTrail would: a management event with the request and, for writes, the
     /// response, or the error it ended with.
     pub fn record(&mut self, s: Served) {
-        let id = crate::ids::uuid().to_string();
-        let read_only = is_read_only(s.operation);
+        let id = ids::uuid();
+        let Ctx {
+            account,
+            region,
+            now,
+        } = *s.ctx;
+        let read_only = s.operation.read_only;
         let mut record = json!({
             "eventVersion": "1.11",
-            "userIdentity": {
-                "type": "IAMUser",
-                "principalId": s.access_key_id,
-                "arn": format!("arn:aws:iam::{}:user/{}", s.account, s.username),
-                "accountId": s.account,
-                "accessKeyId": s.access_key_id,
-                "userName": s.username,
-            },
-            "eventTime": super::trails::rfc3339(s.time),
+            "userIdentity": s.caller.record(s.access_key_id),
+            "eventTime": crate::trails::rfc3339(now),
             "eventSource": "cloudtrail.amazonaws.com",
-            "eventName": s.operation,
-            "awsRegion": s.region,
+            "eventName": s.operation.name,
+            "awsRegion": region,
             "sourceIPAddress": "127.0.0.1",
             "userAgent": s.user_agent,
             "requestParameters": camel_keys(s.request),
@@ -138,7 +134,7 @@ impl EventStore {
             "readOnly": read_only,
             "eventType": "AwsApiCall",
             "managementEvent": true,
-            "recipientAccountId": s.account,
+            "recipientAccountId": account,
             "eventCategory": "Management",
         });
         match s.response {
@@ -156,21 +152,21 @@ impl EventStore {
         if !resources.is_empty() {
             record["resources"] = resources
                 .iter()
-                .map(|(ty, arn)| json!({"accountId": s.account, "type": ty, "ARN": arn}))
+                .map(|(ty, arn)| json!({"accountId": account, "type": ty, "ARN": arn}))
                 .collect();
         }
         let event = StoredEvent {
             id,
-            name: s.operation.to_owned(),
+            name: s.operation.name.to_owned(),
             source: "cloudtrail.amazonaws.com".to_owned(),
             read_only: Some(read_only),
             access_key_id: (!s.access_key_id.is_empty()).then(|| s.access_key_id.to_owned()),
-            username: Some(s.username.to_owned()),
+            username: Some(s.caller.username().to_owned()),
             resources,
             category: Category::Management,
             json: record.to_string(),
         };
-        self.insert(s.region, s.time, event);
+        self.insert(region, now, event);
     }
 
     /// Adds one delivered CloudTrail record; returns false when it is unusable or already present.
@@ -280,15 +276,15 @@ impl EventStore {
         Ok(records.iter().filter(|r| self.add_record(r)).count())
     }
 
-    pub fn lookup(&self, region: &str, body: &Value, now: DateTime) -> Result<Value, ApiError> {
-        let query = Query::parse(body, now)?;
+    pub fn lookup(&self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let query = Query::parse(body, ctx.now)?;
         let start_key = match &query.token {
             Some(token) => query.decode_token(token)?,
             None => (i64::MAX, u32::MAX, u64::MAX),
         };
         let mut events = Vec::with_capacity(query.max_results);
         let mut next_token = None;
-        let Some(stored) = self.regions.get(region) else {
+        let Some(stored) = self.regions.get(ctx.region) else {
             return Ok(json!({ "Events": [] }));
         };
         for (key, e) in stored.range(..start_key).rev() {
@@ -480,7 +476,7 @@ impl Query {
         if let Some(map) = params.as_object_mut() {
             map.remove("NextToken");
         }
-        let fingerprint = hex(&Sha256::digest(params.to_string().as_bytes())[..8]);
+        let fingerprint = ids::hex(&Sha256::digest(params.to_string().as_bytes())[..8]);
         Ok(Query {
             attribute,
             start,
@@ -550,10 +546,6 @@ impl Query {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -572,6 +564,14 @@ mod tests {
         store
     }
 
+    fn ctx(region: &str) -> Ctx<'_> {
+        Ctx {
+            account: "123456789012",
+            region,
+            now: DateTime::from_secs(1_800_000_000),
+        }
+    }
+
     fn rfc(secs: i64) -> String {
         DateTime::from_secs(secs).fmt(Format::DateTime).unwrap()
     }
@@ -588,11 +588,10 @@ mod tests {
     #[test]
     fn pages_are_newest_first_and_complete() {
         let store = store_with(7);
-        let now = DateTime::from_secs(1_800_000_000);
         let mut body = json!({"MaxResults": 3});
         let mut seen = Vec::new();
         loop {
-            let page = store.lookup("us-east-1", &body, now).unwrap();
+            let page = store.lookup(&ctx("us-east-1"), &body).unwrap();
             seen.extend(ids(&page));
             match page.get("NextToken") {
                 Some(t) => body["NextToken"] = t.clone(),
@@ -606,16 +605,14 @@ mod tests {
     #[test]
     fn a_token_is_bound_to_its_parameters() {
         let store = store_with(5);
-        let now = DateTime::from_secs(1_800_000_000);
         let page = store
-            .lookup("us-east-1", &json!({"MaxResults": 2}), now)
+            .lookup(&ctx("us-east-1"), &json!({"MaxResults": 2}))
             .unwrap();
         let token = page["NextToken"].clone();
         let err = store
             .lookup(
-                "us-east-1",
+                &ctx("us-east-1"),
                 &json!({"MaxResults": 3, "NextToken": token}),
-                now,
             )
             .unwrap_err();
         assert_eq!(err.code, "InvalidNextTokenException");
@@ -624,20 +621,19 @@ mod tests {
     #[test]
     fn filters_and_time_range() {
         let store = store_with(6);
-        let now = DateTime::from_secs(1_800_000_000);
         let odd =
             json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "Odd"}]});
         assert_eq!(
-            ids(&store.lookup("us-east-1", &odd, now).unwrap()),
+            ids(&store.lookup(&ctx("us-east-1"), &odd).unwrap()),
             ["id-5", "id-3", "id-1"]
         );
         let range = json!({"StartTime": 1_700_000_002.0, "EndTime": 1_700_000_003.0});
         assert_eq!(
-            ids(&store.lookup("us-east-1", &range, now).unwrap()),
+            ids(&store.lookup(&ctx("us-east-1"), &range).unwrap()),
             ["id-3", "id-2"]
         );
         assert_eq!(
-            ids(&store.lookup("eu-west-1", &json!({}), now).unwrap()).len(),
+            ids(&store.lookup(&ctx("eu-west-1"), &json!({})).unwrap()).len(),
             0
         );
     }
@@ -674,9 +670,7 @@ mod tests {
         for i in 0..3 {
             store.add_record(&json!({"eventID": format!("e{i}"), "eventName": "X", "eventTime": rfc(1_700_000_000 + i), "awsRegion": "r"}));
         }
-        let page = store
-            .lookup("r", &json!({}), DateTime::from_secs(1_800_000_000))
-            .unwrap();
+        let page = store.lookup(&ctx("r"), &json!({})).unwrap();
         assert_eq!(ids(&page), ["e2", "e1"]);
     }
 }

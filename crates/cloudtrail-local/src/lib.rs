@@ -1,0 +1,294 @@
+//! AWS CloudTrail in process, for tests and local development.
+//!
+//! [`LocalCloudTrail`] is an [`HttpClient`] for the AWS SDK: hand it to any `aws-sdk-cloudtrail`
+//! client (`.http_client(local.clone())`) and every request goes through the SDK's serialisation,
+//! signing, retries and error parsing exactly as against AWS, then is served here from memory instead
+//! of the network. It speaks CloudTrail's awsJson1_1 protocol (`wire`), keeps each account's trails
+//! (`trails`), event history (`events`) and digest keys (`keys`), enforces CloudTrail's rules
+//! (`rules`) and quotas (`quotas`), and records every call it serves as a management event, naming
+//! the caller its access key belongs to (`identity`).
+//!
+//! ```no_run
+//! use aws_sdk_cloudtrail::config::{BehaviorVersion, Credentials, Region};
+//! use cloudtrail_local::{LocalCloudTrail, Options};
+//!
+//! # async fn example() -> Result<(), aws_sdk_cloudtrail::Error> {
+//! let cloudtrail = LocalCloudTrail::new(Options::default());
+//! let key = cloudtrail.user_key("alice");
+//! let config = aws_sdk_cloudtrail::Config::builder()
+//!     .behavior_version(BehaviorVersion::latest())
+//!     .region(Region::new("us-east-1"))
+//!     .credentials_provider(Credentials::new(
+//!         key.access_key_id, key.secret_access_key, None, None, "local"))
+//!     .http_client(cloudtrail.clone())
+//!     .build();
+//! let client = aws_sdk_cloudtrail::Client::from_conf(config);
+//! client.create_trail().name("audit").s3_bucket_name("audit-logs").send().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! It depends on nothing of the gateway it was written for: its rules are its own reading of
+//! CloudTrail's documentation, so a client's validation and this emulator check each other.
+
+mod events;
+mod identity;
+mod ids;
+mod keys;
+mod operations;
+mod quotas;
+mod rules;
+mod trails;
+mod wire;
+
+use std::{
+    collections::{HashMap, VecDeque},
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard},
+    time::SystemTime,
+};
+
+use aws_smithy_runtime_api::client::{
+    http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+    },
+    orchestrator::HttpRequest,
+    runtime_components::RuntimeComponents,
+};
+use aws_smithy_types::DateTime;
+
+use events::{EventStore, Served};
+use trails::Trails;
+use wire::ApiError;
+
+pub use events::LoadError;
+pub use identity::{AccessKey, Identity};
+pub use quotas::Quotas;
+
+/// How the embedded CloudTrail is set up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The 12-digit account that unknown access keys (and [`LocalCloudTrail::user_key`]) belong to.
+    pub account_id: String,
+    /// The IAM user that calls with an access key it did not issue are recorded as (moto does the
+    /// same: any credentials work).
+    pub username: String,
+    /// At most this many events are kept per account and Region (oldest dropped first).
+    pub event_capacity: usize,
+    /// The quotas it enforces per account and Region, answering ThrottlingException beyond them.
+    pub quotas: Quotas,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            account_id: "123456789012".into(),
+            username: "cloudtrail-local".into(),
+            event_capacity: 100_000,
+            quotas: Quotas::AWS,
+        }
+    }
+}
+
+/// One account's trails and event history.
+#[derive(Debug)]
+pub(crate) struct Account {
+    trails: Trails,
+    events: EventStore,
+}
+
+/// The call being served: by whom, where, when.
+pub(crate) struct Ctx<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub now: DateTime,
+}
+
+/// The call log keeps this many entries.
+const CALL_LOG_CAPACITY: usize = 100_000;
+
+/// What the embedded CloudTrail was asked, for tests and benchmarks.
+#[derive(Debug, Default)]
+struct CallLog {
+    served: VecDeque<(&'static str, SystemTime)>,
+    throttled: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    options: Options,
+    accounts: Mutex<HashMap<String, Account>>,
+    keys: Mutex<identity::Keys>,
+    default_identity: Arc<Identity>,
+    quotas: Mutex<quotas::Limiter>,
+    log: Mutex<CallLog>,
+}
+
+/// A handle on the embedded CloudTrail; clones share one state.
+#[derive(Debug, Clone)]
+pub struct LocalCloudTrail {
+    inner: Arc<Inner>,
+    connector: SharedHttpConnector,
+}
+
+#[derive(Debug)]
+struct Connector(Arc<Inner>);
+
+impl HttpConnector for Connector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let request_id = ids::uuid();
+        let result = wire::parse(&request).and_then(|call| self.0.serve(&call, &request_id));
+        HttpConnectorFuture::ready(Ok(wire::respond(&request_id, &result)))
+    }
+}
+
+impl HttpClient for LocalCloudTrail {
+    fn http_connector(
+        &self,
+        _settings: &HttpConnectorSettings,
+        _components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.connector.clone()
+    }
+}
+
+/// A panic while a lock is held cannot leave these maps half-updated in a way that matters more than
+/// refusing every later call would, so keep serving.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl LocalCloudTrail {
+    pub fn new(options: Options) -> Self {
+        let mut keys = identity::Keys::default();
+        // The default user exists like any other, so its events look like any other user's.
+        let default_key = keys.user_key(&options.account_id, &options.username);
+        let default_identity = keys
+            .identity(&default_key.access_key_id)
+            .unwrap_or_else(|| {
+                Arc::new(Identity::User {
+                    account: options.account_id.clone(),
+                    name: options.username.clone(),
+                    user_id: String::new(),
+                })
+            });
+        let inner = Arc::new(Inner {
+            accounts: Mutex::new(HashMap::new()),
+            keys: Mutex::new(keys),
+            default_identity,
+            quotas: Mutex::new(quotas::Limiter::new(options.quotas)),
+            log: Mutex::new(CallLog::default()),
+            options,
+        });
+        LocalCloudTrail {
+            connector: SharedHttpConnector::new(Connector(inner.clone())),
+            inner,
+        }
+    }
+
+    /// The default account.
+    pub fn account_id(&self) -> &str {
+        &self.inner.options.account_id
+    }
+
+    /// The access key of IAM user `name` in the default account (issued on first request): calls
+    /// signed with it are recorded as that user's.
+    pub fn user_key(&self, name: &str) -> AccessKey {
+        lock(&self.inner.keys).user_key(&self.inner.options.account_id, name)
+    }
+
+    /// When each served call of `operation` arrived (the most recent ones), throttled calls excluded.
+    pub fn served(&self, operation: &str) -> Vec<SystemTime> {
+        lock(&self.inner.log)
+            .served
+            .iter()
+            .filter(|(op, _)| *op == operation)
+            .map(|(_, at)| *at)
+            .collect()
+    }
+
+    /// How many calls were answered ThrottlingException.
+    pub fn throttled(&self) -> u64 {
+        lock(&self.inner.log).throttled
+    }
+
+    /// Loads CloudTrail log files (`{"Records":[...]}`, plain or gzipped; a directory is walked) into
+    /// the default account's event history, each record in its `awsRegion`. Returns how many new
+    /// events were stored.
+    pub fn load_logs(&self, path: &Path) -> Result<usize, LoadError> {
+        let account = &self.inner.options.account_id;
+        let mut accounts = lock(&self.inner.accounts);
+        self.inner
+            .account(&mut accounts, account)
+            .events
+            .load_path(path)
+    }
+}
+
+impl Inner {
+    fn account<'a>(&self, accounts: &'a mut HashMap<String, Account>, id: &str) -> &'a mut Account {
+        accounts.entry(id.to_owned()).or_insert_with(|| Account {
+            trails: Trails::default(),
+            events: EventStore::new(self.options.event_capacity),
+        })
+    }
+
+    /// Who signed the call: the identity its access key was issued to, or the default user.
+    fn caller(&self, access_key_id: &str) -> Arc<Identity> {
+        lock(&self.keys)
+            .identity(access_key_id)
+            .unwrap_or_else(|| self.default_identity.clone())
+    }
+
+    fn serve(&self, call: &wire::Call, request_id: &str) -> Result<serde_json::Value, ApiError> {
+        let operation = operations::find(&call.operation).ok_or_else(|| {
+            ApiError::new(
+                "UnknownOperationException",
+                format!(
+                    "the embedded CloudTrail does not implement {}",
+                    call.operation
+                ),
+            )
+        })?;
+        let caller = self.caller(&call.access_key_id);
+        let account_id = caller.account();
+        let admitted = lock(&self.quotas).admit(account_id, &call.region, operation.quota);
+        {
+            let mut log = lock(&self.log);
+            if !admitted {
+                log.throttled += 1;
+                return Err(ApiError::new("ThrottlingException", "Rate exceeded"));
+            }
+            if log.served.len() == CALL_LOG_CAPACITY {
+                log.served.pop_front();
+            }
+            log.served.push_back((operation.name, SystemTime::now()));
+        }
+        let now = DateTime::from(SystemTime::now());
+        let ctx = Ctx {
+            account: account_id,
+            region: &call.region,
+            now,
+        };
+        let mut accounts = lock(&self.accounts);
+        let account = self.account(&mut accounts, account_id);
+        // The trail the call names, looked up before a delete removes it.
+        let named = account.trails.resource_of(&ctx, &call.body);
+        let result = (operation.serve)(account, &ctx, &call.body);
+        let resource_arn = named.or_else(|| {
+            let created = result.as_ref().ok()?.get("TrailARN")?.as_str()?;
+            Some(created.to_owned())
+        });
+        account.events.record(Served {
+            ctx: &ctx,
+            operation,
+            caller: &caller,
+            access_key_id: &call.access_key_id,
+            user_agent: &call.user_agent,
+            request_id,
+            request: &call.body,
+            response: &result,
+            resource_arn,
+        });
+        result
+    }
+}

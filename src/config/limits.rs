@@ -1,0 +1,66 @@
+//! The gateway's own quotas per account, Region and class, and how callers share them.
+
+use std::collections::BTreeMap;
+
+use clap::Args;
+
+use super::{
+    HumanDuration,
+    checks::{ConfigError, at_least_one, invalid, positive, rate, url},
+};
+use crate::limits::{Fairness, LimitsConfig, Quotas};
+
+#[derive(Debug, Args)]
+pub struct LimitSettings {
+    /// LookupEvents calls per second per account and Region.
+    #[arg(long, value_name = "RATE", default_value = "1")]
+    pub lookup_rate: f64,
+    /// Describe/Get/List calls per second per account and Region.
+    #[arg(long, value_name = "RATE", default_value = "10")]
+    pub read_rate: f64,
+    /// Other calls per second per account and Region.
+    #[arg(long, value_name = "RATE", default_value = "1")]
+    pub write_rate: f64,
+    /// The longest a call waits for its slot, whatever its deadline.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub limit_max_wait: HumanDuration,
+    /// How waiting callers share slots.
+    #[arg(long, value_enum, default_value = "round-robin")]
+    pub fairness: Fairness,
+    /// Share the quotas with other replicas through Redis (redis:// or rediss:// URL).
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Replicas sharing the quota; with Redis away each takes quota / this.
+    #[arg(long, value_name = "N", default_value = "1")]
+    pub expected_replicas: u32,
+    /// Identical LookupEvents requests within this time are answered from cache; 0s: off.
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub lookup_cache_ttl: HumanDuration,
+}
+
+impl LimitSettings {
+    pub fn check(self, weights: BTreeMap<String, u32>) -> Result<LimitsConfig, ConfigError> {
+        if let Some(redis) = &self.redis_url {
+            url("redis_url", redis, &["redis", "rediss"])?;
+        }
+        if let Some((principal, _)) = weights.iter().find(|(_, w)| **w == 0) {
+            return Err(invalid(
+                "weights",
+                format!("the weight of '{principal}' must be at least 1"),
+            ));
+        }
+        Ok(LimitsConfig {
+            quotas: Quotas {
+                lookup: rate("lookup_rate", self.lookup_rate)?,
+                read: rate("read_rate", self.read_rate)?,
+                write: rate("write_rate", self.write_rate)?,
+            },
+            max_wait: positive("limit_max_wait", self.limit_max_wait.0)?,
+            fairness: self.fairness,
+            weights,
+            redis_url: self.redis_url,
+            expected_replicas: at_least_one("expected_replicas", self.expected_replicas)?,
+            lookup_cache_ttl: self.lookup_cache_ttl.0,
+        })
+    }
+}

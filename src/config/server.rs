@@ -1,0 +1,93 @@
+//! How the gateway serves: addresses, logs, health, shutdown and protections.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Args;
+
+use super::{
+    HumanDuration,
+    checks::{ConfigError, at_least_one, positive, url},
+};
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Args)]
+pub struct ServerSettings {
+    /// gRPC listen address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Metrics and probes over plain HTTP (/metrics, /healthz, /readyz).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub metrics_listen: SocketAddr,
+    /// Log lines as human text or JSON.
+    #[arg(long, value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+    /// Export trace spans over OTLP/gRPC to this collector (e.g. http://otel-collector:4317); off when unset.
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub otlp_endpoint: Option<String>,
+    /// How often the upstream is probed for health.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub health_probe_interval: HumanDuration,
+    /// On SIGTERM/SIGINT, how long calls in flight may still finish.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub drain_timeout: HumanDuration,
+    /// Calls in the gateway at once; beyond, RESOURCE_EXHAUSTED at once.
+    #[arg(long, value_name = "N", default_value = "1024")]
+    pub max_concurrent_requests: usize,
+    /// Largest request or response message in bytes.
+    #[arg(long, value_name = "BYTES", default_value = "4194304")]
+    pub max_message_size: usize,
+    /// Deadline of calls that set none.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub request_timeout: HumanDuration,
+    /// HTTP/2 keepalive ping interval.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub keepalive_interval: HumanDuration,
+    /// HTTP/2 keepalive ping timeout.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub keepalive_timeout: HumanDuration,
+    /// Connections are closed gracefully after this age, to rebalance.
+    #[arg(long, value_name = "DURATION", default_value = "30m")]
+    pub max_connection_age: HumanDuration,
+}
+
+/// How the gateway serves, checked.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub metrics_listen: SocketAddr,
+    pub log_format: LogFormat,
+    pub otlp_endpoint: Option<String>,
+    pub health_probe_interval: Duration,
+    pub drain_timeout: Duration,
+    pub max_concurrent_requests: usize,
+    pub max_message_size: usize,
+    pub request_timeout: Duration,
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+    pub max_connection_age: Duration,
+}
+
+impl ServerSettings {
+    pub fn check(self) -> Result<ServerConfig, ConfigError> {
+        if let Some(endpoint) = &self.otlp_endpoint {
+            url("otlp_endpoint", endpoint, &["http", "https"])?;
+        }
+        Ok(ServerConfig {
+            listen: self.listen,
+            metrics_listen: self.metrics_listen,
+            log_format: self.log_format,
+            otlp_endpoint: self.otlp_endpoint,
+            health_probe_interval: positive("health_probe_interval", self.health_probe_interval.0)?,
+            drain_timeout: positive("drain_timeout", self.drain_timeout.0)?,
+            max_concurrent_requests: at_least_one(
+                "max_concurrent_requests",
+                self.max_concurrent_requests,
+            )?,
+            max_message_size: at_least_one("max_message_size", self.max_message_size)?,
+            request_timeout: positive("request_timeout", self.request_timeout.0)?,
+            keepalive_interval: positive("keepalive_interval", self.keepalive_interval.0)?,
+            keepalive_timeout: positive("keepalive_timeout", self.keepalive_timeout.0)?,
+            max_connection_age: positive("max_connection_age", self.max_connection_age.0)?,
+        })
+    }
+}

@@ -1,0 +1,258 @@
+use std::{path::PathBuf, time::Duration};
+
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+    let mut argv = vec!["cloudtrail-gateway"];
+    argv.extend_from_slice(args);
+    Config::from_args_of(argv)
+}
+
+fn temp_file(name: &str, contents: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ctgw-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, contents).unwrap();
+    file
+}
+
+fn error_of(args: &[&str]) -> String {
+    parse(args).unwrap_err().to_string()
+}
+
+#[test]
+fn no_arguments_means_local_on_loopback() {
+    let c = parse(&[]).unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:50051");
+    assert_eq!(c.upstream.kind, UpstreamKind::Local);
+    assert_eq!(c.upstream.region.as_deref(), Some("us-east-1"));
+    assert_eq!(c.server.request_timeout, Duration::from_secs(60));
+    assert!(c.print_config.is_none());
+}
+
+#[test]
+fn invalid_values_name_their_key() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["--endpoint-url", "http://x"], "endpoint_url"),
+        (
+            &["--upstream", "aws", "--endpoint-url", "ftp://x"],
+            "endpoint_url",
+        ),
+        (&["--max-attempts", "0"], "max_attempts"),
+        (&["--operation-timeout", "0s"], "operation_timeout"),
+    ];
+    for (args, key) in cases {
+        let err = error_of(args);
+        assert!(err.contains(&format!("`{key}`")), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn authentication_settings_are_checked() {
+    let jwks = temp_file("jwks.json", r#"{"keys": []}"#);
+    let jwks = jwks.to_str().unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (&["--listen", "0.0.0.0:50051"], "insecure_no_auth"),
+        (&["--tls-cert", "c.pem"], "tls_key"),
+        (&["--tls-client-ca", "ca.pem"], "tls_client_ca"),
+        (
+            &["--jwks-file", jwks, "--jwks-url", "https://x/jwks"],
+            "jwks_url",
+        ),
+        (&["--jwks-url", "http://idp.example.com/jwks"], "jwks_url"),
+        (&["--jwks-file", jwks, "--jwt-audience", "gw"], "jwt_issuer"),
+        (&["--jwt-issuer", "https://idp"], "jwks_file"),
+    ];
+    for (args, key) in cases {
+        let err = error_of(args);
+        assert!(err.contains(&format!("`{key}`")), "{args:?}: {err}");
+    }
+    let open = parse(&["--listen", "0.0.0.0:50051", "--insecure-no-auth"]).unwrap();
+    assert!(open.auth.insecure_no_auth && !open.auth.is_enabled());
+    let jwt = parse(&[
+        "--jwks-url",
+        "http://127.0.0.1:8080/jwks",
+        "--jwt-issuer",
+        "i",
+        "--jwt-audience",
+        "a",
+    ])
+    .unwrap();
+    assert_eq!(jwt.auth.jwt.map(|j| j.principal_claim), Some("sub".into()));
+}
+
+#[test]
+fn tokens_and_roles_come_from_the_file() {
+    let file = temp_file(
+        "auth.toml",
+        &format!(
+            "listen = \"0.0.0.0:50051\"\n[[tokens]]\nprincipal = \"ci\"\nsha256 = \"{}\"\nroles = [\"auditor\"]\n[roles]\nauditor = [\"LookupEvents\"]\n",
+            "0".repeat(64)
+        ),
+    );
+    let c = parse(&["--config", file.to_str().unwrap()]).unwrap();
+    assert!(
+        c.auth.is_enabled(),
+        "a token makes a public address acceptable"
+    );
+    assert_eq!(c.auth.tokens[0].principal, "ci");
+    assert_eq!(c.auth.roles["auditor"], ["LookupEvents"]);
+}
+
+#[test]
+fn flags_override_the_file() {
+    let file = temp_file(
+        "gateway.toml",
+        "listen = \"127.0.0.1:7000\"\nregion = \"eu-west-1\"\nmax_attempts = 5\nlocal_load_logs = [\"a\", \"b\"]\n",
+    );
+    let file = file.to_str().unwrap();
+    let c = parse(&["--config", file, "--region", "ap-south-1"]).unwrap();
+    assert_eq!(c.server.listen.port(), 7000);
+    assert_eq!(c.upstream.region.as_deref(), Some("ap-south-1"));
+    assert_eq!(c.upstream.max_attempts, 5);
+    assert_eq!(c.local.load_logs, [PathBuf::from("a"), PathBuf::from("b")]);
+    let unknown = temp_file("unknown.toml", "listen_address = \"x\"\n");
+    let err = error_of(&["--config", unknown.to_str().unwrap()]);
+    assert!(err.contains("listen_address"), "{err}");
+}
+
+#[test]
+fn what_start_up_refuses_is_refused_by_the_check() {
+    let hash = |h: &str| {
+        temp_file(
+            "hash.toml",
+            &format!("[[tokens]]\nprincipal = \"ci\"\nsha256 = \"{h}\"\n"),
+        )
+    };
+    for bad in ["abc", &format!("{}  -", "0".repeat(64))] {
+        let err = error_of(&["--config", hash(bad).to_str().unwrap()]);
+        assert!(err.contains("`tokens[0].sha256`"), "{bad}: {err}");
+    }
+    let role = temp_file(
+        "role.toml",
+        &format!(
+            "[[tokens]]\nprincipal = \"ci\"\nsha256 = \"{}\"\nroles = [\"reeder\"]\n",
+            "0".repeat(64)
+        ),
+    );
+    let err = error_of(&["--config", role.to_str().unwrap()]);
+    assert!(
+        err.contains("`tokens[0].roles`") && err.contains("reeder"),
+        "{err}"
+    );
+    let missing = [
+        "--jwks-file",
+        "/nonexistent/jwks.json",
+        "--jwt-issuer",
+        "i",
+        "--jwt-audience",
+        "a",
+    ];
+    assert!(error_of(&missing).contains("`jwks_file`"));
+    let tls = [
+        "--tls-cert",
+        "/nonexistent/c.pem",
+        "--tls-key",
+        "/nonexistent/k.pem",
+    ];
+    assert!(error_of(&tls).contains("`tls_cert`"));
+    let jwks = temp_file("jwks2.json", r#"{"keys": []}"#);
+    let zero_interval = [
+        "--jwks-file",
+        jwks.to_str().unwrap(),
+        "--jwt-issuer",
+        "i",
+        "--jwt-audience",
+        "a",
+        "--jwks-min-refresh-interval",
+        "0s",
+    ];
+    assert!(error_of(&zero_interval).contains("`jwks_min_refresh_interval`"));
+}
+
+#[test]
+fn print_config_is_toml_in_the_files_keys_and_reads_back() {
+    let c = parse(&[
+        "--print-config",
+        "--redis-url",
+        "redis://user:hunter2@10.0.0.1:6379",
+        "--max-attempts",
+        "4",
+        "--local-account-id",
+        "012345678901",
+    ])
+    .unwrap();
+    let printed = c.print_config.expect("printed");
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(
+        printed.contains("redis_url = \"redis://***@10.0.0.1:6379\""),
+        "{printed}"
+    );
+    assert!(printed.contains("max_attempts = 4"), "{printed}");
+    assert!(printed.contains("lookup_cache_ttl = \"2s\""), "{printed}");
+    assert!(printed.contains("fairness = \"round-robin\""), "{printed}");
+    // Saved and read back, it is the same configuration (the masked secret aside).
+    let saved = printed.replace("redis://***@10.0.0.1:6379", "redis://10.0.0.1:6379");
+    let file = temp_file("printed.toml", &saved);
+    let again = parse(&["--config", file.to_str().unwrap()]).unwrap();
+    assert_eq!(again.upstream.max_attempts, 4);
+    assert_eq!(again.local.options.account_id, "012345678901");
+    assert_eq!(
+        again.limits.redis_url.as_deref(),
+        Some("redis://10.0.0.1:6379")
+    );
+}
+
+#[test]
+fn every_file_table_is_described() {
+    let tables = FileTables {
+        tokens: vec![crate::auth::tokens::TokenEntry {
+            principal: "p".into(),
+            sha256: "0".repeat(64),
+            roles: vec![],
+        }],
+        certificates: vec![crate::auth::certificates::CertificateEntry {
+            principal: "p".into(),
+            roles: vec![],
+        }],
+        roles: [("r".to_owned(), vec![])].into(),
+        weights: [("p".to_owned(), 1)].into(),
+    };
+    let keys: Vec<String> = toml::from_str::<toml::Table>(&tables.to_toml())
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    for key in &keys {
+        assert!(
+            FileTables::is_table(key),
+            "{key} is not in FileTables::DESCRIBED"
+        );
+    }
+    assert_eq!(keys.len(), FileTables::DESCRIBED.len());
+}
+
+/// The README's configuration table is the one the declarations give. To renew it after changing a
+/// setting: `UPDATE_README=1 cargo test --lib the_readme_table`.
+#[test]
+fn the_readme_table_is_the_declared_one() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let begin = "<!-- settings:begin -->\n";
+    let end = "<!-- settings:end -->";
+    let start = readme.find(begin).expect("README has the settings markers") + begin.len();
+    let stop = readme[start..]
+        .find(end)
+        .expect("README has the end marker")
+        + start;
+    let expected = markdown_table();
+    if readme[start..stop] != expected && std::env::var_os("UPDATE_README").is_some() {
+        let renewed = format!("{}{expected}{}", &readme[..start], &readme[stop..]);
+        std::fs::write(path, renewed).unwrap();
+        return;
+    }
+    assert!(
+        readme[start..stop] == expected,
+        "README.md's configuration table differs from the settings: run `UPDATE_README=1 cargo test --lib the_readme_table`"
+    );
+}

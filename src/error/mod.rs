@@ -1,0 +1,250 @@
+//! The one place errors become gRPC statuses.
+//!
+//! Validation failures become INVALID_ARGUMENT with a `google.rpc.BadRequest`; every CloudTrail
+//! exception becomes the gRPC code below with a `google.rpc.ErrorInfo` (reason = the AWS error code,
+//! domain = `cloudtrail.amazonaws.com`, metadata `aws_request_id`, `http_status`), plus `RetryInfo` when
+//! a retry can help. RPC impls never build a `Status` from an SDK error themselves.
+
+use std::{collections::HashMap, time::Duration};
+
+use aws_sdk_cloudtrail::{
+    error::{ProvideErrorMetadata, SdkError},
+    operation::RequestId,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// `ErrorInfo.domain` of every upstream error.
+pub const DOMAIN: &str = "cloudtrail.amazonaws.com";
+/// `ErrorInfo.domain` of the gateway's own refusals (rate limits).
+pub const GATEWAY_DOMAIN: &str = "cloudtrail-gateway";
+
+/// How long a throttled caller should wait before retrying: CloudTrail's quotas are per second.
+const THROTTLE_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// An error on the way through the gateway, before it is a `Status`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request broke one or more of CloudTrail's rules; nothing was sent upstream.
+    #[error("invalid request: {}", describe_violations(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    /// CloudTrail (or the transport to it) answered with an error.
+    #[error("{0}")]
+    Upstream(#[from] UpstreamError),
+    /// The caller's deadline passed before CloudTrail answered.
+    #[error("the caller's deadline passed before CloudTrail answered")]
+    DeadlineExceeded,
+    /// No slot of the quota before the caller's deadline: nothing was sent.
+    #[error("{0}")]
+    RateLimited(#[from] crate::limits::Refusal),
+}
+
+/// An error from the upstream, reduced to what a caller needs.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct UpstreamError {
+    pub code: Code,
+    /// The AWS error code (`TrailNotFoundException`), or a gateway reason for transport failures.
+    pub reason: String,
+    pub message: String,
+    pub request_id: Option<String>,
+    pub http_status: Option<u16>,
+}
+
+fn describe_violations(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl<E> From<SdkError<E, HttpResponse>> for Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn from(err: SdkError<E, HttpResponse>) -> Self {
+        let request_id = err.request_id().map(str::to_owned);
+        let upstream = match &err {
+            SdkError::ServiceError(service) => {
+                let status = service.raw().status().as_u16();
+                let aws_code = err.code().unwrap_or("UnknownError").to_owned();
+                UpstreamError {
+                    code: grpc_code(&aws_code, status),
+                    message: match err.message() {
+                        Some(message) => message.to_owned(),
+                        None if err.code().is_none() => {
+                            format!("CloudTrail answered HTTP {status} without an error code")
+                        }
+                        None => aws_code.clone(),
+                    },
+                    reason: aws_code,
+                    request_id,
+                    http_status: Some(status),
+                }
+            }
+            SdkError::TimeoutError(_) => return Error::DeadlineExceeded,
+            SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+                return Error::DeadlineExceeded;
+            }
+            SdkError::DispatchFailure(failure) => UpstreamError {
+                code: Code::Unavailable,
+                reason: "UpstreamUnreachable".into(),
+                message: match failure.as_connector_error() {
+                    Some(e) => format!("cannot reach CloudTrail: {}", DisplayErrorContext(e)),
+                    None => "cannot reach CloudTrail".to_owned(),
+                },
+                request_id: None,
+                http_status: None,
+            },
+            SdkError::ResponseError(response) => UpstreamError {
+                code: Code::Unavailable,
+                reason: "UpstreamBadResponse".into(),
+                message: format!(
+                    "CloudTrail answered HTTP {} with a body that is not a CloudTrail response",
+                    response.raw().status().as_u16()
+                ),
+                request_id,
+                http_status: Some(response.raw().status().as_u16()),
+            },
+            // Construction failures and future variants are the gateway's own fault.
+            _ => UpstreamError {
+                code: Code::Internal,
+                reason: "RequestConstructionFailed".into(),
+                message: format!(
+                    "could not build the CloudTrail request: {}",
+                    DisplayErrorContext(&err)
+                ),
+                request_id: None,
+                http_status: None,
+            },
+        };
+        Error::Upstream(upstream)
+    }
+}
+
+/// The gRPC code for an AWS error code: exact names first, then the naming conventions CloudTrail
+/// follows (`Invalid*`, `*NotFoundException`), then the HTTP status class.
+pub fn grpc_code(aws_code: &str, http_status: u16) -> Code {
+    match aws_code {
+        "TrailAlreadyExistsException" => Code::AlreadyExists,
+        "ThrottlingException" | "ThrottlingExceptions" | "TooManyRequestsException" => {
+            Code::ResourceExhausted
+        }
+        // State of the account or of other resources must change first; retrying the same call won't help.
+        "MaximumNumberOfTrailsExceededException"
+        | "TagsLimitExceededException"
+        | "InvalidHomeRegionException"
+        | "S3BucketDoesNotExistException"
+        | "InsufficientS3BucketPolicyException"
+        | "InsufficientSnsTopicPolicyException"
+        | "InsufficientEncryptionPolicyException"
+        | "KmsKeyNotFoundException"
+        | "KmsKeyDisabledException"
+        | "KmsException"
+        | "CloudWatchLogsDeliveryUnavailableException"
+        | "CloudTrailAccessNotEnabledException"
+        | "OrganizationsNotInUseException"
+        | "OrganizationNotInAllFeaturesModeException"
+        | "InactiveEventDataStoreException" => Code::FailedPrecondition,
+        "AccessDeniedException"
+        | "NotOrganizationMasterAccountException"
+        | "InsufficientDependencyServiceAccessPermissionException"
+        | "NoManagementAccountSLRExistsException"
+        | "OperationNotPermittedException" => Code::PermissionDenied,
+        // The gateway's own AWS credentials were refused: a deployment fault, not the caller's.
+        "CloudTrailInvalidClientTokenIdException"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "InvalidSignatureException"
+        | "IncompleteSignature"
+        | "ExpiredTokenException"
+        | "MissingAuthenticationToken" => Code::Internal,
+        "ConflictException" => Code::Aborted,
+        "UnsupportedOperationException" | "NotImplementedError" => Code::Unimplemented,
+        "TrailNotProvidedException"
+        | "CloudTrailARNInvalidException"
+        | "ChannelARNInvalidException"
+        | "EventDataStoreARNInvalidException"
+        | "ResourceTypeNotSupportedException"
+        | "ValidationException" => Code::InvalidArgument,
+        "InternalFailure" | "InternalServerError" | "ServiceUnavailable" => Code::Unavailable,
+        code if code.ends_with("NotFoundException") => Code::NotFound,
+        code if code.starts_with("Invalid") => Code::InvalidArgument,
+        _ if http_status >= 500 => Code::Unavailable,
+        _ => Code::Unknown,
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::InvalidArgument(violations) => {
+                let message = format!("invalid request: {}", describe_violations(&violations));
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    message,
+                    ErrorDetails::with_bad_request(violations),
+                )
+            }
+            Error::DeadlineExceeded => {
+                let mut details = ErrorDetails::new();
+                details.set_error_info("UpstreamTimeout", DOMAIN, HashMap::new());
+                Status::with_error_details(Code::DeadlineExceeded, err.to_string(), details)
+            }
+            Error::RateLimited(refusal) => {
+                let mut details = ErrorDetails::new();
+                details.set_retry_info(Some(refusal.retry_after));
+                details.add_quota_failure_violation(
+                    refusal.subject.clone(),
+                    format!("{}: {} calls per second", refusal.class, refusal.rate),
+                );
+                details.set_error_info("RateLimited", GATEWAY_DOMAIN, HashMap::new());
+                Status::with_error_details(Code::ResourceExhausted, refusal.to_string(), details)
+            }
+            Error::Upstream(up) => {
+                let mut metadata = HashMap::new();
+                if let Some(id) = up.request_id {
+                    metadata.insert("aws_request_id".to_owned(), id);
+                }
+                if let Some(status) = up.http_status {
+                    metadata.insert("http_status".to_owned(), status.to_string());
+                }
+                let mut details = ErrorDetails::new();
+                details.set_error_info(up.reason, DOMAIN, metadata);
+                if matches!(up.code, Code::ResourceExhausted | Code::Unavailable) {
+                    details.set_retry_info(Some(THROTTLE_RETRY_AFTER));
+                }
+                Status::with_error_details(up.code, up.message, details)
+            }
+        }
+    }
+}
+
+/// Collects field violations while a request is checked, so a caller learns every problem at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(value)` when nothing was found, else the INVALID_ARGUMENT error listing every violation.
+    pub fn into_result<T>(self, value: T) -> Result<T, Error> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(Error::InvalidArgument(self.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,183 @@
+//! Status codes tonic chooses where gRPC's status-code table (and grpc-go, grpc-java, grpc-core)
+//! choose another: a message over `--max-message-size` is RESOURCE_EXHAUSTED there, OUT_OF_RANGE in
+//! tonic. Fixed in the headers (a request too large: trailers-only answer) and in the trailers (an
+//! answer too large), the message kept.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+use http::{HeaderMap, HeaderValue};
+use http_body::{Body as HttpBody, Frame};
+use tonic::Code;
+use tower::{Layer, Service};
+
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
+/// OUT_OF_RANGE because a message was over the size limit → RESOURCE_EXHAUSTED.
+fn correct(headers: &mut HeaderMap) {
+    let out_of_range = headers
+        .get(&GRPC_STATUS)
+        .is_some_and(|v| v.as_bytes() == (Code::OutOfRange as i32).to_string().as_bytes());
+    if !out_of_range {
+        return;
+    }
+    // grpc-message is percent-encoded; tonic's size errors say "message length too large".
+    let too_large = headers.get("grpc-message").is_some_and(|m| {
+        String::from_utf8_lossy(m.as_bytes()).contains("message%20length%20too%20large")
+    });
+    if too_large {
+        headers.insert(
+            GRPC_STATUS,
+            HeaderValue::from(Code::ResourceExhausted as i32),
+        );
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CodesLayer;
+
+pub fn layer() -> CodesLayer {
+    CodesLayer
+}
+
+impl<S> Layer<S> for CodesLayer {
+    type Service = Codes<S>;
+    fn layer(&self, inner: S) -> Codes<S> {
+        Codes { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Codes<S> {
+    inner: S,
+}
+
+impl<S, B, ResBody> Service<http::Request<B>> for Codes<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
+{
+    type Response = http::Response<Corrected<ResBody>>;
+    type Error = S::Error;
+    type Future = CodesFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        CodesFuture {
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct CodesFuture<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, ResBody, E> Future for CodesFuture<F>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+{
+    type Output = Result<http::Response<Corrected<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut response = ready!(self.project().inner.poll(cx))?;
+        correct(response.headers_mut());
+        Poll::Ready(Ok(response.map(|inner| Corrected { inner })))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response body, its trailers corrected.
+    pub struct Corrected<B> {
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B: HttpBody> HttpBody for Corrected<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let frame = ready!(self.project().inner.poll_frame(cx));
+        Poll::Ready(frame.map(|frame| {
+            frame.map(|frame| match frame.into_trailers() {
+                Ok(mut trailers) => {
+                    correct(&mut trailers);
+                    Frame::trailers(trailers)
+                }
+                Err(frame) => frame,
+            })
+        }))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::middleware::testing::{answer, request};
+    use tonic::Status;
+    use tower::ServiceExt;
+
+    fn code_of(headers: &HeaderMap) -> Option<&str> {
+        headers.get(&GRPC_STATUS).and_then(|v| v.to_str().ok())
+    }
+
+    #[tokio::test]
+    async fn a_message_over_the_size_limit_is_resource_exhausted() {
+        let too_large = || {
+            Ok(Status::out_of_range(
+                "Error, decoded message length too large: found 5000000 bytes, the limit is: 4194304 bytes",
+            )
+            .into_http())
+        };
+        let response = layer()
+            .layer(answer(too_large))
+            .oneshot(request("/x/Y"))
+            .await
+            .unwrap();
+        assert_eq!(code_of(response.headers()), Some("8"));
+        let other = || Ok(Status::out_of_range("page 7 of 3").into_http());
+        let response = layer()
+            .layer(answer(other))
+            .oneshot(request("/x/Y"))
+            .await
+            .unwrap();
+        assert_eq!(
+            code_of(response.headers()),
+            Some("11"),
+            "other OUT_OF_RANGE stays"
+        );
+    }
+
+    #[test]
+    fn trailers_are_corrected_too() {
+        let mut trailers = Status::out_of_range(
+            "Error, encoded message length too large: found 9 bytes, the limit is: 1 bytes",
+        )
+        .into_http::<tonic::body::Body>()
+        .headers()
+        .clone();
+        correct(&mut trailers);
+        assert_eq!(code_of(&trailers), Some("8"));
+    }
+}
