@@ -107,8 +107,10 @@ impl Default for UpstreamMetrics {
     }
 }
 
-/// The target of the access log: one line per call, at INFO (`RUST_LOG=cloudtrail_gateway::access=off`
-/// silences it).
+/// The target of the access log: one line per call, at INFO for refused and failed calls and at
+/// DEBUG for successful ones (`RUST_LOG=info,cloudtrail_gateway::access=debug` shows every call;
+/// `...=off` none). Successes stay below the default level because at the gateway's throughput a
+/// line per call costs more than the rest of its own work per call (docs/BENCHMARKS.md).
 pub const ACCESS_TARGET: &str = "cloudtrail_gateway::access";
 
 /// What the access log says of one finished call.
@@ -122,19 +124,29 @@ pub struct AccessRecord<'a> {
     pub request_id: Option<&'a str>,
 }
 
-/// Writes the access-log line of a finished call (refusals and errors included).
+/// Writes the access-log line of a finished call.
 pub fn access(record: &AccessRecord) {
-    tracing::info!(
-        target: ACCESS_TARGET,
-        service = record.service,
-        method = record.method,
-        code = code_name(record.code),
-        duration_ms = record.elapsed.as_secs_f64() * 1000.0,
-        principal = record.principal.map(|p| &*p.name),
-        auth = record.principal.map(|p| p.method.label()),
-        request_id = record.request_id,
-        "call"
-    );
+    macro_rules! line {
+        ($level:expr) => {
+            tracing::event!(
+                target: ACCESS_TARGET,
+                $level,
+                service = record.service,
+                method = record.method,
+                code = code_name(record.code),
+                duration_ms = record.elapsed.as_secs_f64() * 1000.0,
+                principal = record.principal.map(|p| &*p.name),
+                auth = record.principal.map(|p| p.method.label()),
+                request_id = record.request_id,
+                "call"
+            )
+        };
+    }
+    if record.code == Code::Ok {
+        line!(tracing::Level::DEBUG);
+    } else {
+        line!(tracing::Level::INFO);
+    }
 }
 
 /// A status code as grpc-go spells it (dashboards group on it).
