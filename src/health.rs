@@ -25,18 +25,27 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Health {
     reporter: HealthReporter,
+    /// What was last published.
     ready: AtomicBool,
+    /// The upstream answered the last probe.
+    upstream: AtomicBool,
+    /// Every identity source can check credentials (a JWKS loaded, when JWTs are configured).
+    identities: AtomicBool,
     draining: AtomicBool,
 }
 
 impl Health {
-    pub async fn new(reporter: HealthReporter) -> Arc<Health> {
+    /// Not serving until the first probe answers; `identities_ready`: false while a JWKS is still to
+    /// be loaded.
+    pub async fn new(reporter: HealthReporter, identities_ready: bool) -> Arc<Health> {
         let health = Arc::new(Health {
             reporter,
             ready: AtomicBool::new(false),
+            upstream: AtomicBool::new(false),
+            identities: AtomicBool::new(identities_ready),
             draining: AtomicBool::new(false),
         });
-        health.publish(false).await;
+        health.publish().await;
         health
     }
 
@@ -44,10 +53,24 @@ impl Health {
         self.ready.load(Ordering::Relaxed)
     }
 
-    async fn publish(&self, serving: bool) {
-        let serving = serving && !self.draining.load(Ordering::Relaxed);
+    /// Why the gateway is not ready, if it is not.
+    pub fn not_ready_because(&self) -> Option<&'static str> {
+        if self.draining.load(Ordering::Relaxed) {
+            Some("shutting down")
+        } else if !self.identities.load(Ordering::Relaxed) {
+            Some("no JWKS loaded yet: JWTs cannot be checked")
+        } else if !self.upstream.load(Ordering::Relaxed) {
+            Some("the upstream CloudTrail does not answer")
+        } else {
+            None
+        }
+    }
+
+    async fn publish(&self) {
+        let reason = self.not_ready_because();
+        let serving = reason.is_none();
         if self.ready.swap(serving, Ordering::Relaxed) != serving || !serving {
-            tracing::info!(serving, "health");
+            tracing::info!(serving, reason = reason.unwrap_or("-"), "health");
         }
         let status = if serving {
             ServingStatus::Serving
@@ -58,10 +81,16 @@ impl Health {
         self.reporter.set_service_status(SERVICE, status).await;
     }
 
+    /// Every identity source can check credentials now.
+    pub async fn identities_ready(&self) {
+        self.identities.store(true, Ordering::Relaxed);
+        self.publish().await;
+    }
+
     /// From now on NOT_SERVING, whatever the probes say.
     pub async fn drain(&self) {
         self.draining.store(true, Ordering::Relaxed);
-        self.publish(false).await;
+        self.publish().await;
     }
 
     /// Whether CloudTrail answers at all (an error answer counts: it is reachable).
@@ -98,7 +127,8 @@ impl Health {
         tokio::spawn(async move {
             loop {
                 let reachable = Self::probe(&upstream, &limiter).await;
-                self.publish(reachable).await;
+                self.upstream.store(reachable, Ordering::Relaxed);
+                self.publish().await;
                 tokio::time::sleep(every).await;
             }
         })

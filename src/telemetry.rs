@@ -26,6 +26,8 @@ pub const LIMITER_REDIS_FALLBACK: &str = "cloudtrail_gateway_limiter_redis_fallb
 pub const LOOKUPS: &str = "cloudtrail_gateway_lookup_events_total";
 pub const AUTH_FAILURES: &str = "cloudtrail_gateway_auth_failures_total";
 pub const SHED: &str = "cloudtrail_gateway_shed_total";
+pub const CONNECTIONS: &str = "cloudtrail_gateway_connections";
+pub const CONNECTIONS_REFUSED: &str = "cloudtrail_gateway_connections_refused_total";
 pub const BUILD_INFO: &str = "cloudtrail_gateway_build_info";
 
 /// Latency buckets in seconds: from a cached answer (sub-ms) to a long wait for a LookupEvents slot.

@@ -9,13 +9,17 @@ mod common;
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU8, AtomicUsize, Ordering},
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use base64::Engine;
 use cloudtrail_gateway::{
     auth::{
-        AuthConfig, TlsConfig,
+        AuthConfig, ClientCertificates, TlsConfig,
         certificates::CertificateEntry,
         jwt::{JwksSource, JwtConfig},
         tokens::TokenEntry,
@@ -457,6 +461,7 @@ fn jwt_config(jwks: JwksSource, min_refresh: Duration) -> AuthConfig {
             leeway: Duration::from_secs(5),
             refresh_interval: Duration::from_secs(600),
             min_refresh_interval: min_refresh,
+            required_at_start: true,
         }),
         open_health: true,
         ..Default::default()
@@ -715,12 +720,14 @@ async fn mutual_tls_identities() {
             cert: dir.join("server.pem"),
             key: dir.join("server.key"),
             client_ca: Some(dir.join("ca.pem")),
+            client_certificates: ClientCertificates::Required,
         }),
         certificates: vec![CertificateEntry {
             principal: spiffe.into(),
             roles: vec!["operator".into()],
         }],
         open_health: true,
+        certificate_cn_principal: true,
         ..Default::default()
     };
     let gw = gateway_with(auth).await;
@@ -771,6 +778,307 @@ async fn mutual_tls_identities() {
             .await
             .is_err()
     );
+}
+
+/// The attack: a certificate the CA signed with CN = the admin's SPIFFE id (and no URI SAN) deleted a
+/// trail as admin. Now it names nobody, even with common names allowed as principals; a URI SAN
+/// whose scheme is written in capitals is still the certificate's SPIFFE id.
+#[tokio::test]
+async fn a_common_name_cannot_claim_a_spiffe_id() {
+    let dir = temp_dir("forged-cn");
+    let pki = Pki::new("gateway test CA");
+    let (server_cert, server_key) = pki.leaf("gateway", &["localhost"], &[]);
+    let admin = "spiffe://example.test/ns/platform/sa/admin";
+    let (forged_cert, forged_key) = pki.leaf(admin, &[], &[]);
+    let (upper_cert, upper_key) = pki.leaf(
+        "someone",
+        &[],
+        &["SPIFFE://example.test/ns/platform/sa/admin"],
+    );
+    for (name, pem) in [
+        ("server.pem", &server_cert),
+        ("server.key", &server_key),
+        ("ca.pem", &pki.ca_pem),
+    ] {
+        std::fs::write(dir.join(name), pem).expect("write");
+    }
+    let local = common::test_local();
+    let config = Config {
+        auth: AuthConfig {
+            tls: Some(TlsConfig {
+                cert: dir.join("server.pem"),
+                key: dir.join("server.key"),
+                client_ca: Some(dir.join("ca.pem")),
+                client_certificates: ClientCertificates::Required,
+            }),
+            certificates: vec![CertificateEntry {
+                principal: admin.into(),
+                roles: vec!["admin".into()],
+            }],
+            open_health: true,
+            certificate_cn_principal: true,
+            ..Default::default()
+        },
+        ..common::test_config()
+    };
+    let gw = TestGateway::start_with(config, local.clone()).await;
+    let mut forged = tls_client(gw.addr, &pki.ca_pem, Some((&forged_cert, &forged_key)))
+        .await
+        .expect("the handshake itself succeeds: the CA signed it");
+    let status = forged
+        .delete_trail(pb::DeleteTrailRequest {
+            name: "any-trail".into(),
+        })
+        .await
+        .expect_err("a CN is not a SPIFFE id");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let mut real = tls_client(gw.addr, &pki.ca_pem, Some((&upper_cert, &upper_key)))
+        .await
+        .expect("mTLS");
+    real.create_trail(create_request("upper-case-scheme"))
+        .await
+        .expect("the SAN's SPIFFE id is admin");
+    let mut admin_client = real.clone();
+    let events = common::lookup(&mut admin_client, LookupAttributeKey::Username, admin).await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.event_name.as_str())
+            .collect::<Vec<_>>(),
+        ["CreateTrail"],
+        "only the real admin's call is recorded under the admin's name"
+    );
+}
+
+/// With client certificates optional, token callers and health probes connect without one, and a
+/// certificate that is presented still names its holder.
+#[tokio::test]
+async fn client_certificates_can_be_optional() {
+    let dir = temp_dir("optional-mtls");
+    let pki = Pki::new("gateway test CA");
+    let (server_cert, server_key) = pki.leaf("gateway", &["localhost"], &[]);
+    let spiffe = "spiffe://example.test/ns/a/sa/reader";
+    let (client_cert, client_key) = pki.leaf("reader", &[], &[spiffe]);
+    for (name, pem) in [
+        ("server.pem", &server_cert),
+        ("server.key", &server_key),
+        ("ca.pem", &pki.ca_pem),
+    ] {
+        std::fs::write(dir.join(name), pem).expect("write");
+    }
+    let auth = AuthConfig {
+        tls: Some(TlsConfig {
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+            client_ca: Some(dir.join("ca.pem")),
+            client_certificates: ClientCertificates::Optional,
+        }),
+        certificates: vec![CertificateEntry {
+            principal: spiffe.into(),
+            roles: vec!["reader".into()],
+        }],
+        tokens: vec![token_entry("ci", "ci-token", &["reader"])],
+        open_health: true,
+        ..Default::default()
+    };
+    let gw = gateway_with(auth).await;
+    let mut without_cert = tls_client(gw.addr, &pki.ca_pem, None)
+        .await
+        .expect("no certificate needed to connect");
+    without_cert
+        .describe_trails(authorized(
+            pb::DescribeTrailsRequest::default(),
+            Some("ci-token"),
+        ))
+        .await
+        .expect("a token caller without a certificate");
+    let status = without_cert
+        .describe_trails(pb::DescribeTrailsRequest::default())
+        .await
+        .expect_err("neither a certificate nor a token");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", gw.addr))
+        .expect("endpoint")
+        .tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(&pki.ca_pem))
+                .domain_name("localhost"),
+        )
+        .expect("tls")
+        .connect()
+        .await
+        .expect("connect");
+    tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .expect("health without a certificate");
+    let mut with_cert = tls_client(gw.addr, &pki.ca_pem, Some((&client_cert, &client_key)))
+        .await
+        .expect("mTLS");
+    with_cert
+        .describe_trails(pb::DescribeTrailsRequest::default())
+        .await
+        .expect("the certificate's SPIFFE id is a reader");
+}
+
+/// A JWKS endpoint answering as told: serve the set, hang, or refuse; it counts the requests.
+struct JwksServer {
+    url: String,
+    mode: Arc<AtomicU8>,
+    fetches: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+const SERVE: u8 = 0;
+const HANG: u8 = 1;
+const REFUSE: u8 = 2;
+
+impl JwksServer {
+    async fn start(keys: &[&SigningKey], mode: u8) -> JwksServer {
+        let body = serde_json::to_string(&JwkSet {
+            keys: keys.iter().map(|k| k.jwk.clone()).collect(),
+        })
+        .expect("JSON");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let mode = Arc::new(AtomicU8::new(mode));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (m, f) = (mode.clone(), fetches.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (m, f, body) = (m.clone(), f.clone(), body.clone());
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = [0u8; 4096];
+                    let _ = socket.read(&mut buf).await;
+                    f.fetch_add(1, Ordering::SeqCst);
+                    match m.load(Ordering::SeqCst) {
+                        SERVE => {
+                            let response = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                            let _ = socket.write_all(response.as_bytes()).await;
+                        }
+                        HANG => tokio::time::sleep(Duration::from_secs(3600)).await,
+                        _ => {} // closes without an answer
+                    }
+                });
+            }
+        });
+        JwksServer {
+            url: format!("http://127.0.0.1:{port}/jwks.json"),
+            mode,
+            fetches,
+            task,
+        }
+    }
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The attack: with the JWKS endpoint hanging, every queued unknown-`kid` call made its own 10 s
+/// fetch while holding a concurrency permit, and valid callers and health were refused for > 70 s.
+/// Now one fetch is made for all of them, they hold no permit, and everyone else goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_jwks_endpoint_stalls_nobody_else() {
+    let known = SigningKey::generate("known", Algorithm::ES256);
+    let unknown = SigningKey::generate("rotated-in", Algorithm::ES256);
+    let jwks = JwksServer::start(&[&known], SERVE).await;
+    let config = Config {
+        auth: jwt_config(JwksSource::Url(jwks.url.clone()), Duration::from_secs(1)),
+        server: cloudtrail_gateway::config::ServerConfig {
+            max_concurrent_requests: 4,
+            ..common::test_config().server
+        },
+        ..common::test_config()
+    };
+    let gw = TestGateway::start_with(config, common::test_local()).await;
+    let valid = known.sign(claims("alice", &["reader"]));
+    let mut c = gw.client.clone();
+    jwt_status(&mut c, &valid)
+        .await
+        .expect("started, keys loaded");
+    jwks.mode.store(HANG, Ordering::SeqCst);
+    // Past the minimum interval since the fetch at start: an unknown kid may refresh again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = jwks.fetches.load(Ordering::SeqCst);
+    let mut waiting = Vec::new();
+    for _ in 0..30 {
+        let mut c = gw.client.clone();
+        let token = unknown.sign(claims("mallory", &["admin"]));
+        waiting.push(tokio::spawn(async move {
+            let mut request = authorized(pb::DescribeTrailsRequest::default(), Some(&token));
+            request.set_timeout(Duration::from_secs(2));
+            c.describe_trails(request).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..10 {
+        let started = std::time::Instant::now();
+        let mut c = gw.client.clone();
+        jwt_status(&mut c, &valid)
+            .await
+            .expect("a valid caller is served");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a valid caller waited {:?}",
+            started.elapsed()
+        );
+    }
+    let (code, _) = gw.http_get("/healthz").await;
+    assert_eq!(code, 200);
+    for call in waiting {
+        let status = call.await.expect("task").expect_err("unknown key");
+        assert!(
+            matches!(
+                status.code(),
+                Code::Unauthenticated | Code::DeadlineExceeded | Code::Cancelled
+            ),
+            "{status:?}"
+        );
+    }
+    assert_eq!(
+        jwks.fetches.load(Ordering::SeqCst) - before,
+        1,
+        "one fetch for all the unknown-kid callers"
+    );
+}
+
+/// An identity provider that does not answer at start does not crash the gateway: it starts not
+/// ready, keeps fetching, and is ready once the keys are loaded.
+#[tokio::test]
+async fn an_unreachable_jwks_at_start_means_not_ready_until_loaded() {
+    let key = SigningKey::generate("late", Algorithm::ES256);
+    let jwks = JwksServer::start(&[&key], REFUSE).await;
+    let mut auth = jwt_config(JwksSource::Url(jwks.url.clone()), Duration::from_secs(1));
+    if let Some(jwt) = auth.jwt.as_mut() {
+        jwt.required_at_start = false;
+    }
+    let gw = gateway_with(auth).await;
+    let (code, body) = gw.http_get("/readyz").await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("JWKS"), "{body}");
+    jwks.mode.store(SERVE, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, body) = gw.http_get("/readyz").await;
+        if code == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut c = gw.client.clone();
+    jwt_status(&mut c, &key.sign(claims("late-user", &["reader"])))
+        .await
+        .expect("keys loaded");
 }
 
 // ---- start-up and logs ----

@@ -237,9 +237,11 @@ async fn oversized_messages_are_resource_exhausted() {
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     let (_, metrics) = gw.http_get("/metrics").await;
     assert!(
-        metrics.lines().any(|l| l.starts_with("grpc_server_handled_total")
-            && l.contains("grpc_method=\"DescribeTrails\"")
-            && l.contains("grpc_code=\"ResourceExhausted\"")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("grpc_server_handled_total")
+                && l.contains("grpc_method=\"DescribeTrails\"")
+                && l.contains("grpc_code=\"ResourceExhausted\"")),
         "{metrics}"
     );
 }

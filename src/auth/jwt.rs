@@ -34,6 +34,34 @@ const ALGORITHMS: [Algorithm; 8] = [
 const MAX_JWKS_BYTES: usize = 1 << 20;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `typ`, when present, must say the token is an access token or a plain JWT (not a DPoP proof, a
+/// logout token, an ID token of another kind...), and `crit` must be absent: this verifier
+/// understands no header extensions, and RFC 7515 (4.1.11) says a token naming one it does not
+/// understand is refused.
+fn check_typ_and_crit(token: &str) -> Result<(), JwtProblem> {
+    use base64::Engine;
+    let header = token.split('.').next().ok_or(JwtProblem::Malformed)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| JwtProblem::Malformed)?;
+    let header: serde_json::Map<String, Value> =
+        serde_json::from_slice(&raw).map_err(|_| JwtProblem::Malformed)?;
+    if header.contains_key("crit") {
+        return Err(JwtProblem::Header);
+    }
+    match header.get("typ") {
+        None => Ok(()),
+        Some(Value::String(typ))
+            if ["JWT", "at+jwt", "application/at+jwt"]
+                .iter()
+                .any(|ok| typ.eq_ignore_ascii_case(ok)) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(JwtProblem::Header),
+    }
+}
+
 /// A token checked against the keys held now.
 #[derive(Debug)]
 pub enum Checked {
@@ -59,6 +87,8 @@ pub struct JwtConfig {
     pub leeway: Duration,
     pub refresh_interval: Duration,
     pub min_refresh_interval: Duration,
+    /// Refuse to start when the key set cannot be loaded (else: start not ready, keep fetching).
+    pub required_at_start: bool,
 }
 
 /// Why a JWT was refused (also the `error_description` callers see: nothing an attacker can use).
@@ -82,6 +112,8 @@ pub enum JwtProblem {
     Issuer,
     #[error("token names no principal")]
     NoPrincipal,
+    #[error("unsupported token type or critical header")]
+    Header,
 }
 
 impl JwtProblem {
@@ -97,6 +129,7 @@ impl JwtProblem {
             JwtProblem::Audience => "jwt_audience",
             JwtProblem::Issuer => "jwt_issuer",
             JwtProblem::NoPrincipal => "jwt_no_principal",
+            JwtProblem::Header => "jwt_header",
         }
     }
 }
@@ -125,11 +158,23 @@ pub(crate) struct Key {
     algorithm: Option<Algorithm>,
 }
 
+/// When the set was last fetched, and how the last fetches went.
+#[derive(Debug, Clone, Copy)]
+struct Fetches {
+    /// The last attempt, failed or not: attempts are what the endpoint sees.
+    last: Option<Instant>,
+    /// Failures in a row since the last success.
+    failures: u32,
+}
+
 pub struct JwtVerifier {
     config: JwtConfig,
     keys: RwLock<Arc<HashMap<String, Key>>>,
-    /// When the set was last fetched; also serialises refreshes.
-    fetched: tokio::sync::Mutex<Instant>,
+    /// Serialises fetches: callers with an unknown `kid` wait for the fetch in flight (one fetch
+    /// however many wait) instead of each making their own.
+    fetches: tokio::sync::Mutex<Fetches>,
+    /// Whether a key set was ever loaded (the gateway is not ready before).
+    loaded: tokio::sync::watch::Sender<bool>,
     http: Option<HttpsClient>,
 }
 
@@ -178,8 +223,10 @@ pub(crate) fn parse_key_set(raw: &[u8]) -> Result<HashMap<String, Key>, String> 
 }
 
 impl JwtVerifier {
-    /// Loads the key set once; the gateway does not start without it.
-    pub async fn new(config: JwtConfig) -> Result<Arc<JwtVerifier>, JwksError> {
+    /// A verifier for `config`. The key set is loaded now; when that fails, `required` makes it an
+    /// error, else the verifier starts without keys (the gateway not ready) and the refresher keeps
+    /// trying (`spawn_refresher`).
+    pub async fn new(config: JwtConfig, required: bool) -> Result<Arc<JwtVerifier>, JwksError> {
         let http = match &config.jwks {
             JwksSource::File(_) => None,
             JwksSource::Url(url) => {
@@ -202,12 +249,33 @@ impl JwtVerifier {
         };
         let verifier = Arc::new(JwtVerifier {
             keys: RwLock::new(Arc::new(HashMap::new())),
-            fetched: tokio::sync::Mutex::new(Instant::now()),
+            fetches: tokio::sync::Mutex::new(Fetches {
+                last: None,
+                failures: 0,
+            }),
+            loaded: tokio::sync::watch::Sender::new(false),
             http,
             config,
         });
-        verifier.refresh().await?;
+        match verifier.refresh().await {
+            Ok(_) => {}
+            Err(e) if required => return Err(e),
+            Err(e) => tracing::warn!(
+                "no JWKS yet, starting not ready and fetching again in the background: {e}"
+            ),
+        }
         Ok(verifier)
+    }
+
+    /// Whether a key set has been loaded.
+    pub fn is_loaded(&self) -> bool {
+        *self.loaded.borrow()
+    }
+
+    /// Resolves once a key set has been loaded.
+    pub async fn wait_loaded(&self) {
+        let mut loaded = self.loaded.subscribe();
+        let _ = loaded.wait_for(|l| *l).await;
     }
 
     async fn fetch(&self) -> Result<Vec<u8>, JwksError> {
@@ -250,48 +318,101 @@ impl JwtVerifier {
 
     /// Fetches the key set and replaces the current one. Returns how many usable keys it holds.
     pub async fn refresh(&self) -> Result<usize, JwksError> {
-        let mut fetched = self.fetched.lock().await;
-        self.refresh_holding(&mut fetched).await
+        let mut fetches = self.fetches.lock().await;
+        self.fetch_holding(&mut fetches).await
     }
 
-    /// Refreshes while holding the `fetched` lock, so refreshes never overlap.
-    async fn refresh_holding(&self, fetched: &mut Instant) -> Result<usize, JwksError> {
-        let raw = self.fetch().await?;
-        let keys = parse_key_set(&raw).map_err(|reason| JwksError::Parse {
-            from: match &self.config.jwks {
-                JwksSource::File(p) => p.display().to_string(),
-                JwksSource::Url(u) => u.clone(),
-            },
-            reason,
-        })?;
-        let count = keys.len();
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
-        *fetched = Instant::now();
-        Ok(count)
-    }
-
-    /// Refreshes on an unknown `kid`, unless the set was fetched within `min_refresh_interval`.
-    async fn refresh_for_unknown_kid(&self) {
-        let mut fetched = self.fetched.lock().await;
-        if fetched.elapsed() >= self.config.min_refresh_interval
-            && let Err(e) = self.refresh_holding(&mut fetched).await
-        {
-            tracing::warn!("JWKS refresh for an unknown key id failed: {e}");
+    /// Fetches while holding the `fetches` lock, so fetches never overlap; every attempt counts.
+    async fn fetch_holding(&self, fetches: &mut Fetches) -> Result<usize, JwksError> {
+        let fetched = self.fetch().await;
+        // When it ended, not when it began: a fetch that hung for its whole timeout is recent.
+        fetches.last = Some(Instant::now());
+        let parsed = match fetched {
+            Ok(raw) => parse_key_set(&raw).map_err(|reason| JwksError::Parse {
+                from: match &self.config.jwks {
+                    JwksSource::File(p) => p.display().to_string(),
+                    JwksSource::Url(u) => u.clone(),
+                },
+                reason,
+            }),
+            Err(e) => Err(e),
+        };
+        match parsed {
+            Ok(keys) => {
+                fetches.failures = 0;
+                let count = keys.len();
+                *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+                self.loaded.send_replace(true);
+                Ok(count)
+            }
+            Err(e) => {
+                fetches.failures = fetches.failures.saturating_add(1);
+                Err(e)
+            }
         }
     }
 
-    /// Refreshes the set every `refresh_interval` while the returned task runs.
+    /// How long after the last attempt another may be made for an unknown `kid`: the minimum
+    /// interval, doubled for each failure in a row (an endpoint that is down is not asked again and
+    /// again), at most the periodic interval.
+    fn unknown_kid_wait(&self, fetches: &Fetches) -> Duration {
+        let doubled = self
+            .config
+            .min_refresh_interval
+            .saturating_mul(1 << fetches.failures.min(16));
+        doubled.min(
+            self.config
+                .refresh_interval
+                .max(self.config.min_refresh_interval),
+        )
+    }
+
+    /// Refreshes on an unknown `kid`, unless the last attempt is too recent (`unknown_kid_wait`).
+    /// Waits for a fetch already in flight instead of making another. The fetch runs on its own
+    /// task: a caller that gives up (its deadline) does not cancel it, so the callers after it find
+    /// it done instead of each starting their own.
+    async fn refresh_for_unknown_kid(self: &Arc<Self>) {
+        let this = self.clone();
+        let fetch = tokio::spawn(async move {
+            let mut fetches = this.fetches.lock().await;
+            let due = fetches
+                .last
+                .is_none_or(|last| last.elapsed() >= this.unknown_kid_wait(&fetches));
+            if due && let Err(e) = this.fetch_holding(&mut fetches).await {
+                tracing::warn!("JWKS refresh for an unknown key id failed: {e}");
+            }
+        });
+        let _ = fetch.await;
+    }
+
+    /// Refreshes the set every `refresh_interval` while the returned task runs; until a set was
+    /// loaded, tries every few seconds (backing off to the interval).
     pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let verifier = Arc::downgrade(self);
         let every = self.config.refresh_interval;
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
-            ticks.tick().await; // the first tick is immediate; the set was just loaded
+            let mut retry = Duration::from_secs(1);
             loop {
-                ticks.tick().await;
                 let Some(v) = verifier.upgrade() else { return };
-                if let Err(e) = v.refresh().await {
-                    tracing::warn!("periodic JWKS refresh failed, keeping the previous keys: {e}");
+                let wait = if v.is_loaded() {
+                    every
+                } else {
+                    retry.min(every)
+                };
+                drop(v);
+                tokio::time::sleep(wait).await;
+                let Some(v) = verifier.upgrade() else { return };
+                match v.refresh().await {
+                    Ok(_) => retry = Duration::from_secs(1),
+                    Err(e) if v.is_loaded() => {
+                        tracing::warn!(
+                            "periodic JWKS refresh failed, keeping the previous keys: {e}"
+                        )
+                    }
+                    Err(e) => {
+                        retry = retry.saturating_mul(2);
+                        tracing::warn!("JWKS still not loaded, not ready: {e}");
+                    }
                 }
             }
         })
@@ -303,7 +424,10 @@ impl JwtVerifier {
 
     /// Checks a token; returns the principal and its roles. An unknown key id refreshes the key set
     /// first (at most once per `min_refresh_interval`).
-    pub async fn verify(&self, token: &str) -> Result<(String, Vec<String>), JwtProblem> {
+    pub async fn verify(
+        self: &Arc<Self>,
+        token: &str,
+    ) -> Result<(String, Vec<String>), JwtProblem> {
         match self.verify_with_current_keys(token) {
             Checked::KeyNotHeld => {
                 self.refresh_for_unknown_kid().await;
@@ -337,6 +461,7 @@ impl JwtVerifier {
         if !ALGORITHMS.contains(&header.alg) {
             return Err(JwtProblem::Algorithm);
         }
+        check_typ_and_crit(token)?;
         let kid = header.kid.ok_or(JwtProblem::UnknownKey)?;
         Ok(keys.get(&kid).map(|key| (key, header.alg)))
     }

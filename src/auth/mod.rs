@@ -28,7 +28,19 @@ use tokens::{BadHash, TokenEntry, Tokens};
 pub struct TlsConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The CA client certificates must chain to; none: client certificates are not asked for.
     pub client_ca: Option<PathBuf>,
+    /// With a client CA: whether every connection must present a certificate.
+    pub client_certificates: ClientCertificates,
+}
+
+/// Whether client certificates are required, or verified only when presented (callers without one
+/// authenticate with a token or JWT; health and reflection stay reachable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ClientCertificates {
+    #[default]
+    Optional,
+    Required,
 }
 
 /// Everything about who may call what.
@@ -43,6 +55,8 @@ pub struct AuthConfig {
     pub open_health: bool,
     /// Explicitly run without authentication on a non-loopback address.
     pub insecure_no_auth: bool,
+    /// Whether a client certificate without a SPIFFE id is named by its subject CN.
+    pub certificate_cn_principal: bool,
 }
 
 impl AuthConfig {
@@ -88,6 +102,7 @@ impl Failure {
             Failure::Certificate(CertificateProblem::Unparsable) => "certificate_unparsable",
             Failure::Certificate(CertificateProblem::SeveralSpiffeIds) => "certificate_spiffe_ids",
             Failure::Certificate(CertificateProblem::Anonymous) => "certificate_anonymous",
+            Failure::Certificate(CertificateProblem::BadSpiffeId) => "certificate_bad_spiffe_id",
         }
     }
 }
@@ -113,6 +128,7 @@ pub struct Authenticator {
     token_principals: Vec<Principal>,
     jwt: Option<Arc<JwtVerifier>>,
     certificate_roles: HashMap<String, Arc<[String]>>,
+    certificate_cn_principal: bool,
     policy: Policy,
 }
 
@@ -120,7 +136,7 @@ impl Authenticator {
     /// Checks the configuration and loads the JWKS (if any).
     pub async fn new(config: &AuthConfig) -> Result<Authenticator, AuthSetupError> {
         let jwt = match &config.jwt {
-            Some(jwt) => Some(JwtVerifier::new(jwt.clone()).await?),
+            Some(jwt) => Some(JwtVerifier::new(jwt.clone(), jwt.required_at_start).await?),
             None => None,
         };
         Ok(Authenticator {
@@ -137,6 +153,7 @@ impl Authenticator {
                 })
                 .collect(),
             jwt,
+            certificate_cn_principal: config.certificate_cn_principal,
             certificate_roles: config
                 .certificates
                 .iter()
@@ -226,7 +243,8 @@ impl Authenticator {
         }
         if let Some(der) = client_certificate {
             // The TLS layer already verified the chain against the client CA.
-            let name = certificates::identity(der).map_err(Failure::Certificate)?;
+            let name = certificates::identity(der, self.certificate_cn_principal)
+                .map_err(Failure::Certificate)?;
             let roles = self
                 .certificate_roles
                 .get(&name)

@@ -13,7 +13,7 @@ use super::{
     checks::{ConfigError, invalid, positive, readable, url},
 };
 use crate::auth::{
-    AuthConfig, TlsConfig,
+    AuthConfig, ClientCertificates, TlsConfig,
     certificates::CertificateEntry,
     jwt::{JwksSource, JwtConfig},
     policy::Policy,
@@ -34,9 +34,17 @@ pub struct AuthSettings {
     /// Server private key (PEM).
     #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
-    /// CA (PEM) that client certificates must chain to; makes client certificates required (mTLS).
+    /// CA (PEM) that client certificates must chain to (mTLS).
     #[arg(long, value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
+    /// With --tls-client-ca: whether every connection must present a client certificate, or only
+    /// those that present one are checked (token and JWT callers, health probes connect without).
+    #[arg(long, value_enum, default_value = "optional")]
+    pub tls_client_certificates: ClientCertificates,
+    /// A client certificate without a SPIFFE id is named by its subject CN (never a CN shaped like a
+    /// URI); off: such a certificate names nobody.
+    #[arg(long, value_name = "BOOL", default_value = "false", action = ArgAction::Set)]
+    pub certificate_cn_principal: bool,
     /// JWT: the JSON Web Key Set, from a file.
     #[arg(long, value_name = "FILE")]
     pub jwks_file: Option<PathBuf>,
@@ -61,9 +69,13 @@ pub struct AuthSettings {
     /// JWT: refresh the key set this often.
     #[arg(long, value_name = "DURATION", default_value = "10m")]
     pub jwks_refresh_interval: HumanDuration,
-    /// JWT: an unknown key id refreshes the set at most this often.
+    /// JWT: an unknown key id refreshes the set at most this often (less often while fetches fail).
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub jwks_min_refresh_interval: HumanDuration,
+    /// JWT: refuse to start when the key set cannot be loaded; off: start not ready (/readyz 503,
+    /// health NOT_SERVING) and keep fetching, ready once keys are loaded.
+    #[arg(long, value_name = "BOOL", default_value = "false", action = ArgAction::Set)]
+    pub jwks_required_at_start: bool,
 }
 
 impl AuthSettings {
@@ -87,6 +99,7 @@ impl AuthSettings {
                     cert,
                     key,
                     client_ca,
+                    client_certificates: self.tls_client_certificates,
                 })
             }
             (None, None, None) => None,
@@ -139,6 +152,7 @@ impl AuthSettings {
                     "jwks_min_refresh_interval",
                     self.jwks_min_refresh_interval.0,
                 )?,
+                required_at_start: self.jwks_required_at_start,
             }),
         };
         // What start-up would refuse, refused here (so --print-config says so too).
@@ -179,6 +193,7 @@ impl AuthSettings {
             tls,
             open_health: self.auth_open_health,
             insecure_no_auth: self.insecure_no_auth,
+            certificate_cn_principal: self.certificate_cn_principal,
         };
         // Secure by default: no authentication only where nobody else can connect.
         if !auth.is_enabled() && !listen.ip().is_loopback() && !auth.insecure_no_auth {

@@ -1,12 +1,12 @@
 //! The gateway's own quotas per account, Region and class, and how callers share them.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::PathBuf};
 
 use clap::Args;
 
 use super::{
     HumanDuration,
-    checks::{ConfigError, at_least_one, invalid, positive, rate, url},
+    checks::{ConfigError, at_least_one, invalid, positive, rate, readable, url},
 };
 use crate::limits::{Fairness, LimitsConfig, Quotas};
 
@@ -27,9 +27,13 @@ pub struct LimitSettings {
     /// How waiting callers share slots.
     #[arg(long, value_enum, default_value = "round-robin")]
     pub fairness: Fairness,
-    /// Share the quotas with other replicas through Redis (redis:// or rediss:// URL).
+    /// Share the quotas with other replicas through Redis (redis:// or rediss:// for TLS; a password
+    /// as `redis://:PASSWORD@host:6379`).
     #[arg(long, value_name = "URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// With a rediss:// URL: the CA (PEM) Redis's certificate chains to, when not a public one.
+    #[arg(long, value_name = "FILE")]
+    pub redis_ca: Option<PathBuf>,
     /// Replicas sharing the quota; with Redis away each takes quota / this.
     #[arg(long, value_name = "N", default_value = "1")]
     pub expected_replicas: u32,
@@ -43,6 +47,13 @@ impl LimitSettings {
         if let Some(redis) = &self.redis_url {
             url("redis_url", redis, &["redis", "rediss"])?;
         }
+        let redis_ca = match (&self.redis_ca, &self.redis_url) {
+            (None, _) => None,
+            (Some(ca), Some(url)) if url.starts_with("rediss://") => {
+                Some(readable("redis_ca", ca)?)
+            }
+            (Some(_), _) => return Err(invalid("redis_ca", "only with a rediss:// redis_url")),
+        };
         if let Some((principal, _)) = weights.iter().find(|(_, w)| **w == 0) {
             return Err(invalid(
                 "weights",
@@ -59,6 +70,7 @@ impl LimitSettings {
             fairness: self.fairness,
             weights,
             redis_url: self.redis_url,
+            redis_ca,
             expected_replicas: at_least_one("expected_replicas", self.expected_replicas)?,
             lookup_cache_ttl: self.lookup_cache_ttl.0,
         })

@@ -33,6 +33,16 @@ pub struct ServerSettings {
     /// Calls in the gateway at once; beyond, RESOURCE_EXHAUSTED at once.
     #[arg(long, value_name = "N", default_value = "1024")]
     pub max_concurrent_requests: usize,
+    /// Streaming calls (health Watch, reflection, event streams) open at once, each held until its
+    /// stream ends; beyond, RESOURCE_EXHAUSTED at once.
+    #[arg(long, value_name = "N", default_value = "1000")]
+    pub max_streaming_calls: usize,
+    /// Client connections open at once; beyond, a new connection is closed at once.
+    #[arg(long, value_name = "N", default_value = "2000")]
+    pub max_connections: usize,
+    /// Time a new connection has to finish its TLS handshake and send the HTTP/2 preface.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub handshake_timeout: HumanDuration,
     /// Largest request or response message in bytes.
     #[arg(long, value_name = "BYTES", default_value = "4194304")]
     pub max_message_size: usize,
@@ -60,6 +70,9 @@ pub struct ServerConfig {
     pub health_probe_interval: Duration,
     pub drain_timeout: Duration,
     pub max_concurrent_requests: usize,
+    pub max_streaming_calls: usize,
+    pub max_connections: usize,
+    pub handshake_timeout: Duration,
     pub max_message_size: usize,
     pub request_timeout: Duration,
     pub keepalive_interval: Duration,
@@ -83,6 +96,9 @@ impl ServerSettings {
                 "max_concurrent_requests",
                 self.max_concurrent_requests,
             )?,
+            max_streaming_calls: at_least_one("max_streaming_calls", self.max_streaming_calls)?,
+            max_connections: at_least_one("max_connections", self.max_connections)?,
+            handshake_timeout: positive("handshake_timeout", self.handshake_timeout.0)?,
             max_message_size: at_least_one("max_message_size", self.max_message_size)?,
             request_timeout: positive("request_timeout", self.request_timeout.0)?,
             keepalive_interval: positive("keepalive_interval", self.keepalive_interval.0)?,

@@ -70,6 +70,8 @@ pub struct LimitsConfig {
     pub weights: BTreeMap<String, u32>,
     /// Shared slots across replicas.
     pub redis_url: Option<String>,
+    /// The CA (PEM) a `rediss://` Redis's certificate chains to, when not a public one.
+    pub redis_ca: Option<Vec<u8>>,
     /// With Redis away, each replica falls back to quota / expected_replicas.
     pub expected_replicas: u32,
     /// LookupEvents answers served again to identical requests within this time (0: no cache).
@@ -84,6 +86,7 @@ impl Default for LimitsConfig {
             fairness: Fairness::RoundRobin,
             weights: BTreeMap::new(),
             redis_url: None,
+            redis_ca: None,
             expected_replicas: 1,
             lookup_cache_ttl: Duration::from_secs(2),
         }
@@ -134,6 +137,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Virtual-time units one call costs a principal of weight 1.
 const TURN: u64 = 1_000_000;
 
+/// The per-principal virtual times are pruned once this many principals are remembered.
+const PRUNE_PRINCIPALS_AT: usize = 1024;
+
 #[derive(Debug, Default)]
 struct Queue {
     /// (virtual time, arrival) → the waiter's wake-up.
@@ -175,6 +181,7 @@ impl Limiter {
                 None => Slots::Local(Mutex::new(Gcra::new(rate))),
                 Some(url) => Slots::Redis(shared::RedisSlots::new(
                     url,
+                    config.redis_ca.as_deref(),
                     // A hash tag keeps one account's keys on one cluster slot.
                     format!(
                         "cloudtrail-gateway:{{{account}:{region}}}:{}",
@@ -182,6 +189,7 @@ impl Limiter {
                     ),
                     rate,
                     rate / f64::from(config.expected_replicas.max(1)),
+                    config.max_wait,
                 )?),
             };
             Ok(Arc::new(ClassLimiter {
@@ -204,6 +212,14 @@ impl Limiter {
 
     pub fn config(&self) -> &LimitsConfig {
         &self.config
+    }
+
+    /// Whether any class takes its slots from the local fallback (Redis unreachable or not believed).
+    pub fn in_fallback(&self) -> bool {
+        self.classes.iter().any(|c| match &c.slots {
+            Slots::Redis(redis) => redis.in_fallback(),
+            Slots::Local(_) => false,
+        })
     }
 
     /// Waits for a slot of `class` for `principal`, within `deadline` (and `max_wait`).
@@ -239,6 +255,13 @@ impl Limiter {
                 Fairness::RoundRobin => {
                     let start = q.last.get(principal).copied().unwrap_or(0).max(q.now);
                     let tag = start + TURN / u64::from(weight);
+                    if q.last.len() >= PRUNE_PRINCIPALS_AT {
+                        // A principal whose last tag is behind the queue's time starts at that time
+                        // anyway: forgetting it changes nothing, and keeps the map bounded by the
+                        // principals actually waiting or served ahead.
+                        let now = q.now;
+                        q.last.retain(|_, last| *last > now);
+                    }
                     q.last.insert(principal.into(), tag);
                     (tag, q.arrivals)
                 }
@@ -359,6 +382,21 @@ mod tests {
             "{refused:?}"
         );
         assert_eq!(refused.subject, "123456789012/us-east-1");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_per_principal_map_stays_bounded() {
+        let l = limiter(1000.0, Fairness::RoundRobin);
+        for i in 0..3000 {
+            l.acquire(Class::Read, &format!("p{i}"), None)
+                .await
+                .unwrap();
+        }
+        let remembered = lock(&l.classes[Class::Read as usize].queue).last.len();
+        assert!(
+            remembered <= PRUNE_PRINCIPALS_AT,
+            "{remembered} principals remembered"
+        );
     }
 
     #[tokio::test(start_paused = true)]

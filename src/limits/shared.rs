@@ -1,7 +1,9 @@
 //! Slots shared by all replicas: an atomic GCRA in a Lua script on Redis's own clock (`TIME`), so
-//! replicas' clocks do not matter. While Redis cannot be reached, each replica falls back to a local
-//! GCRA at quota / expected replicas, says so in the log (and `fallback_active`), and tries Redis
-//! again every second.
+//! replicas' clocks do not matter. While Redis cannot be reached, or answers what cannot be true (a
+//! wait beyond the longest a call may wait: its state was tampered with or is corrupt), each replica
+//! falls back to a local GCRA at quota / expected replicas, says so in the log, the
+//! `..._redis_fallback` gauge and `/readyz`, and tries Redis again every second. `rediss://` URLs
+//! use TLS (rustls), optionally with a private CA; a password in the URL authenticates.
 
 use std::{
     sync::{
@@ -39,6 +41,8 @@ pub struct RedisSlots {
     script: Script,
     key: String,
     interval_us: u64,
+    /// A wait Redis answers beyond this is not believed.
+    max_wait: Duration,
     fallback: Mutex<Gcra>,
     /// While set, Redis is not asked again before this instant.
     retry_at: Mutex<Option<Instant>>,
@@ -58,11 +62,22 @@ impl RedisSlots {
     /// Connects lazily: a gateway starts (in fallback) even while Redis is down.
     pub fn new(
         url: &str,
+        ca: Option<&[u8]>,
         key: String,
         rate: f64,
         fallback_rate: f64,
+        max_wait: Duration,
     ) -> Result<RedisSlots, redis::RedisError> {
-        let client = redis::Client::open(url)?;
+        let client = match ca {
+            None => redis::Client::open(url)?,
+            Some(ca) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.to_vec()),
+                },
+            )?,
+        };
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))
             .set_response_timeout(Some(REDIS_TIMEOUT))
@@ -74,9 +89,23 @@ impl RedisSlots {
             key,
             interval_us: super::gcra::interval_of(rate).as_micros() as u64,
             fallback: Mutex::new(Gcra::new(fallback_rate)),
+            max_wait,
             retry_at: Mutex::new(None),
             fallback_active: AtomicBool::new(false),
         })
+    }
+
+    /// Whether an answer can be true: taken, or a wait within the longest any call may wait (the
+    /// script never sets a key further ahead than one interval, so a longer wait means someone did).
+    fn believable(&self, taken: i64, wait_us: i64) -> bool {
+        let interval_us = i64::try_from(self.interval_us).unwrap_or(i64::MAX);
+        let limit_us = i64::try_from(self.max_wait.as_micros()).unwrap_or(i64::MAX);
+        taken == 1 || (0..=limit_us.max(interval_us)).contains(&wait_us)
+    }
+
+    /// Whether slots come from the local fallback now.
+    pub fn in_fallback(&self) -> bool {
+        self.fallback_active.load(Ordering::Relaxed)
     }
 
     pub async fn try_take(&self) -> Result<(), Duration> {
@@ -89,7 +118,7 @@ impl RedisSlots {
         invocation.key(&self.key).arg(self.interval_us);
         let call = invocation.invoke_async::<(i64, i64)>(&mut connection);
         match tokio::time::timeout(REDIS_TIMEOUT, call).await {
-            Ok(Ok((taken, wait_us))) => {
+            Ok(Ok((taken, wait_us))) if self.believable(taken, wait_us) => {
                 *lock(&self.retry_at) = None;
                 if self.fallback_active.swap(false, Ordering::Relaxed) {
                     tracing::info!(key = %self.key, "Redis is back: rate limits are shared again");
@@ -104,6 +133,9 @@ impl RedisSlots {
             failure => {
                 let reason = match failure {
                     Ok(Err(e)) => e.to_string(),
+                    Ok(Ok((_, wait_us))) => format!(
+                        "Redis answered a wait of {wait_us} µs, beyond the longest a call may wait: its limiter state is not believed"
+                    ),
                     _ => "timed out".to_owned(),
                 };
                 // The failed round trip took time: the slot is taken now, not when it was asked for.

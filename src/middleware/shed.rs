@@ -21,7 +21,7 @@ pub const MESSAGE: &str = "the gateway is at its concurrent call limit; retry sh
 
 fn overloaded(error: BoxError) -> BoxError {
     if error.is::<Overloaded>() {
-        metrics::counter!(telemetry::SHED).increment(1);
+        metrics::counter!(telemetry::SHED, "kind" => "call").increment(1);
         Box::new(Status::resource_exhausted(MESSAGE))
     } else {
         error

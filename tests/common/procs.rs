@@ -313,6 +313,11 @@ impl GatewayProcess {
 /// `redis-server` on a free port, no persistence. Installed by scripts/test.sh; never skipped.
 pub struct Redis {
     pub port: u16,
+    /// With TLS: the CA (PEM) its certificate chains to; `port` is then the TLS port and
+    /// `plain_port` a plaintext one for the fixture's own commands.
+    pub ca: Option<Vec<u8>>,
+    plain_port: u16,
+    password: Option<String>,
     proc: Option<Proc>,
 }
 
@@ -323,19 +328,78 @@ impl Redis {
 
     /// On a given port (to bring a stopped Redis back where the gateways expect it).
     pub fn start_on(port: u16) -> Redis {
+        Self::spawn(port, port, &[], None, None)
+    }
+
+    /// With a password and TLS only on `port` (a certificate for localhost from a fresh CA).
+    pub fn start_tls(password: &str) -> Redis {
+        let dir = std::env::temp_dir().join(format!("ctgw-redis-tls-{}", free_port()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_key = rcgen::KeyPair::generate().expect("key");
+        let ca_cert = ca_params.self_signed(&ca_key).expect("CA");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &issuer).expect("server cert");
+        let files = [
+            ("redis.pem", cert.pem()),
+            ("redis.key", key.serialize_pem()),
+            ("ca.pem", ca_cert.pem()),
+        ];
+        for (name, pem) in &files {
+            std::fs::write(dir.join(name), pem).expect("write");
+        }
+        let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        let tls_port = free_port();
+        let tls_args = [
+            "--tls-port".to_owned(),
+            tls_port.to_string(),
+            "--tls-cert-file".to_owned(),
+            path("redis.pem"),
+            "--tls-key-file".to_owned(),
+            path("redis.key"),
+            "--tls-ca-cert-file".to_owned(),
+            path("ca.pem"),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+            "--requirepass".to_owned(),
+            password.to_owned(),
+        ];
+        let mut redis = Self::spawn(
+            free_port(),
+            tls_port,
+            &tls_args,
+            Some(password),
+            Some(ca_cert.pem().into_bytes()),
+        );
+        redis.port = tls_port;
+        redis
+    }
+
+    fn spawn(
+        plain_port: u16,
+        port: u16,
+        extra: &[String],
+        password: Option<&str>,
+        ca: Option<Vec<u8>>,
+    ) -> Redis {
         let exe = std::env::var_os("CLOUDTRAIL_GATEWAY_TEST_REDIS")
             .unwrap_or_else(|| "redis-server".into());
         let mut command = Command::new(&exe);
-        command.args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]);
+        command
+            .args([
+                "--port",
+                &plain_port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(extra);
         let mut proc = Proc::spawn(command, "redis");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -344,17 +408,19 @@ impl Redis {
                 "redis-server ({exe:?}) exited; run scripts/test.sh, which installs it:\n{}",
                 proc.log_text()
             );
-            let pong = TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
-                s.write_all(b"PING\r\n")?;
-                let mut buf = [0u8; 7];
-                s.read_exact(&mut buf)?;
-                Ok(buf)
-            });
-            if pong.is_ok_and(|b| &b == b"+PONG\r\n") {
-                return Redis {
-                    port,
-                    proc: Some(proc),
-                };
+            let mut redis = Redis {
+                port,
+                ca: ca.clone(),
+                plain_port,
+                password: password.map(str::to_owned),
+                proc: None,
+            };
+            if redis
+                .try_command(&["PING"])
+                .is_ok_and(|r| r.contains("PONG"))
+            {
+                redis.proc = Some(proc);
+                return redis;
             }
             assert!(
                 Instant::now() < deadline,
@@ -367,6 +433,31 @@ impl Redis {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// One command over the plaintext port (authenticated when there is a password); the raw reply.
+    pub fn command(&self, args: &[&str]) -> String {
+        self.try_command(args)
+            .unwrap_or_else(|e| panic!("redis {args:?}: {e}"))
+    }
+
+    fn try_command(&self, args: &[&str]) -> std::io::Result<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.plain_port))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut send = |args: &[&str]| -> std::io::Result<String> {
+            let mut request = format!("*{}\r\n", args.len());
+            for a in args {
+                request.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+            }
+            s.write_all(request.as_bytes())?;
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf)?;
+            Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+        };
+        if let Some(password) = &self.password {
+            send(&["AUTH", password])?;
+        }
+        send(args)
     }
 
     /// Kills the server (as a crash would).

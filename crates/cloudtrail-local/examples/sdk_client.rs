@@ -7,12 +7,20 @@ use aws_sdk_cloudtrail::{
     config::{BehaviorVersion, Credentials, Region},
     types::{LookupAttribute, LookupAttributeKey},
 };
-use cloudtrail_local::{LocalCloudTrail, Options};
+use cloudtrail_local::{LocalCloudTrail, Options, Quotas};
 
 /// Creates a trail as IAM user `alice`, starts logging, and finds both calls in the event history
 /// under her name. Returns the event names found, newest first.
 pub async fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
-    let cloudtrail = LocalCloudTrail::new(Options::default());
+    // AWS allows one write per second per account and Region, and so does the emulator by default;
+    // this example writes twice in a row, so it raises that quota (the SDK would otherwise retry).
+    let cloudtrail = LocalCloudTrail::new(Options {
+        quotas: Quotas {
+            write: 10.0,
+            ..Quotas::AWS
+        },
+        ..Options::default()
+    });
     // Calls signed with this key are recorded as alice's; any other key is the default user's.
     let key = cloudtrail.user_key("alice");
     let config = aws_sdk_cloudtrail::Config::builder()

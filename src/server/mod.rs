@@ -1,17 +1,21 @@
-//! Assembles the gateway: upstream client, limiter, authentication, the CloudTrail service behind its
-//! tower layers, health and reflection, the HTTP side port, and a graceful shutdown.
+//! Assembles the gateway: upstream clients, limiter, authentication, the CloudTrail service behind
+//! its tower layers, health and reflection, the HTTP side port, and a graceful shutdown.
+//! Connections are accepted by `incoming` (bounded, timed handshakes) and secured by `tls`.
 
-use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
+pub mod incoming;
+pub mod tls;
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use cloudtrail_local::{LoadError, LocalCloudTrail};
 use tokio::{net::TcpListener, sync::oneshot};
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
+use tonic::transport::Server;
 use tower::ServiceBuilder;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::{
     api::Gateway,
-    auth::{AuthSetupError, Authenticator, TlsConfig},
+    auth::{AuthSetupError, Authenticator},
     config::{Config, UpstreamKind},
     health::Health,
     limits::Limiter,
@@ -29,11 +33,8 @@ pub enum StartError {
     },
     #[error("authentication setup failed: {0}")]
     Auth(#[from] AuthSetupError),
-    #[error("cannot read {path}: {source}")]
-    ReadFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("cannot load CloudTrail logs: {0}")]
     LoadLogs(#[from] LoadError),
     #[error(transparent)]
@@ -59,13 +60,6 @@ impl From<TcpListener> for Listeners {
     fn from(grpc: TcpListener) -> Self {
         Listeners { grpc, http: None }
     }
-}
-
-/// The accepted connections, with TCP_NODELAY as tonic sets it when it binds itself (it does not on
-/// a listener handed to it): without it Nagle's algorithm holds back small response frames until the
-/// peer's delayed ACK, milliseconds per call.
-fn incoming(listener: TcpListener) -> TcpIncoming {
-    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -98,6 +92,9 @@ pub async fn serve_with(
         grpc: listener,
         http,
     } = listeners.into();
+    // One crypto provider for every rustls user (server TLS, Redis TLS, the JWKS fetcher); a second
+    // call finds it installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     if config.upstream.kind == UpstreamKind::Local {
         for path in &config.local.load_logs {
             let added = local.load_logs(path)?;
@@ -128,7 +125,15 @@ pub async fn serve_with(
     }
 
     let (reporter, health_service) = tonic_health::server::health_reporter();
-    let health = Health::new(reporter).await;
+    let health = Health::new(reporter, auth.jwt().is_none_or(|jwt| jwt.is_loaded())).await;
+    if let Some(jwt) = auth.jwt().filter(|jwt| !jwt.is_loaded()) {
+        let (jwt, health) = (jwt.clone(), health.clone());
+        background.push(AbortOnDrop(tokio::spawn(async move {
+            jwt.wait_loaded().await;
+            tracing::info!("JWKS loaded");
+            health.identities_ready().await;
+        })));
+    }
     background.push(AbortOnDrop(health.clone().spawn_probes(
         upstream.clone(),
         limiter.clone(),
@@ -144,9 +149,15 @@ pub async fn serve_with(
     let (side_port_stop, side_port_stopped) = oneshot::channel::<()>();
     let metrics_addr = http.as_ref().and_then(|l| l.local_addr().ok());
     let side_port = http.map(|listener| {
-        tokio::spawn(side_port::serve(listener, metrics, health.clone(), async {
-            let _ = side_port_stopped.await;
-        }))
+        tokio::spawn(side_port::serve(
+            listener,
+            metrics,
+            health.clone(),
+            limiter.clone(),
+            async {
+                let _ = side_port_stopped.await;
+            },
+        ))
     });
 
     let gateway = CloudTrailServiceServer::new(Gateway::new(
@@ -178,13 +189,14 @@ pub async fn serve_with(
         authentication = config.auth.is_enabled(),
         "cloudtrail-gateway serving"
     );
-    let mut builder = Server::builder()
+    let builder = Server::builder()
         .http2_keepalive_interval(Some(config.server.keepalive_interval))
         .http2_keepalive_timeout(Some(config.server.keepalive_timeout))
         .max_connection_age(config.server.max_connection_age);
-    if let Some(tls) = &config.auth.tls {
-        builder = builder.tls_config(tls_config(tls)?)?;
-    }
+    let limits = incoming::Limits {
+        max_connections: config.server.max_connections,
+        handshake_timeout: config.server.handshake_timeout,
+    };
     // On the signal: NOT_SERVING first, then tonic stops accepting and lets calls in flight finish.
     let (draining, drain_started) = oneshot::channel::<()>();
     let drain_health = health.clone();
@@ -206,17 +218,35 @@ pub async fn serve_with(
         ))
         .layer(PropagateRequestIdLayer::new(trace::REQUEST_ID))
         .layer(trace::layer())
+        .layer(middleware::streams::layer(
+            config.server.max_streaming_calls,
+        ))
         .layer(middleware::auth::layer(auth))
         .layer(middleware::shed::layer(
             config.server.max_concurrent_requests,
         ));
-    let serving = builder
+    let router = builder
         .layer(layers)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(gateway)
-        .serve_with_incoming_shutdown(incoming(listener), signal);
+        .add_service(gateway);
+    // Plain and TLS connections are different stream types: one serving future each.
+    let serving: std::pin::Pin<
+        Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>,
+    > = match &config.auth.tls {
+        None => Box::pin(router.serve_with_incoming_shutdown(
+            incoming::accept(listener, incoming::Plain, limits),
+            signal,
+        )),
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(tls)?);
+            Box::pin(router.serve_with_incoming_shutdown(
+                incoming::accept(listener, incoming::Tls(acceptor), limits),
+                signal,
+            ))
+        }
+    };
     let drain_timeout = config.server.drain_timeout;
     let outcome = tokio::select! {
         served = serving => served.map_err(StartError::from),
@@ -237,24 +267,6 @@ pub async fn serve_with(
     }
     tracing::info!("cloudtrail-gateway stopped");
     outcome
-}
-
-fn read(path: &PathBuf) -> Result<Vec<u8>, StartError> {
-    std::fs::read(path).map_err(|source| StartError::ReadFile {
-        path: path.clone(),
-        source,
-    })
-}
-
-/// Server TLS (rustls on aws-lc, the SDK's crypto provider); a client CA makes client certificates
-/// required.
-fn tls_config(tls: &TlsConfig) -> Result<ServerTlsConfig, StartError> {
-    let mut config =
-        ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
-    if let Some(ca) = &tls.client_ca {
-        config = config.client_ca_root(Certificate::from_pem(read(ca)?));
-    }
-    Ok(config)
 }
 
 /// Stops a background task when the server stops.

@@ -1,0 +1,223 @@
+//! What did not hold under attack, each reproduced first: unauthenticated streams without bound,
+//! idle and half-open connections without bound, and limiter state from Redis believed whatever it
+//! says; and Redis reached with a password over TLS.
+
+mod common;
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    time::{Duration, Instant},
+};
+
+use cloudtrail_gateway::{config::Config, limits::LimitsConfig, pb};
+use common::{TestGateway, procs::Redis};
+use tonic::Code;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+fn with_server(f: impl FnOnce(&mut cloudtrail_gateway::config::ServerConfig)) -> Config {
+    let mut config = common::test_config();
+    f(&mut config.server);
+    config
+}
+
+/// The attack: 10 000 unauthenticated Health/Watch streams all opened (RSS 59 → 139 MB). Now
+/// streams hold one of `max_streaming_calls` places while they last; the rest are refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_streams_are_bounded() {
+    let gw = TestGateway::start_with(
+        with_server(|s| s.max_streaming_calls = 20),
+        common::test_local(),
+    )
+    .await;
+    let mut health = HealthClient::new(common::channel(gw.addr).await);
+    let mut open = Vec::new();
+    let mut refused = 0;
+    for _ in 0..200 {
+        match health.watch(HealthCheckRequest::default()).await {
+            Ok(stream) => open.push(stream.into_inner()),
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(open.len(), 20, "as many streams as places");
+    assert_eq!(refused, 180);
+    let (_, metrics) = gw.http_get("/metrics").await;
+    assert!(
+        metrics.contains("cloudtrail_gateway_shed_total{kind=\"stream\"} 180"),
+        "{metrics}"
+    );
+    // Unary calls are not held up by open streams.
+    health
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("unary health");
+    gw.client
+        .clone()
+        .describe_trails(pb::DescribeTrailsRequest::default())
+        .await
+        .expect("an RPC");
+    // A closed stream gives its place back.
+    open.truncate(19);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match health.watch(HealthCheckRequest::default()).await {
+            Ok(_) => break,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(status) => panic!("the place never came back: {status:?}"),
+        }
+    }
+}
+
+fn closed_by_peer(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).expect("timeout");
+    let mut byte = [0u8; 1];
+    matches!(stream.read(&mut byte), Ok(0) | Err(_))
+        && {
+            // A read timeout is an Err too: tell it apart from a close.
+            stream
+                .set_read_timeout(Some(Duration::from_millis(10)))
+                .ok();
+            !matches!(stream.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut)
+        }
+}
+
+/// The attack: 300 idle TCP connections and 300 half-prefaces stayed open 150 s, and at the file
+/// descriptor limit every call and /healthz timed out. Now a connection has `handshake_timeout` to
+/// speak HTTP/2, and beyond `max_connections` a new one is closed at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_half_open_connections_are_closed_and_bounded() {
+    let gw = TestGateway::start_with(
+        with_server(|s| {
+            s.max_connections = 3;
+            s.handshake_timeout = Duration::from_millis(500);
+        }),
+        common::test_local(),
+    )
+    .await;
+    let addr = gw.addr;
+    let (idle, half, mut extra) = tokio::task::spawn_blocking(move || {
+        let idle = TcpStream::connect(addr).expect("connect");
+        let mut half = TcpStream::connect(addr).expect("connect");
+        half.write_all(b"PRI * HTTP/2.0\r\n")
+            .expect("half a preface");
+        let third = TcpStream::connect(addr).expect("connect");
+        std::thread::sleep(Duration::from_millis(100));
+        let extra = TcpStream::connect(addr).expect("connect");
+        drop(third);
+        (idle, half, extra)
+    })
+    .await
+    .expect("blocking");
+    let started = Instant::now();
+    let closed = tokio::task::spawn_blocking(move || {
+        let over_limit = closed_by_peer(&mut extra, Duration::from_millis(200));
+        let (mut idle, mut half) = (idle, half);
+        (
+            over_limit,
+            closed_by_peer(&mut idle, Duration::from_secs(3)),
+            closed_by_peer(&mut half, Duration::from_secs(3)),
+        )
+    })
+    .await
+    .expect("blocking");
+    assert!(closed.0, "beyond max_connections: closed at once");
+    assert!(closed.1 && closed.2, "idle and half-open: closed");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // The places are free again: a real client is served.
+    gw.client
+        .clone()
+        .describe_trails(pb::DescribeTrailsRequest::default())
+        .await
+        .expect("served");
+    let (_, metrics) = gw.http_get("/metrics").await;
+    for reason in ["limit", "handshake_timeout"] {
+        assert!(
+            metrics.contains(&format!(
+                "cloudtrail_gateway_connections_refused_total{{reason=\"{reason}\"}}"
+            )),
+            "{reason}: {metrics}"
+        );
+    }
+}
+
+fn redis_config(ca: Option<Vec<u8>>, url: String) -> Config {
+    Config {
+        limits: LimitsConfig {
+            quotas: cloudtrail_gateway::limits::Quotas {
+                lookup: 5.0,
+                ..common::UNLIMITED
+            },
+            redis_url: Some(url),
+            redis_ca: ca,
+            max_wait: Duration::from_secs(10),
+            ..Default::default()
+        },
+        ..common::test_config()
+    }
+}
+
+fn lookup(name: &str) -> tonic::Request<pb::LookupEventsRequest> {
+    let mut request = tonic::Request::new(pb::LookupEventsRequest {
+        lookup_attributes: vec![pb::LookupAttribute {
+            attribute_key: pb::LookupAttributeKey::EventName as i32,
+            attribute_value: name.into(),
+        }],
+        ..Default::default()
+    });
+    request.set_timeout(Duration::from_secs(5));
+    request
+}
+
+/// The attack: a limiter key set to 99999999999999999 made every call RESOURCE_EXHAUSTED "retry in
+/// 98204047007 s" while /readyz said ready. Now such an answer is not believed: the replica falls
+/// back to its local share, calls go on, and /readyz and the metrics say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impossible_answer_from_redis_is_not_believed() {
+    let redis = Redis::start();
+    let config = redis_config(None, redis.url());
+    let gw = TestGateway::start_with(config, common::test_local()).await;
+    let mut c = gw.client.clone();
+    c.lookup_events(lookup("before"))
+        .await
+        .expect("shared slots");
+    redis.command(&[
+        "SET",
+        "cloudtrail-gateway:{123456789012:us-east-1}:lookup",
+        "99999999999999999",
+    ]);
+    tokio::time::sleep(Duration::from_millis(300)).await; // past the slot just taken
+    c.lookup_events(lookup("after"))
+        .await
+        .expect("served from the local fallback, not refused for years");
+    let (code, body) = gw.http_get("/readyz").await;
+    assert_eq!(code, 200);
+    assert!(body.contains("local fallback"), "{body}");
+    let (_, metrics) = gw.http_get("/metrics").await;
+    assert!(
+        metrics.contains("cloudtrail_gateway_limiter_redis_fallback 1"),
+        "{metrics}"
+    );
+}
+
+/// Redis with a password, over TLS with a private CA (`rediss://:PASSWORD@…`, `redis_ca`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_with_a_password_over_tls() {
+    let redis = Redis::start_tls("s3cret-redis-password");
+    let url = format!("rediss://:s3cret-redis-password@localhost:{}", redis.port);
+    let config = redis_config(redis.ca.clone(), url);
+    let gw = TestGateway::start_with(config, common::test_local()).await;
+    let mut c = gw.client.clone();
+    c.lookup_events(lookup("over-tls")).await.expect("served");
+    let (_, body) = gw.http_get("/readyz").await;
+    assert!(!body.contains("fallback"), "slots from Redis: {body}");
+    let keys = redis.command(&["KEYS", "cloudtrail-gateway:*"]);
+    assert!(
+        keys.contains("lookup"),
+        "the limiter's key is in Redis: {keys}"
+    );
+}
