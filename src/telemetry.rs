@@ -19,6 +19,7 @@ pub const HANDLING_SECONDS: &str = "grpc_server_handling_seconds";
 pub const IN_FLIGHT: &str = "grpc_server_in_flight";
 pub const UPSTREAM_REQUESTS: &str = "cloudtrail_upstream_requests_total";
 pub const UPSTREAM_SECONDS: &str = "cloudtrail_upstream_duration_seconds";
+pub const UPSTREAM_ATTEMPTS: &str = "cloudtrail_upstream_attempts_total";
 pub const LIMITER_WAITS: &str = "cloudtrail_gateway_limiter_waits_total";
 pub const LIMITER_WAIT_SECONDS: &str = "cloudtrail_gateway_limiter_wait_seconds";
 pub const LIMITER_REJECTIONS: &str = "cloudtrail_gateway_limiter_rejections_total";
@@ -106,6 +107,49 @@ impl UpstreamMetrics {
 impl Default for UpstreamMetrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Counts every attempt the SDK makes (its retries included), per operation: an SDK interceptor,
+/// since retries happen inside the SDK call. Retries = attempts − requests.
+#[derive(Debug, Clone)]
+pub struct AttemptCounter(Arc<Vec<Counter>>);
+
+impl AttemptCounter {
+    pub fn new() -> Self {
+        AttemptCounter(Arc::new(
+            Operation::ALL
+                .iter()
+                .map(|op| metrics::counter!(UPSTREAM_ATTEMPTS, "operation" => op.name()))
+                .collect(),
+        ))
+    }
+}
+
+impl Default for AttemptCounter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for AttemptCounter {
+    fn name(&self) -> &'static str {
+        "AttemptCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let operation = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .and_then(|m| Operation::from_name(m.name()));
+        if let Some(counter) = operation.and_then(|op| self.0.get(op as usize)) {
+            counter.increment(1);
+        }
+        Ok(())
     }
 }
 

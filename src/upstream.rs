@@ -127,7 +127,8 @@ pub async fn aws(c: &UpstreamConfig) -> Result<Upstream, ConnectError> {
     }
     let shared = loader.load().await;
     let region = shared.region().ok_or(ConnectError::NoRegion)?.to_string();
-    let mut builder = aws_sdk_cloudtrail::config::Builder::from(&shared);
+    let mut builder = aws_sdk_cloudtrail::config::Builder::from(&shared)
+        .interceptor(crate::telemetry::AttemptCounter::new());
     if let Some(url) = &c.endpoint_url {
         builder = builder.endpoint_url(url);
     }
@@ -178,6 +179,7 @@ pub fn local(c: &UpstreamConfig, local: &LocalCloudTrail) -> Upstream {
         .retry_config(retry_config(c))
         .timeout_config(timeout_config(c))
         .http_client(local.clone())
+        .interceptor(crate::telemetry::AttemptCounter::new())
         .build();
     Upstream {
         clients: Clients::PerPrincipal(Arc::new(PerPrincipal {

@@ -4,6 +4,8 @@
 //! violation, and only then fills the SDK's fluent builder; outputs convert with `From` impls.
 
 pub mod events;
+#[cfg(test)]
+mod fuzz;
 pub mod rules;
 pub mod selectors;
 pub mod tags;

@@ -31,6 +31,7 @@
 //! CloudTrail's documentation, so a client's validation and this emulator check each other.
 
 mod events;
+mod faults;
 mod identity;
 mod ids;
 mod keys;
@@ -52,6 +53,7 @@ use aws_smithy_runtime_api::client::{
         HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
     },
     orchestrator::HttpRequest,
+    result::ConnectorError,
     runtime_components::RuntimeComponents,
 };
 use aws_smithy_types::DateTime;
@@ -61,6 +63,7 @@ use trails::Trails;
 use wire::ApiError;
 
 pub use events::LoadError;
+pub use faults::Fault;
 pub use identity::{AccessKey, Identity};
 pub use quotas::Quotas;
 
@@ -121,6 +124,7 @@ struct Inner {
     default_identity: Arc<Identity>,
     quotas: Mutex<quotas::Limiter>,
     log: Mutex<CallLog>,
+    faults: Mutex<faults::Faults>,
 }
 
 /// A handle on the embedded CloudTrail; clones share one state.
@@ -136,8 +140,38 @@ struct Connector(Arc<Inner>);
 impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let request_id = ids::uuid();
-        let result = wire::parse(&request).and_then(|call| self.0.serve(&call, &request_id));
-        HttpConnectorFuture::ready(Ok(wire::respond(&request_id, &result)))
+        let call = match wire::parse(&request) {
+            Ok(call) => call,
+            Err(e) => return HttpConnectorFuture::ready(Ok(wire::respond(&request_id, &Err(e)))),
+        };
+        let fault = lock(&self.0.faults).take(&call.operation);
+        let answer = |inner: &Inner, call: &wire::Call, id: &str, forced: Option<ApiError>| {
+            let result = inner.serve(call, id, forced);
+            Ok(wire::respond(id, &result))
+        };
+        match fault {
+            None => HttpConnectorFuture::ready(answer(&self.0, &call, &request_id, None)),
+            Some(Fault::Error { code, message }) => HttpConnectorFuture::ready(answer(
+                &self.0,
+                &call,
+                &request_id,
+                Some(ApiError::new(code, message)),
+            )),
+            Some(Fault::Status(status)) => {
+                HttpConnectorFuture::ready(Ok(wire::respond_status(&request_id, status)))
+            }
+            Some(Fault::Reset) => HttpConnectorFuture::ready(Err(ConnectorError::io(
+                "connection reset by peer (injected)".into(),
+            ))),
+            Some(Fault::Hang) => HttpConnectorFuture::new(std::future::pending()),
+            Some(Fault::Delay(delay)) => {
+                let inner = self.0.clone();
+                HttpConnectorFuture::new(async move {
+                    tokio::time::sleep(delay).await;
+                    answer(&inner, &call, &request_id, None)
+                })
+            }
+        }
     }
 }
 
@@ -177,6 +211,7 @@ impl LocalCloudTrail {
             default_identity,
             quotas: Mutex::new(quotas::Limiter::new(options.quotas)),
             log: Mutex::new(CallLog::default()),
+            faults: Mutex::new(faults::Faults::default()),
             options,
         });
         LocalCloudTrail {
@@ -211,6 +246,22 @@ impl LocalCloudTrail {
         lock(&self.inner.log).throttled
     }
 
+    /// The next `count` calls of `operation` (of any operation with `None`) fail with `fault`.
+    /// Faults planned earlier happen first.
+    pub fn inject(&self, operation: Option<&str>, count: u64, fault: Fault) {
+        lock(&self.inner.faults).plan(operation, count, fault);
+    }
+
+    /// Forgets the faults still planned.
+    pub fn clear_faults(&self) {
+        lock(&self.inner.faults).clear();
+    }
+
+    /// How many calls met an injected fault.
+    pub fn faults_happened(&self) -> u64 {
+        lock(&self.inner.faults).happened()
+    }
+
     /// Loads CloudTrail log files (`{"Records":[...]}`, plain or gzipped; a directory is walked) into
     /// the default account's event history, each record in its `awsRegion`. Returns how many new
     /// events were stored.
@@ -239,7 +290,14 @@ impl Inner {
             .unwrap_or_else(|| self.default_identity.clone())
     }
 
-    fn serve(&self, call: &wire::Call, request_id: &str) -> Result<serde_json::Value, ApiError> {
+    /// Serves a call (or answers it with `forced`, an injected exception), as CloudTrail would:
+    /// quota first, then the operation, then the event.
+    fn serve(
+        &self,
+        call: &wire::Call,
+        request_id: &str,
+        forced: Option<ApiError>,
+    ) -> Result<serde_json::Value, ApiError> {
         let operation = operations::find(&call.operation).ok_or_else(|| {
             ApiError::new(
                 "UnknownOperationException",
@@ -273,7 +331,10 @@ impl Inner {
         let account = self.account(&mut accounts, account_id);
         // The trail the call names, looked up before a delete removes it.
         let named = account.trails.resource_of(&ctx, &call.body);
-        let result = (operation.serve)(account, &ctx, &call.body);
+        let result = match forced {
+            Some(error) => Err(error),
+            None => (operation.serve)(account, &ctx, &call.body),
+        };
         let resource_arn = named.or_else(|| {
             let created = result.as_ref().ok()?.get("TrailARN")?.as_str()?;
             Some(created.to_owned())
@@ -292,3 +353,6 @@ impl Inner {
         result
     }
 }
+
+#[cfg(test)]
+mod fuzz;

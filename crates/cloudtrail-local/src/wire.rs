@@ -1,6 +1,8 @@
 //! CloudTrail's wire protocol, awsJson1_1: `POST /` with `X-Amz-Target: <prefix>.<Operation>` and a JSON
 //! body; answers are JSON, errors HTTP 400 with `{"__type": ..., "message": ...}` like AWS.
 
+use std::borrow::Cow;
+
 use aws_smithy_runtime_api::{client::orchestrator::HttpRequest, http::Response, http::StatusCode};
 use aws_smithy_types::{DateTime, body::SdkBody};
 use serde_json::Value;
@@ -14,15 +16,15 @@ const TARGET_PREFIXES: [&str; 2] = [
 /// An error answer in CloudTrail's words.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     pub message: String,
     pub http_status: u16,
 }
 
 impl ApiError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         ApiError {
-            code,
+            code: code.into(),
             message: message.into(),
             http_status: 400,
         }
@@ -118,6 +120,21 @@ pub fn time_range(
     Ok((start, end))
 }
 
+/// An answer that is not CloudTrail's: `status` with an HTML body, as a load balancer sends it.
+pub fn respond_status(request_id: &str, status: u16) -> Response<SdkBody> {
+    let status = StatusCode::try_from(status)
+        .unwrap_or_else(|_| StatusCode::from(http::StatusCode::INTERNAL_SERVER_ERROR));
+    let mut response = Response::new(
+        status,
+        SdkBody::from("<html><body>Service Unavailable</body></html>"),
+    );
+    response.headers_mut().insert("content-type", "text/html");
+    response
+        .headers_mut()
+        .insert("x-amzn-requestid", request_id.to_owned());
+    response
+}
+
 pub fn respond(request_id: &str, result: &Result<Value, ApiError>) -> Response<SdkBody> {
     let (status, body) = match result {
         Ok(value) => (200, value.to_string()),
@@ -133,7 +150,7 @@ pub fn respond(request_id: &str, result: &Result<Value, ApiError>) -> Response<S
     headers.insert("content-type", "application/x-amz-json-1.1");
     headers.insert("x-amzn-requestid", request_id.to_owned());
     if let Err(e) = result {
-        headers.insert("x-amzn-errortype", e.code);
+        headers.insert("x-amzn-errortype", e.code.to_string());
     }
     response
 }
