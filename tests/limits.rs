@@ -326,3 +326,30 @@ async fn a_busy_principal_cannot_take_every_slot() {
         assert!(b.await.expect("busy caller"));
     }
 }
+
+/// Redis with a password, over TLS with a private CA (`rediss://:PASSWORD@…`, `redis_ca`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_with_a_password_over_tls() {
+    let redis = Redis::start_tls("s3cret-redis-password");
+    let url = format!("rediss://:s3cret-redis-password@localhost:{}", redis.port);
+    let config = Config {
+        limits: LimitsConfig {
+            redis_url: Some(url),
+            redis_ca: redis.ca.clone(),
+            ..config(5.0, None, 1).limits
+        },
+        ..common::test_config()
+    };
+    let gw = TestGateway::start_with(config, common::test_local()).await;
+    let mut c = gw.client.clone();
+    c.lookup_events(lookup("over-tls", Duration::from_secs(5)))
+        .await
+        .expect("served");
+    let (_, body) = gw.http_get("/readyz").await;
+    assert!(!body.contains("fallback"), "slots from Redis: {body}");
+    let keys = redis.command(&["KEYS", "cloudtrail-gateway:*"]);
+    assert!(
+        keys.contains("lookup"),
+        "the limiter's key is in Redis: {keys}"
+    );
+}

@@ -164,3 +164,116 @@ async fn metrics_after_known_traffic() {
         1.0,
     );
 }
+
+/// Before any traffic: every series an alert or dashboard may use exists (at zero), each metric
+/// has its `# HELP`, and there is no placeholder series for unknown paths.
+#[tokio::test]
+async fn every_series_exists_from_the_start_with_help() {
+    let gw = TestGateway::start().await;
+    let (status, text) = gw.http_get("/metrics").await;
+    assert_eq!(status, 200);
+    for name in [
+        "grpc_server_started_total",
+        "grpc_server_handling_seconds",
+        "grpc_server_in_flight",
+        "cloudtrail_upstream_requests_total",
+        "cloudtrail_upstream_attempts_total",
+        "cloudtrail_upstream_duration_seconds",
+        "cloudtrail_gateway_limiter_waits_total",
+        "cloudtrail_gateway_limiter_rejections_total",
+        "cloudtrail_gateway_limiter_redis_fallback",
+        "cloudtrail_gateway_lookup_events_total",
+        "cloudtrail_gateway_auth_failures_total",
+        "cloudtrail_gateway_shed_total",
+        "cloudtrail_gateway_connections",
+        "cloudtrail_gateway_connections_refused_total",
+        "cloudtrail_gateway_draining",
+        "cloudtrail_gateway_build_info",
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "no HELP for {name}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| !l.starts_with('#') && l.starts_with(name)),
+            "no series of {name}"
+        );
+    }
+    for (name, labels) in [
+        (
+            "cloudtrail_gateway_limiter_rejections_total",
+            [("class", "lookup")],
+        ),
+        ("cloudtrail_gateway_shed_total", [("kind", "call")]),
+        ("cloudtrail_gateway_shed_total", [("kind", "stream")]),
+        (
+            "cloudtrail_gateway_auth_failures_total",
+            [("reason", "permission_denied")],
+        ),
+        (
+            "cloudtrail_gateway_connections_refused_total",
+            [("reason", "limit")],
+        ),
+    ] {
+        assert!(sample(&text, name, &labels).is_some(), "{name}{labels:?}");
+    }
+    assert_eq!(
+        sample(&text, "cloudtrail_gateway_limiter_redis_fallback", &[]),
+        Some(0.0)
+    );
+    assert!(
+        !text.contains("grpc_service=\"unknown\""),
+        "placeholder series"
+    );
+}
+
+/// The metric names the shipped alert rules and dashboard query, each one the gateway exports.
+fn queried_metrics(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &text[i..];
+        if rest.starts_with("grpc_server_") || rest.starts_with("cloudtrail_") {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(rest.len());
+            names.push(rest[..end].to_owned());
+            i += end;
+        } else {
+            i += rest.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[tokio::test]
+async fn alerts_and_dashboard_query_only_exported_metrics() {
+    let gw = TestGateway::start().await;
+    let (_, exported) = gw.http_get("/metrics").await;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let alerts = std::fs::read_to_string(format!("{root}/deploy/prometheus/alerts.yaml")).unwrap();
+    let dashboard =
+        std::fs::read_to_string(format!("{root}/deploy/grafana/cloudtrail-gateway.json")).unwrap();
+    let parsed: serde_json::Value =
+        serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    let expressions: Vec<&str> = parsed["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert!(expressions.len() >= 10, "the dashboard has its queries");
+    let queried = queried_metrics(&format!("{alerts}\n{}", expressions.join("\n")));
+    assert!(queried.len() >= 10, "{queried:?}");
+    for name in queried {
+        assert!(
+            exported.lines().any(|l| l.starts_with(&name)),
+            "{name} is queried but not exported"
+        );
+    }
+}

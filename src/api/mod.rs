@@ -52,6 +52,9 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(upstream: Upstream, limiter: Arc<Limiter>, request_timeout: Duration) -> Self {
         let lookups = Arc::new(Coalescer::new(limiter.config().lookup_cache_ttl));
+        for source in [Source::Upstream, Source::Coalesced, Source::Cache] {
+            metrics::counter!(telemetry::LOOKUPS, "source" => source_label(source)).increment(0);
+        }
         Gateway {
             upstream,
             limiter,
@@ -132,6 +135,14 @@ impl Gateway {
             let output = self.upstream(operation, &context, call).await?;
             Ok(Response::new(R::from(output)))
         }
+    }
+}
+
+fn source_label(source: Source) -> &'static str {
+    match source {
+        Source::Upstream => "upstream",
+        Source::Coalesced => "coalesced",
+        Source::Cache => "cache",
     }
 }
 
@@ -296,12 +307,7 @@ impl CloudTrailService for Gateway {
                 }
             })
             .await;
-        let source = match source {
-            Source::Upstream => "upstream",
-            Source::Coalesced => "coalesced",
-            Source::Cache => "cache",
-        };
-        metrics::counter!(telemetry::LOOKUPS, "source" => source).increment(1);
+        metrics::counter!(telemetry::LOOKUPS, "source" => source_label(source)).increment(1);
         Ok(Response::new(answer?.as_ref().clone()))
     }
 

@@ -29,6 +29,15 @@ pub enum CertificateProblem {
     Anonymous,
 }
 
+impl CertificateProblem {
+    pub const ALL: [CertificateProblem; 4] = [
+        CertificateProblem::Unparsable,
+        CertificateProblem::SeveralSpiffeIds,
+        CertificateProblem::BadSpiffeId,
+        CertificateProblem::Anonymous,
+    ];
+}
+
 /// A SPIFFE id in its canonical form (`spiffe://trust-domain/path`, scheme and trust domain in lower
 /// case, as the SPIFFE standard writes them), or why `uri` is not one. `None`: not a SPIFFE URI.
 fn spiffe_id(uri: &str) -> Option<Result<String, CertificateProblem>> {

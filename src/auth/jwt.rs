@@ -117,6 +117,19 @@ pub enum JwtProblem {
 }
 
 impl JwtProblem {
+    pub const ALL: [JwtProblem; 10] = [
+        JwtProblem::Malformed,
+        JwtProblem::Algorithm,
+        JwtProblem::UnknownKey,
+        JwtProblem::Signature,
+        JwtProblem::Expired,
+        JwtProblem::NotYetValid,
+        JwtProblem::Audience,
+        JwtProblem::Issuer,
+        JwtProblem::NoPrincipal,
+        JwtProblem::Header,
+    ];
+
     /// A short label for logs and metrics.
     pub fn label(self) -> &'static str {
         match self {

@@ -92,6 +92,14 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// Every failure there is (for their metric series to exist, at zero, from the start).
+    pub fn all() -> impl Iterator<Item = Failure> {
+        [Failure::Missing, Failure::Scheme, Failure::UnknownToken]
+            .into_iter()
+            .chain(JwtProblem::ALL.map(Failure::Jwt))
+            .chain(CertificateProblem::ALL.map(Failure::Certificate))
+    }
+
     /// A short label for logs and metrics (never the credential itself).
     pub fn label(self) -> &'static str {
         match self {
@@ -106,6 +114,9 @@ impl Failure {
         }
     }
 }
+
+/// The metric label of a call refused PERMISSION_DENIED.
+pub const DENIED_LABEL: &str = "permission_denied";
 
 /// What to do with a request.
 #[derive(Debug)]
@@ -135,6 +146,9 @@ pub struct Authenticator {
 impl Authenticator {
     /// Checks the configuration and loads the JWKS (if any).
     pub async fn new(config: &AuthConfig) -> Result<Authenticator, AuthSetupError> {
+        for reason in Failure::all().map(Failure::label).chain([DENIED_LABEL]) {
+            metrics::counter!(crate::telemetry::AUTH_FAILURES, "reason" => reason).increment(0);
+        }
         let jwt = match &config.jwt {
             Some(jwt) => Some(JwtVerifier::new(jwt.clone(), jwt.required_at_start).await?),
             None => None,

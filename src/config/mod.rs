@@ -127,6 +127,20 @@ pub struct Config {
     pub print_config: Option<String>,
 }
 
+/// Every key a TOML configuration file may have: the settings and the tables.
+pub fn file_keys() -> Vec<String> {
+    command()
+        .get_arguments()
+        .map(|a| a.get_id().as_str().to_owned())
+        .filter(|id| !matches!(id.as_str(), "config" | "print_config" | "help" | "version"))
+        .chain(
+            FileTables::DESCRIBED
+                .iter()
+                .map(|(key, _)| key.trim_matches(['[', ']']).to_owned()),
+        )
+        .collect()
+}
+
 /// The settings' command with every environment variable attached.
 pub fn command() -> clap::Command {
     Settings::command().mut_args(|arg| {

@@ -15,8 +15,8 @@ pub struct ServerSettings {
     /// gRPC listen address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
-    /// Metrics and probes over plain HTTP (/metrics, /healthz, /readyz).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    /// Metrics and probes over plain HTTP (/metrics, /healthz, /readyz); not 9090, Prometheus's own.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9469")]
     pub metrics_listen: SocketAddr,
     /// Log lines as human text or JSON.
     #[arg(long, value_enum, default_value = "human")]

@@ -199,6 +199,13 @@ impl Limiter {
                 queue: Mutex::new(Queue::default()),
             }))
         };
+        for class in Class::ALL {
+            let label = class.label();
+            metrics::counter!(crate::telemetry::LIMITER_WAITS, "class" => label).increment(0);
+            metrics::counter!(crate::telemetry::LIMITER_REJECTIONS, "class" => label).increment(0);
+            let _ = metrics::histogram!(crate::telemetry::LIMITER_WAIT_SECONDS, "class" => label);
+        }
+        metrics::gauge!(crate::telemetry::LIMITER_REDIS_FALLBACK).increment(0.0);
         Ok(Limiter {
             classes: [
                 make(Class::Lookup)?,

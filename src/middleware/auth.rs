@@ -70,7 +70,7 @@ fn act<B>(decision: Decision, request: &mut http::Request<B>) -> Result<Option<P
             principal,
             operation,
         } => {
-            metrics::counter!(crate::telemetry::AUTH_FAILURES, "reason" => "permission_denied")
+            metrics::counter!(crate::telemetry::AUTH_FAILURES, "reason" => crate::auth::DENIED_LABEL)
                 .increment(1);
             tracing::warn!(
                 principal = &*principal.name,

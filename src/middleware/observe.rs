@@ -85,16 +85,15 @@ pub fn route(path: &str) -> Route {
     }
 }
 
-/// Every route `route` can answer, so each gets its handles once.
+/// Every known route, so each gets its handles (and its series, at zero) once. Unknown paths get
+/// theirs when one is first called: no placeholder series.
 fn all_routes() -> Vec<Route> {
     let mut paths: Vec<String> = Operation::ALL.iter().map(|op| op.path()).collect();
     paths.extend([
-        format!("/{GATEWAY}/unknown"),
         format!("/{HEALTH}/Check"),
         format!("/{HEALTH}/Watch"),
         format!("/{REFLECTION_V1}/ServerReflectionInfo"),
         format!("/{REFLECTION_V1ALPHA}/ServerReflectionInfo"),
-        "/".to_owned(),
     ]);
     paths.iter().map(|p| route(p)).collect()
 }
@@ -259,7 +258,8 @@ impl Registry {
         let route = route(path);
         match self.routes.get(&(route.service, route.method)) {
             Some(known) => known.clone(),
-            None => Arc::new(RouteMetrics::new(route)), // not reached: all_routes covers route()
+            // An unknown path: rare, so its handles are looked up per call.
+            None => Arc::new(RouteMetrics::new(route)),
         }
     }
 }
@@ -271,7 +271,13 @@ pub struct ObserveLayer(Arc<Registry>);
 pub fn layer() -> ObserveLayer {
     let routes = all_routes()
         .into_iter()
-        .map(|r| ((r.service, r.method), Arc::new(RouteMetrics::new(r))))
+        .map(|r| {
+            let metrics = RouteMetrics::new(r);
+            // The OK series from the start, so ratios over handled calls have a denominator; the
+            // other codes appear when they first occur.
+            let _ = metrics.handled(Code::Ok);
+            ((r.service, r.method), Arc::new(metrics))
+        })
         .collect();
     ObserveLayer(Arc::new(Registry {
         routes,
@@ -402,23 +408,29 @@ mod tests {
     }
 
     #[test]
-    fn every_path_has_registered_handles() {
+    fn every_known_path_has_registered_handles_and_unknown_ones_none() {
         let layer = layer().0;
         for path in [
             "/cloudtrail.gateway.v1.CloudTrailService/DescribeTrails",
-            "/cloudtrail.gateway.v1.CloudTrailService/Nope",
             "/grpc.health.v1.Health/Check",
             "/grpc.health.v1.Health/Other",
             "/grpc.health.v1.Health/Watch",
             "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
             "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-            "/other.Service/Method",
-            "",
         ] {
             let r = route(path);
             assert!(layer.routes.contains_key(&(r.service, r.method)), "{path}");
         }
-        assert_eq!(layer.routes.len(), Operation::ALL.len() + 6);
+        // No placeholder series with grpc_service="unknown" before an unknown path is called.
+        for path in [
+            "/cloudtrail.gateway.v1.CloudTrailService/Nope",
+            "/other.Service/Method",
+            "",
+        ] {
+            let r = route(path);
+            assert!(!layer.routes.contains_key(&(r.service, r.method)), "{path}");
+        }
+        assert_eq!(layer.routes.len(), Operation::ALL.len() + 4);
     }
 
     #[test]

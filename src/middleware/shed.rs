@@ -33,6 +33,7 @@ pub type ShedLayer =
 
 /// At most `max` calls inside at once; the rest refused at once.
 pub fn layer(max: usize) -> ShedLayer {
+    metrics::counter!(telemetry::SHED, "kind" => "call").increment(0);
     Stack::new(
         GlobalConcurrencyLimitLayer::with_semaphore(Arc::new(Semaphore::new(max))),
         Stack::new(

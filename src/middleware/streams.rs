@@ -30,6 +30,7 @@ pub struct StreamsLayer(Arc<Semaphore>);
 
 /// At most `max` streaming calls open at once.
 pub fn layer(max: usize) -> StreamsLayer {
+    metrics::counter!(telemetry::SHED, "kind" => "stream").increment(0);
     StreamsLayer(Arc::new(Semaphore::new(max)))
 }
 

@@ -198,6 +198,15 @@ pub fn accept<H: Handshake>(
     handshake: H,
     limits: Limits,
 ) -> ReceiverStream<Result<Prefaced<H::Stream>, io::Error>> {
+    for reason in [
+        Refused::Limit,
+        Refused::Handshake,
+        Refused::Preface,
+        Refused::Timeout,
+    ] {
+        metrics::counter!(telemetry::CONNECTIONS_REFUSED, "reason" => reason.label()).increment(0);
+    }
+    metrics::gauge!(telemetry::CONNECTIONS).increment(0.0);
     let (ready, queue) = mpsc::channel(QUEUE);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     tokio::spawn(async move {
