@@ -251,13 +251,13 @@ pub fn access(record: &AccessRecord) {
             tracing::event!(
                 target: ACCESS_TARGET,
                 $level,
-                service = record.service,
-                method = record.method,
-                code = code_name(record.code),
-                duration_ms = record.elapsed.as_secs_f64() * 1000.0,
-                principal = record.principal.map(|p| &*p.name),
-                auth = record.principal.map(|p| p.method.label()),
-                request_id = record.request_id,
+                service = %record.service,
+                method = %record.method,
+                code = %code_name(record.code),
+                duration_ms = %format_args!("{:.3}", record.elapsed.as_secs_f64() * 1000.0),
+                principal = %record.principal.map_or("-", |p| &*p.name),
+                auth = %record.principal.map_or("-", |p| p.method.label()),
+                request_id = %record.request_id.unwrap_or("-"),
                 "call"
             )
         };

@@ -1137,3 +1137,52 @@ async fn tokens_never_reach_the_logs() {
         assert!(!log.contains(secret), "{secret} appears in the log");
     }
 }
+
+/// A refused TLS handshake gives the caller no gRPC status at all, so the gateway logs it.
+#[tokio::test]
+async fn failed_tls_handshakes_are_logged() {
+    let dir = temp_dir("handshake-log");
+    let pki = Pki::new("gateway test CA");
+    let (server_cert, server_key) = pki.leaf("gateway", &["localhost"], &[]);
+    let stranger = Pki::new("some other CA");
+    let (intruder_cert, intruder_key) = stranger.leaf("intruder", &[], &[]);
+    for (name, pem) in [
+        ("server.pem", &server_cert),
+        ("server.key", &server_key),
+        ("ca.pem", &pki.ca_pem),
+    ] {
+        std::fs::write(dir.join(name), pem).expect("write");
+    }
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let (cert, key, ca) = (path("server.pem"), path("server.key"), path("ca.pem"));
+    let gw = GatewayProcess::start_tls(
+        &[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--tls-client-ca",
+            &ca,
+            "--tls-client-certificates",
+            "required",
+        ],
+        "info",
+    )
+    .await;
+    let refused =
+        match tls_client(gw.addr, &pki.ca_pem, Some((&intruder_cert, &intruder_key))).await {
+            Err(_) => true,
+            Ok(mut c) => c
+                .describe_trails(pb::DescribeTrailsRequest::default())
+                .await
+                .is_err(),
+        };
+    assert!(refused);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = gw.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("TLS handshake failed") && l.contains("127.0.0.1")),
+        "{log}"
+    );
+}

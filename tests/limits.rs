@@ -353,3 +353,45 @@ async fn redis_with_a_password_over_tls() {
         "the limiter's key is in Redis: {keys}"
     );
 }
+
+/// A caller that sets no deadline (grpcurl-rs's --max-time sends none) waits for a slot only
+/// `limit_max_wait_without_deadline`, then gets RESOURCE_EXHAUSTED with RetryInfo, instead of up to
+/// `limit_max_wait` (30 s) while its own client has long given up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_without_a_deadline_waits_only_briefly() {
+    let mut config = config(1.0, None, 1);
+    config.limits.max_wait_without_deadline = Duration::from_secs(1);
+    let gw = TestGateway::start_with(config, cloudtrail(1000.0)).await;
+    let started = Instant::now();
+    let mut calls = Vec::new();
+    for i in 0..5 {
+        let mut client = gw.client.clone();
+        calls.push(tokio::spawn(async move {
+            let request = Request::new(pb::LookupEventsRequest {
+                lookup_attributes: vec![pb::LookupAttribute {
+                    attribute_key: LookupAttributeKey::EventName as i32,
+                    attribute_value: format!("no-deadline-{i}"),
+                }],
+                ..Default::default()
+            });
+            client.lookup_events(request).await
+        }));
+    }
+    let mut refused = 0;
+    for call in calls {
+        if let Err(status) = call.await.expect("task") {
+            assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+            assert!(status.get_details_retry_info().is_some());
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 2,
+        "5 calls at 1/s cannot all have a slot within 1 s"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "nobody waited long: {:?}",
+        started.elapsed()
+    );
+}

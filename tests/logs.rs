@@ -1,4 +1,4 @@
-//! LookupEvents over real CloudTrail log files (../shared/cloudtrail-logs: 42 files from six public
+//! LookupEvents over real CloudTrail log files (testdata/cloudtrail-logs: 42 files from six public
 //! projects) loaded into the embedded CloudTrail at start, through the gateway. The expected figures
 //! were counted from the files with an independent script (see SOURCES.md for their provenance).
 

@@ -314,3 +314,67 @@ fn invalid_settings_are_named_at_start() {
         "{text}"
     );
 }
+
+/// One access-log line per call on `cloudtrail_gateway::access`: refused and failed calls at INFO
+/// (the default level), successful ones at DEBUG; start-up fields written plainly (Display).
+#[tokio::test]
+async fn calls_have_access_log_lines() {
+    let gw = GatewayProcess::start(&[], "info").await;
+    let mut c = gw.client().await;
+    let refused = c
+        .create_trail(common::create_request("bad--name"))
+        .await
+        .expect_err("invalid");
+    let id = refused
+        .metadata()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("request id")
+        .to_owned();
+    c.describe_trails(pb::DescribeTrailsRequest::default())
+        .await
+        .expect("served");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = gw.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("cloudtrail_gateway::access") && l.contains(&id))
+        .unwrap_or_else(|| panic!("no access line for {id}:\n{log}"));
+    for field in ["method=CreateTrail", "code=InvalidArgument", "duration_ms="] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+    assert!(
+        !log.lines().any(
+            |l| l.contains("cloudtrail_gateway::access") && l.contains("method=DescribeTrails")
+        ),
+        "successful calls are DEBUG:\n{log}"
+    );
+    let serving = log
+        .lines()
+        .find(|l| l.contains("cloudtrail-gateway serving"))
+        .expect("start-up line");
+    assert!(
+        serving.contains(&format!("listen={}", gw.addr))
+            && serving.contains(&format!("metrics={}", gw.http_addr))
+            && serving.contains("upstream=local")
+            && !serving.contains("Some("),
+        "{serving}"
+    );
+
+    let verbose = GatewayProcess::start(&[], "info,cloudtrail_gateway::access=debug").await;
+    let mut c = verbose.client().await;
+    c.describe_trails(pb::DescribeTrailsRequest::default())
+        .await
+        .expect("served");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        verbose
+            .log()
+            .lines()
+            .any(|l| l.contains("cloudtrail_gateway::access")
+                && l.contains("method=DescribeTrails")
+                && l.contains("code=OK")),
+        "{}",
+        verbose.log()
+    );
+}

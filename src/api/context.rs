@@ -8,8 +8,11 @@ use tonic::Request;
 use crate::principal::Principal;
 
 pub struct CallContext {
-    /// How long the gateway waits for CloudTrail on the caller's behalf, if the caller set a deadline.
+    /// How long the gateway works on the call: the caller's deadline, or the default one.
     pub deadline: Option<Duration>,
+    /// Whether the caller set the deadline (`grpc-timeout`); without one, a quota slot is waited
+    /// for only briefly (a caller that set none may not be waiting that long at all).
+    pub caller_deadline: bool,
     /// Who is calling (None when authentication is off).
     pub caller: Option<Principal>,
 }
@@ -17,8 +20,10 @@ pub struct CallContext {
 impl CallContext {
     /// The request's context; calls without a deadline get `default_deadline`.
     pub fn of<T>(request: &Request<T>, default_deadline: Duration) -> CallContext {
+        let caller = deadline(request);
         CallContext {
-            deadline: Some(deadline(request).unwrap_or(default_deadline)),
+            deadline: Some(caller.unwrap_or(default_deadline)),
+            caller_deadline: caller.is_some(),
             caller: request.extensions().get::<Principal>().cloned(),
         }
     }

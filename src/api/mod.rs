@@ -90,8 +90,14 @@ impl Gateway {
     {
         let started = Instant::now();
         let principal = context.caller.as_ref().map_or("anonymous", |p| &*p.name);
+        let slot_wait = match context.caller_deadline {
+            true => context.deadline,
+            false => context
+                .deadline
+                .map(|d| d.min(self.limiter.config().max_wait_without_deadline)),
+        };
         self.limiter
-            .acquire(operation.quota(), principal, context.deadline)
+            .acquire(operation.quota(), principal, slot_wait)
             .await?;
         let sent = Instant::now();
         let output = match context.deadline {

@@ -24,6 +24,10 @@ pub struct LimitSettings {
     /// The longest a call waits for its slot, whatever its deadline.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub limit_max_wait: HumanDuration,
+    /// The longest a call that set no deadline (no grpc-timeout) waits for its slot: such a caller
+    /// may not wait long itself (grpcurl-rs's --max-time sends none).
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub limit_max_wait_without_deadline: HumanDuration,
     /// How waiting callers share slots.
     #[arg(long, value_enum, default_value = "round-robin")]
     pub fairness: Fairness,
@@ -67,6 +71,7 @@ impl LimitSettings {
                 write: rate("write_rate", self.write_rate)?,
             },
             max_wait: positive("limit_max_wait", self.limit_max_wait.0)?,
+            max_wait_without_deadline: self.limit_max_wait_without_deadline.0,
             fairness: self.fairness,
             weights,
             redis_url: self.redis_url,

@@ -20,8 +20,8 @@ pub struct LocalSettings {
     #[arg(long, value_name = "PATH", value_delimiter = ',')]
     pub local_load_logs: Vec<PathBuf>,
     /// Embedded CloudTrail: events kept per account and Region, oldest dropped first (about 1.8 KB
-    /// each: ~180 MB at the default).
-    #[arg(long, value_name = "N", default_value = "100000")]
+    /// each: ~36 MB at the default, which fits a small pod).
+    #[arg(long, value_name = "N", default_value = "20000")]
     pub local_event_capacity: usize,
     /// Embedded CloudTrail: its LookupEvents quota per second, as AWS enforces it.
     #[arg(long, value_name = "RATE", default_value = "2")]

@@ -65,6 +65,8 @@ pub struct LimitsConfig {
     pub quotas: Quotas,
     /// The longest a call waits for its slot, whatever its deadline.
     pub max_wait: Duration,
+    /// The longest a call that set no deadline waits for its slot.
+    pub max_wait_without_deadline: Duration,
     pub fairness: Fairness,
     /// Per-principal weights for round-robin (default 1).
     pub weights: BTreeMap<String, u32>,
@@ -83,6 +85,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             quotas: Quotas::GATEWAY,
             max_wait: Duration::from_secs(30),
+            max_wait_without_deadline: Duration::from_secs(5),
             fairness: Fairness::RoundRobin,
             weights: BTreeMap::new(),
             redis_url: None,

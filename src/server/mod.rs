@@ -167,14 +167,24 @@ pub async fn serve_with(
     ))
     .max_decoding_message_size(config.server.max_message_size)
     .max_encoding_message_size(config.server.max_message_size);
-    // grpcurl asks for reflection v1 first, then v1alpha; some GUIs speak only v1alpha.
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // grpcurl asks for reflection v1 first, then v1alpha; some GUIs speak only v1alpha. The
+    // google.rpc error details are registered too, so clients can decode BadRequest, ErrorInfo...
+    let descriptors = [
+        pb::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_types::pb::FILE_DESCRIPTOR_SET,
+    ];
+    let reflection_v1 = descriptors
+        .iter()
+        .fold(tonic_reflection::server::Builder::configure(), |b, d| {
+            b.register_encoded_file_descriptor_set(d)
+        })
         .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let reflection_v1alpha = descriptors
+        .iter()
+        .fold(tonic_reflection::server::Builder::configure(), |b, d| {
+            b.register_encoded_file_descriptor_set(d)
+        })
         .build_v1alpha()?;
 
     tracing::info!(

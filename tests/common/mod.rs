@@ -187,9 +187,10 @@ pub fn assert_upstream_error(status: &Status, code: Code, reason: &str) {
     );
 }
 
-/// The third-party CloudTrail log files beside the project (`../shared/cloudtrail-logs`).
+/// The third-party CloudTrail log files shipped with the project (`testdata/cloudtrail-logs`, with
+/// their sources and licences).
 pub fn shared_logs() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/cloudtrail-logs");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/cloudtrail-logs");
     assert!(
         dir.is_dir(),
         "missing {}: the real log files are part of the test suite",

@@ -201,6 +201,35 @@ impl GatewayProcess {
 
     /// The binary on a free loopback port with `args`, logging at `log_level`.
     pub async fn start(args: &[&str], log_level: &str) -> GatewayProcess {
+        let mut gateway = Self::spawn(args, log_level);
+        gateway.wait_answering().await;
+        gateway
+    }
+
+    /// As `start`, for a gateway serving TLS: waits for its plain-HTTP side port instead.
+    pub async fn start_tls(args: &[&str], log_level: &str) -> GatewayProcess {
+        let mut gateway = Self::spawn(args, log_level);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = gateway.http_addr.port();
+        while tokio::task::spawn_blocking(move || http(port, "GET", "/healthz", &[], ""))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|(status, _)| status)
+            != Some(200)
+        {
+            assert!(
+                !gateway.proc.exited(),
+                "gateway exited:\n{}",
+                gateway.proc.log_text()
+            );
+            assert!(Instant::now() < deadline, "gateway not up in 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        gateway
+    }
+
+    fn spawn(args: &[&str], log_level: &str) -> GatewayProcess {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let http_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut command = Command::new(env!("CARGO_BIN_EXE_cloudtrail-gateway"));
@@ -222,13 +251,11 @@ impl GatewayProcess {
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
             .env("RUST_LOG", log_level);
-        let mut gateway = GatewayProcess {
+        GatewayProcess {
             addr,
             http_addr,
             proc: Proc::spawn(command, "gateway"),
-        };
-        gateway.wait_answering().await;
-        gateway
+        }
     }
 
     /// Waits until health answers: SERVING, or NOT_SERVING when the upstream cannot be reached.

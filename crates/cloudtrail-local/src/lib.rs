@@ -86,7 +86,7 @@ impl Default for Options {
         Options {
             account_id: "123456789012".into(),
             username: "cloudtrail-local".into(),
-            event_capacity: 100_000,
+            event_capacity: 20_000,
             quotas: Quotas::AWS,
         }
     }
@@ -113,7 +113,8 @@ const CALL_LOG_CAPACITY: usize = 100_000;
 #[derive(Debug, Default)]
 struct CallLog {
     served: VecDeque<(&'static str, SystemTime)>,
-    throttled: u64,
+    /// The calls answered ThrottlingException: which operation, when.
+    throttled: VecDeque<(&'static str, SystemTime)>,
 }
 
 #[derive(Debug)]
@@ -220,6 +221,28 @@ impl LocalCloudTrail {
         }
     }
 
+    /// Serves one HTTP request as CloudTrail's endpoint would, for putting the emulator behind a
+    /// real HTTP server (then any AWS client reaches it with an endpoint override). `Err`: the
+    /// connection should be dropped without an answer (an injected reset).
+    pub async fn serve_http(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, String> {
+        let request = HttpRequest::try_from(request.map(aws_smithy_types::body::SdkBody::from))
+            .map_err(|e| e.to_string())?;
+        let response = Connector(self.inner.clone())
+            .call(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response.body().bytes().unwrap_or_default().to_vec();
+        let mut answer = http::Response::builder().status(status);
+        for (name, value) in response.headers() {
+            answer = answer.header(name, value);
+        }
+        answer.body(body).map_err(|e| e.to_string())
+    }
+
     /// The default account.
     pub fn account_id(&self) -> &str {
         &self.inner.options.account_id
@@ -243,7 +266,12 @@ impl LocalCloudTrail {
 
     /// How many calls were answered ThrottlingException.
     pub fn throttled(&self) -> u64 {
-        lock(&self.inner.log).throttled
+        lock(&self.inner.log).throttled.len() as u64
+    }
+
+    /// The calls answered ThrottlingException (the most recent ones): operation and arrival.
+    pub fn throttled_calls(&self) -> Vec<(&'static str, SystemTime)> {
+        lock(&self.inner.log).throttled.iter().copied().collect()
     }
 
     /// The next `count` calls of `operation` (of any operation with `None`) fail with `fault`.
@@ -313,7 +341,10 @@ impl Inner {
         {
             let mut log = lock(&self.log);
             if !admitted {
-                log.throttled += 1;
+                if log.throttled.len() == CALL_LOG_CAPACITY {
+                    log.throttled.pop_front();
+                }
+                log.throttled.push_back((operation.name, SystemTime::now()));
                 return Err(ApiError::new("ThrottlingException", "Rate exceeded"));
             }
             if log.served.len() == CALL_LOG_CAPACITY {
