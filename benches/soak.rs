@@ -376,7 +376,7 @@ async fn main() {
         }));
     }
 
-    let mut rss_start = vec![0.0; REPLICAS];
+    let mut rss_start = [0.0; REPLICAS];
     let chaos = [
         (total * 3 / 10, "kill replica 2"),
         (total * 4 / 10, "restart replica 2"),
