@@ -663,6 +663,25 @@ impl Pki {
         }
     }
 
+    /// A server certificate for localhost, its key and this CA written to `dir`: the gateway's TLS
+    /// settings, client certificates checked against this CA.
+    fn server_tls(&self, dir: &Path, client_certificates: ClientCertificates) -> TlsConfig {
+        let (cert, key) = self.leaf("gateway", &["localhost"], &[]);
+        for (name, pem) in [
+            ("server.pem", &cert),
+            ("server.key", &key),
+            ("ca.pem", &self.ca_pem),
+        ] {
+            std::fs::write(dir.join(name), pem).expect("write");
+        }
+        TlsConfig {
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+            client_ca: Some(dir.join("ca.pem")),
+            client_certificates,
+        }
+    }
+
     /// A leaf certificate and its key (PEM), with a common name and optional URI SANs.
     fn leaf(&self, cn: &str, dns: &[&str], uris: &[&str]) -> (String, String) {
         let mut params =
@@ -702,26 +721,13 @@ async fn tls_client(
 async fn mutual_tls_identities() {
     let dir = temp_dir("mtls");
     let pki = Pki::new("gateway test CA");
-    let (server_cert, server_key) = pki.leaf("gateway", &["localhost"], &[]);
     let spiffe = "spiffe://example.test/ns/platform/sa/control-plane";
     let (client_cert, client_key) = pki.leaf("control-plane", &[], &[spiffe]);
     let (cn_cert, cn_key) = pki.leaf("batch-job", &[], &[]);
     let stranger_pki = Pki::new("some other CA");
     let (stranger_cert, stranger_key) = stranger_pki.leaf("intruder", &[], &[]);
-    for (name, pem) in [
-        ("server.pem", &server_cert),
-        ("server.key", &server_key),
-        ("ca.pem", &pki.ca_pem),
-    ] {
-        std::fs::write(dir.join(name), pem).expect("write");
-    }
     let auth = AuthConfig {
-        tls: Some(TlsConfig {
-            cert: dir.join("server.pem"),
-            key: dir.join("server.key"),
-            client_ca: Some(dir.join("ca.pem")),
-            client_certificates: ClientCertificates::Required,
-        }),
+        tls: Some(pki.server_tls(&dir, ClientCertificates::Required)),
         certificates: vec![CertificateEntry {
             principal: spiffe.into(),
             roles: vec!["operator".into()],
@@ -787,7 +793,6 @@ async fn mutual_tls_identities() {
 async fn a_common_name_cannot_claim_a_spiffe_id() {
     let dir = temp_dir("forged-cn");
     let pki = Pki::new("gateway test CA");
-    let (server_cert, server_key) = pki.leaf("gateway", &["localhost"], &[]);
     let admin = "spiffe://example.test/ns/platform/sa/admin";
     let (forged_cert, forged_key) = pki.leaf(admin, &[], &[]);
     let (upper_cert, upper_key) = pki.leaf(
@@ -795,22 +800,10 @@ async fn a_common_name_cannot_claim_a_spiffe_id() {
         &[],
         &["SPIFFE://example.test/ns/platform/sa/admin"],
     );
-    for (name, pem) in [
-        ("server.pem", &server_cert),
-        ("server.key", &server_key),
-        ("ca.pem", &pki.ca_pem),
-    ] {
-        std::fs::write(dir.join(name), pem).expect("write");
-    }
     let local = common::test_local();
     let config = Config {
         auth: AuthConfig {
-            tls: Some(TlsConfig {
-                cert: dir.join("server.pem"),
-                key: dir.join("server.key"),
-                client_ca: Some(dir.join("ca.pem")),
-                client_certificates: ClientCertificates::Required,
-            }),
+            tls: Some(pki.server_tls(&dir, ClientCertificates::Required)),
             certificates: vec![CertificateEntry {
                 principal: admin.into(),
                 roles: vec!["admin".into()],
@@ -856,23 +849,10 @@ async fn a_common_name_cannot_claim_a_spiffe_id() {
 async fn client_certificates_can_be_optional() {
     let dir = temp_dir("optional-mtls");
     let pki = Pki::new("gateway test CA");
-    let (server_cert, server_key) = pki.leaf("gateway", &["localhost"], &[]);
     let spiffe = "spiffe://example.test/ns/a/sa/reader";
     let (client_cert, client_key) = pki.leaf("reader", &[], &[spiffe]);
-    for (name, pem) in [
-        ("server.pem", &server_cert),
-        ("server.key", &server_key),
-        ("ca.pem", &pki.ca_pem),
-    ] {
-        std::fs::write(dir.join(name), pem).expect("write");
-    }
     let auth = AuthConfig {
-        tls: Some(TlsConfig {
-            cert: dir.join("server.pem"),
-            key: dir.join("server.key"),
-            client_ca: Some(dir.join("ca.pem")),
-            client_certificates: ClientCertificates::Optional,
-        }),
+        tls: Some(pki.server_tls(&dir, ClientCertificates::Optional)),
         certificates: vec![CertificateEntry {
             principal: spiffe.into(),
             roles: vec!["reader".into()],
@@ -1143,18 +1123,12 @@ async fn tokens_never_reach_the_logs() {
 async fn failed_tls_handshakes_are_logged() {
     let dir = temp_dir("handshake-log");
     let pki = Pki::new("gateway test CA");
-    let (server_cert, server_key) = pki.leaf("gateway", &["localhost"], &[]);
     let stranger = Pki::new("some other CA");
     let (intruder_cert, intruder_key) = stranger.leaf("intruder", &[], &[]);
-    for (name, pem) in [
-        ("server.pem", &server_cert),
-        ("server.key", &server_key),
-        ("ca.pem", &pki.ca_pem),
-    ] {
-        std::fs::write(dir.join(name), pem).expect("write");
-    }
-    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
-    let (cert, key, ca) = (path("server.pem"), path("server.key"), path("ca.pem"));
+    let tls = pki.server_tls(&dir, ClientCertificates::Required);
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let (cert, key) = (path(&tls.cert), path(&tls.key));
+    let ca = tls.client_ca.as_deref().map(path).unwrap_or_default();
     let gw = GatewayProcess::start_tls(
         &[
             "--tls-cert",
