@@ -97,14 +97,15 @@ impl Health {
     /// Whether CloudTrail answers at all (an error answer counts: it is reachable).
     async fn probe(upstream: &Upstream, limiter: &Limiter) -> bool {
         let probe = Operation::DescribeTrails;
+        let target = upstream.accounts().default_target();
         if limiter
-            .acquire(probe.quota(), PROBE, Some(PROBE_TIMEOUT))
+            .acquire(target, probe.quota(), PROBE, Some(PROBE_TIMEOUT))
             .await
             .is_err()
         {
             return true; // the quota is busy with real calls, which will tell if the upstream is down
         }
-        let call = upstream.client_named(PROBE).describe_trails().send();
+        let call = upstream.client_as(target, PROBE).describe_trails().send();
         match tokio::time::timeout(PROBE_TIMEOUT, call).await {
             Ok(Ok(_)) | Ok(Err(SdkError::ServiceError(_))) => true,
             Ok(Err(e)) => {

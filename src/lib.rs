@@ -6,6 +6,7 @@
 //! `cloudtrail-local` crate). `error` is the one place a failure becomes a gRPC status; `operation`
 //! is the one place an operation's name, path, quota class and read-only-ness are known.
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod config;

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::auth::policy::Scope;
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -12,6 +14,9 @@ pub struct Principal {
     pub roles: Arc<[String]>,
     /// How the caller proved it.
     pub method: AuthMethod,
+    /// Where the principal may call, whatever its roles allow (its `[[tokens]]`/`[[certificates]]`
+    /// entry's `accounts` and `regions`; unlimited otherwise).
+    pub scope: Arc<Scope>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

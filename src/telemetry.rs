@@ -11,7 +11,7 @@ use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tonic::Code;
 
-use crate::{operation::Operation, principal::Principal};
+use crate::{accounts::Target, operation::Operation, principal::Principal};
 
 pub const STARTED: &str = "grpc_server_started_total";
 pub const HANDLED: &str = "grpc_server_handled_total";
@@ -20,6 +20,7 @@ pub const IN_FLIGHT: &str = "grpc_server_in_flight";
 pub const UPSTREAM_REQUESTS: &str = "cloudtrail_upstream_requests_total";
 pub const UPSTREAM_SECONDS: &str = "cloudtrail_upstream_duration_seconds";
 pub const UPSTREAM_ATTEMPTS: &str = "cloudtrail_upstream_attempts_total";
+pub const STS_REQUESTS: &str = "cloudtrail_gateway_sts_assume_role_total";
 pub const LIMITER_WAITS: &str = "cloudtrail_gateway_limiter_waits_total";
 pub const LIMITER_WAIT_SECONDS: &str = "cloudtrail_gateway_limiter_wait_seconds";
 pub const LIMITER_REJECTIONS: &str = "cloudtrail_gateway_limiter_rejections_total";
@@ -34,7 +35,7 @@ pub const BUILD_INFO: &str = "cloudtrail_gateway_build_info";
 
 /// Every metric the gateway exports, with its `# HELP` text (the README's metrics table says the
 /// same, with the labels).
-const DESCRIBED: [(&str, &str); 18] = [
+const DESCRIBED: [(&str, &str); 19] = [
     (
         STARTED,
         "gRPC calls started, by grpc_type, grpc_service, grpc_method",
@@ -61,6 +62,10 @@ const DESCRIBED: [(&str, &str); 18] = [
         "Time of a CloudTrail call with its retries, in seconds, by operation",
     ),
     (
+        STS_REQUESTS,
+        "STS AssumeRole calls made for role sessions, by outcome (ok, error); cached sessions make none",
+    ),
+    (
         LIMITER_WAITS,
         "Calls that waited for a slot of their quota, by class (lookup, read, write)",
     ),
@@ -74,7 +79,7 @@ const DESCRIBED: [(&str, &str); 18] = [
     ),
     (
         LIMITER_REDIS_FALLBACK,
-        "1 while slots come from the local fallback (Redis unreachable or not believed)",
+        "Quota buckets (account, Region, class) taking slots from the local fallback (Redis unreachable or not believed); 0 while Redis serves",
     ),
     (
         LOOKUPS,
@@ -242,6 +247,8 @@ pub struct AccessRecord<'a> {
     pub elapsed: Duration,
     pub principal: Option<&'a Principal>,
     pub request_id: Option<&'a str>,
+    /// Where the call went, once the API resolved it.
+    pub target: Option<&'a Target>,
 }
 
 /// Writes the access-log line of a finished call.
@@ -257,6 +264,8 @@ pub fn access(record: &AccessRecord) {
                 duration_ms = %format_args!("{:.3}", record.elapsed.as_secs_f64() * 1000.0),
                 principal = %record.principal.map_or("-", |p| &*p.name),
                 auth = %record.principal.map_or("-", |p| p.method.label()),
+                account = %record.target.map_or("-", |t| &*t.account),
+                region = %record.target.map_or("-", |t| &*t.region),
                 request_id = %record.request_id.unwrap_or("-"),
                 "call"
             )

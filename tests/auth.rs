@@ -22,6 +22,7 @@ use cloudtrail_gateway::{
         AuthConfig, ClientCertificates, TlsConfig,
         certificates::CertificateEntry,
         jwt::{JwksSource, JwtConfig},
+        policy::RoleEntry,
         tokens::TokenEntry,
     },
     config::Config,
@@ -61,6 +62,8 @@ fn token_entry(principal: &str, token: &str, roles: &[&str]) -> TokenEntry {
         principal: principal.into(),
         sha256: sha256_hex(token),
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        accounts: Vec::new(),
+        regions: Vec::new(),
     }
 }
 
@@ -168,7 +171,7 @@ fn token_config() -> AuthConfig {
     let mut roles = BTreeMap::new();
     roles.insert(
         "auditor".to_owned(),
-        vec!["LookupEvents".to_owned(), "GetTrailStatus".to_owned()],
+        RoleEntry::Rpcs(vec!["LookupEvents".to_owned(), "GetTrailStatus".to_owned()]),
     );
     AuthConfig {
         tokens: vec![
@@ -731,6 +734,8 @@ async fn mutual_tls_identities() {
         certificates: vec![CertificateEntry {
             principal: spiffe.into(),
             roles: vec!["operator".into()],
+            accounts: Vec::new(),
+            regions: Vec::new(),
         }],
         open_health: true,
         certificate_cn_principal: true,
@@ -807,6 +812,8 @@ async fn a_common_name_cannot_claim_a_spiffe_id() {
             certificates: vec![CertificateEntry {
                 principal: admin.into(),
                 roles: vec!["admin".into()],
+                accounts: Vec::new(),
+                regions: Vec::new(),
             }],
             open_health: true,
             certificate_cn_principal: true,
@@ -856,6 +863,8 @@ async fn client_certificates_can_be_optional() {
         certificates: vec![CertificateEntry {
             principal: spiffe.into(),
             roles: vec!["reader".into()],
+            accounts: Vec::new(),
+            regions: Vec::new(),
         }],
         tokens: vec![token_entry("ci", "ci-token", &["reader"])],
         open_health: true,

@@ -279,6 +279,8 @@ async fn a_busy_principal_cannot_take_every_slot() {
             .map(|b| format!("{b:02x}"))
             .collect(),
         roles: vec!["reader".into()],
+        accounts: Vec::new(),
+        regions: Vec::new(),
     };
     let config = Config {
         auth: AuthConfig {

@@ -226,7 +226,7 @@ async fn start() -> (Targets, Duration) {
         event_capacity: EVENT_CAPACITY,
         ..Default::default()
     });
-    let sdk = upstream::local(&Config::default().upstream, &local).client_for(None);
+    let sdk = upstream::local_client(&Config::default().upstream, &local);
     sdk.create_trail()
         .name(TRAIL)
         .s3_bucket_name("bench-bucket")

@@ -84,7 +84,7 @@ pub async fn serve(kind: &str) {
             event_capacity: EVENT_CAPACITY,
             ..Default::default()
         });
-        let client = upstream::local(&Config::default().upstream, &local).client_for(None);
+        let client = upstream::local_client(&Config::default().upstream, &local);
         client
             .create_trail()
             .name(TRAIL)

@@ -1,11 +1,20 @@
 //! What an RPC needs from its request besides the message: the caller's deadline (from the
-//! `grpc-timeout` header, `<up to 8 digits><H|M|S|m|u|n>`) and the authenticated principal.
+//! `grpc-timeout` header, `<up to 8 digits><H|M|S|m|u|n>`), the authenticated principal, the request
+//! id, the target it asked for in metadata, and where the access log wants the resolved target.
 
 use std::time::Duration;
 
-use tonic::Request;
+use tonic::{
+    Request,
+    metadata::{Ascii, MetadataValue},
+};
 
-use crate::principal::Principal;
+use crate::{
+    accounts::{self, Requested, Target},
+    error::Error,
+    middleware::{observe::CallTarget, trace::REQUEST_ID},
+    principal::Principal,
+};
 
 pub struct CallContext {
     /// How long the gateway works on the call: the caller's deadline, or the default one.
@@ -15,17 +24,47 @@ pub struct CallContext {
     pub caller_deadline: bool,
     /// Who is calling (None when authentication is off).
     pub caller: Option<Principal>,
+    /// The gateway's request id (`x-request-id`).
+    pub request_id: Option<MetadataValue<Ascii>>,
+    /// The target the metadata asked for (nothing when its keys are malformed)...
+    pub asked: Requested,
+    /// ...and what is wrong with its keys, until routing reports it.
+    pub target_problem: Option<Error>,
+    /// Where the call goes, once resolved.
+    pub target: Option<Target>,
+    noted: Option<CallTarget>,
 }
 
 impl CallContext {
     /// The request's context; calls without a deadline get `default_deadline`.
     pub fn of<T>(request: &Request<T>, default_deadline: Duration) -> CallContext {
         let caller = deadline(request);
+        let (asked, target_problem) = match accounts::requested(request.metadata()) {
+            Ok(asked) => (asked, None),
+            Err(problem) => (Requested::default(), Some(problem)),
+        };
         CallContext {
             deadline: Some(caller.unwrap_or(default_deadline)),
             caller_deadline: caller.is_some(),
             caller: request.extensions().get::<Principal>().cloned(),
+            request_id: request.metadata().get(REQUEST_ID.as_str()).cloned(),
+            asked,
+            target_problem,
+            target: None,
+            noted: request.extensions().get::<CallTarget>().cloned(),
         }
+    }
+
+    /// Where the call goes (the access log learns it too).
+    pub fn set_target(&mut self, target: Target) {
+        if let Some(noted) = &self.noted {
+            noted.set(&target);
+        }
+        self.target = Some(target);
+    }
+
+    pub fn principal_name(&self) -> &str {
+        self.caller.as_ref().map_or("anonymous", |p| &p.name)
     }
 }
 

@@ -1,12 +1,17 @@
 //! The CloudTrailService implementation: one short method per RPC.
 //!
-//! Each method reads the caller's deadline and principal, lets `convert` validate the request and
-//! fill the SDK call, takes a slot of the quota (`limits`), sends the call, and converts the answer
-//! back; `error` turns any failure into a status. LookupEvents goes through the coalescer first, so
-//! identical lookups share one slot and one upstream call. Nothing here knows CloudTrail's rules or
-//! error codes.
+//! Each method hands `call` its operation, its request and how to check and convert the message
+//! into the SDK call (`convert`). `call` routes the request to its account and Region (`accounts`)
+//! and checks that the caller may call there, gets the client for that target and caller
+//! (`upstream`), makes sure the caller's role session exists, takes a slot of the quota (`limits`),
+//! sends the call, converts the answer back and writes the audit record; `error` turns any failure
+//! into a status. LookupEvents goes through the coalescer first, so identical lookups share one slot
+//! and one upstream call. Nothing here knows CloudTrail's rules or error codes.
 
+mod audit;
 mod context;
+
+pub use audit::AUDIT_TARGET;
 
 use std::{
     future::Future,
@@ -22,61 +27,166 @@ use aws_sdk_cloudtrail::{
     operation::RequestId,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 use crate::{
-    convert::{events, selectors, tags, trails},
-    error::Error,
+    accounts::Target,
+    auth::policy::Policy,
+    convert::{events, routes::Routed, selectors, tags, trails},
+    error::{Error, Refused},
     limits::{
         Limiter,
         coalesce::{Coalescer, Shared, Source},
     },
     operation::Operation,
     pb::{self, cloud_trail_service_server::CloudTrailService},
+    principal::Principal,
     telemetry::{self, Outcome, UpstreamMetrics},
     upstream::Upstream,
 };
+use audit::AuditLog;
 use context::CallContext;
+
+/// LookupEvents answers by target and encoded request.
+type Lookups = Coalescer<(Target, Vec<u8>), Arc<pb::LookupEventsResponse>>;
+
+/// The `reason` label of `..._auth_failures_total` for a target the caller may not use.
+pub const TARGET_DENIED_LABEL: &str = "target_denied";
 
 /// The gRPC service, holding the SDK clients and the quota limiter.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     upstream: Upstream,
     limiter: Arc<Limiter>,
-    lookups: Arc<Coalescer<Vec<u8>, Arc<pb::LookupEventsResponse>>>,
+    /// The roles' grants, for the check of a call's target.
+    policy: Arc<Policy>,
+    lookups: Arc<Lookups>,
     /// The deadline of calls that set none.
     request_timeout: Duration,
     upstream_metrics: UpstreamMetrics,
+    audit: AuditLog,
 }
 
 impl Gateway {
-    pub fn new(upstream: Upstream, limiter: Arc<Limiter>, request_timeout: Duration) -> Self {
+    pub fn new(
+        upstream: Upstream,
+        limiter: Arc<Limiter>,
+        policy: Arc<Policy>,
+        request_timeout: Duration,
+        audit_reads: bool,
+    ) -> Self {
         let lookups = Arc::new(Coalescer::new(limiter.config().lookup_cache_ttl));
         for source in [Source::Upstream, Source::Coalesced, Source::Cache] {
             metrics::counter!(telemetry::LOOKUPS, "source" => source_label(source)).increment(0);
         }
+        metrics::counter!(telemetry::AUTH_FAILURES, "reason" => TARGET_DENIED_LABEL).increment(0);
         Gateway {
             upstream,
             limiter,
+            policy,
             lookups,
             request_timeout,
             upstream_metrics: UpstreamMetrics::new(),
+            audit: AuditLog::new(audit_reads),
         }
     }
 
-    /// The request's context, and the SDK client to make its call with (the caller's).
-    fn context<T>(&self, request: &Request<T>) -> (CallContext, Client) {
-        let context = CallContext::of(request, self.request_timeout);
-        let client = self.upstream.client_for(context.caller.as_ref());
-        (context, client)
+    /// Where the call goes (its trail ARNs, else its metadata, else the defaults), checked against
+    /// what the caller may do there; then the client for that target and caller.
+    fn route(
+        &self,
+        operation: Operation,
+        context: &mut CallContext,
+        refs: &[String],
+    ) -> Result<Client, Error> {
+        if let Some(problem) = context.target_problem.take() {
+            return Err(problem);
+        }
+        let target = self
+            .upstream
+            .accounts()
+            .resolve(context.asked.clone(), refs)?;
+        self.authorize(operation, context.caller.as_ref(), &target)?;
+        let client = self.upstream.client(&target, context.caller.as_ref());
+        context.set_target(target);
+        Ok(client)
     }
 
-    /// Takes a slot of the operation's quota, then sends the SDK call within what is left of the
+    /// Whether `caller` may call `operation` at `target`: one of its roles allows it there, and its
+    /// own scope includes it. (The auth layer already checked that some role allows the RPC.)
+    fn authorize(
+        &self,
+        operation: Operation,
+        caller: Option<&Principal>,
+        target: &Target,
+    ) -> Result<(), Error> {
+        let Some(principal) = caller else {
+            return Ok(());
+        };
+        if principal.scope.includes(target)
+            && self.policy.allows_at(&principal.roles, operation, target)
+        {
+            return Ok(());
+        }
+        metrics::counter!(telemetry::AUTH_FAILURES, "reason" => TARGET_DENIED_LABEL).increment(1);
+        Err(Refused::new(
+            Code::PermissionDenied,
+            "TargetNotPermitted",
+            format!(
+                "principal '{}' may not call {} in account {}, Region {}",
+                principal.name,
+                operation.name(),
+                target.account,
+                target.region
+            ),
+        )
+        .into())
+    }
+
+    /// One RPC: routes it, checks and converts its message into the SDK call (`build`), sends it,
+    /// converts the answer, and writes the audit record whatever the outcome.
+    async fn call<T, F, Fut, O, E, R>(
+        &self,
+        operation: Operation,
+        request: Request<T>,
+        build: F,
+    ) -> Result<Response<R>, Status>
+    where
+        T: Routed,
+        F: FnOnce(T, &Client) -> Result<Fut, Error>,
+        Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+        O: RequestId,
+        R: From<O>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut context = CallContext::of(&request, self.request_timeout);
+        let message = request.into_inner();
+        let audited = self.audit.wants(operation);
+        let trail = audited
+            .then(|| message.trail_refs().first().cloned())
+            .flatten();
+        let output = async {
+            let client = self.route(operation, &mut context, message.trail_refs())?;
+            // Boxed at once: the SDK call's future is ~20 KB, and each wrapper around it (deadline,
+            // these async fns, tonic's box) would otherwise copy it.
+            let call = Box::pin(build(message, &client)?);
+            self.upstream(operation, &context, call).await
+        }
+        .await;
+        if audited {
+            let (code, aws_request_id) = match &output {
+                Ok(o) => (Code::Ok, o.request_id()),
+                Err(e) => (e.code(), e.aws_request_id()),
+            };
+            self.audit
+                .record(operation, &context, trail.as_deref(), code, aws_request_id);
+        }
+        Ok(Response::new(R::from(output?)))
+    }
+
+    /// Gets the caller's role session (if calls are made through one), takes a slot of the
+    /// operation's quota at the call's target, then sends the SDK call within what is left of the
     /// caller's deadline.
-    ///
-    /// The SDK call comes boxed: its future is ~20 KB, and each wrapper around it (deadline, caller
-    /// scope, these async fns, tonic's box) would otherwise copy it; the profile showed eleven such
-    /// copies per call.
     async fn upstream<O, E, F>(
         &self,
         operation: Operation,
@@ -89,21 +199,37 @@ impl Gateway {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let started = Instant::now();
-        let principal = context.caller.as_ref().map_or("anonymous", |p| &*p.name);
+        let Some(target) = &context.target else {
+            return Err(Refused::new(Code::Internal, "NoTarget", "the call was not routed").into());
+        };
+        let left = |limit: Duration| limit.saturating_sub(started.elapsed());
+        // The session first: an STS failure spends no quota slot.
+        if self.upstream.uses_sessions() {
+            let prepare = self.upstream.prepare(target, context.caller.as_ref());
+            match context.deadline {
+                Some(limit) => tokio::time::timeout(limit, prepare)
+                    .await
+                    .map_err(|_| Error::DeadlineExceeded)??,
+                None => prepare.await?,
+            }
+        }
         let slot_wait = match context.caller_deadline {
-            true => context.deadline,
+            true => context.deadline.map(left),
             false => context
                 .deadline
-                .map(|d| d.min(self.limiter.config().max_wait_without_deadline)),
+                .map(|d| left(d).min(self.limiter.config().max_wait_without_deadline)),
         };
         self.limiter
-            .acquire(operation.quota(), principal, slot_wait)
+            .acquire(
+                target,
+                operation.quota(),
+                context.principal_name(),
+                slot_wait,
+            )
             .await?;
         let sent = Instant::now();
         let output = match context.deadline {
-            Some(limit) => {
-                tokio::time::timeout(limit.saturating_sub(started.elapsed()), call).await
-            }
+            Some(limit) => tokio::time::timeout(left(limit), call).await,
             None => Ok(call.await),
         };
         let elapsed = sent.elapsed();
@@ -123,24 +249,40 @@ impl Gateway {
         Ok(output.map_err(|_| Error::DeadlineExceeded)??)
     }
 
-    /// `upstream`, then the output converted to the RPC's response. Not an `async fn`, so the SDK
-    /// future is boxed before anything holds it.
-    fn send<O, E, R>(
+    /// LookupEvents: routed like every call, then answered by the coalescer (identical lookups to
+    /// one target share one slot and one upstream call, made as the first caller).
+    async fn lookup(
         &self,
-        operation: Operation,
-        context: CallContext,
-        call: impl Future<Output = Result<O, SdkError<E, HttpResponse>>>,
-    ) -> impl Future<Output = Result<Response<R>, Status>>
-    where
-        O: RequestId,
-        R: From<O>,
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        let call = Box::pin(call);
-        async move {
-            let output = self.upstream(operation, &context, call).await?;
-            Ok(Response::new(R::from(output)))
-        }
+        context: &mut CallContext,
+        message: pb::LookupEventsRequest,
+    ) -> Result<(Arc<pb::LookupEventsResponse>, Source), Status> {
+        let client = self.route(LookupEvents, context, message.trail_refs())?;
+        let target = context
+            .target
+            .clone()
+            .unwrap_or_else(|| self.upstream.accounts().default_target().clone());
+        // Identical requests (same fields and page token) encode identically.
+        let key = (target, prost::Message::encode_to_vec(&message));
+        let call = events::lookup_events(message, client.lookup_events())?;
+        let context = &*context;
+        let (answer, source) = self
+            .lookups
+            .get(key, context.deadline, || async {
+                match self
+                    .upstream(LookupEvents, context, Box::pin(call.send()))
+                    .await
+                {
+                    Ok(output) => Shared::Done(Ok(Arc::new(output.into()))),
+                    // The leader's own deadline was too short: others may still fetch for themselves.
+                    Err(e @ (Error::RateLimited(_) | Error::DeadlineExceeded)) => {
+                        Shared::LeaderOnly(e.into())
+                    }
+                    Err(e) => Shared::Done(Err(e.into())),
+                }
+            })
+            .await;
+        metrics::counter!(telemetry::LOOKUPS, "source" => source_label(source)).increment(1);
+        Ok((answer?, source))
     }
 }
 
@@ -158,31 +300,30 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::CreateTrailRequest>,
     ) -> Result<Response<pb::CreateTrailResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let call = trails::create_trail(request.into_inner(), client.create_trail())?;
-        self.send(CreateTrail, context, call.send()).await
+        self.call(CreateTrail, request, |m, client| {
+            Ok(trails::create_trail(m, client.create_trail())?.send())
+        })
+        .await
     }
 
     async fn update_trail(
         &self,
         request: Request<pb::UpdateTrailRequest>,
     ) -> Result<Response<pb::UpdateTrailResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let call = trails::update_trail(request.into_inner(), client.update_trail())?;
-        self.send(UpdateTrail, context, call.send()).await
+        self.call(UpdateTrail, request, |m, client| {
+            Ok(trails::update_trail(m, client.update_trail())?.send())
+        })
+        .await
     }
 
     async fn delete_trail(
         &self,
         request: Request<pb::DeleteTrailRequest>,
     ) -> Result<Response<pb::DeleteTrailResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let name = trails::trail_ref("name", request.into_inner().name)?;
-        self.send(
-            DeleteTrail,
-            context,
-            client.delete_trail().name(name).send(),
-        )
+        self.call(DeleteTrail, request, |m, client| {
+            let name = trails::trail_ref("name", m.name)?;
+            Ok(client.delete_trail().name(name).send())
+        })
         .await
     }
 
@@ -190,22 +331,20 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::DescribeTrailsRequest>,
     ) -> Result<Response<pb::DescribeTrailsResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let call = trails::describe_trails(request.into_inner(), client.describe_trails())?;
-        self.send(DescribeTrails, context, call.send()).await
+        self.call(DescribeTrails, request, |m, client| {
+            Ok(trails::describe_trails(m, client.describe_trails())?.send())
+        })
+        .await
     }
 
     async fn get_trail_status(
         &self,
         request: Request<pb::GetTrailStatusRequest>,
     ) -> Result<Response<pb::GetTrailStatusResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let name = trails::trail_ref("name", request.into_inner().name)?;
-        self.send(
-            GetTrailStatus,
-            context,
-            client.get_trail_status().name(name).send(),
-        )
+        self.call(GetTrailStatus, request, |m, client| {
+            let name = trails::trail_ref("name", m.name)?;
+            Ok(client.get_trail_status().name(name).send())
+        })
         .await
     }
 
@@ -213,13 +352,10 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::StartLoggingRequest>,
     ) -> Result<Response<pb::StartLoggingResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let name = trails::trail_ref("name", request.into_inner().name)?;
-        self.send(
-            StartLogging,
-            context,
-            client.start_logging().name(name).send(),
-        )
+        self.call(StartLogging, request, |m, client| {
+            let name = trails::trail_ref("name", m.name)?;
+            Ok(client.start_logging().name(name).send())
+        })
         .await
     }
 
@@ -227,13 +363,10 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::StopLoggingRequest>,
     ) -> Result<Response<pb::StopLoggingResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let name = trails::trail_ref("name", request.into_inner().name)?;
-        self.send(
-            StopLogging,
-            context,
-            client.stop_logging().name(name).send(),
-        )
+        self.call(StopLogging, request, |m, client| {
+            let name = trails::trail_ref("name", m.name)?;
+            Ok(client.stop_logging().name(name).send())
+        })
         .await
     }
 
@@ -241,13 +374,10 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::GetEventSelectorsRequest>,
     ) -> Result<Response<pb::GetEventSelectorsResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let name = trails::trail_ref("trail_name", request.into_inner().trail_name)?;
-        self.send(
-            GetEventSelectors,
-            context,
-            client.get_event_selectors().trail_name(name).send(),
-        )
+        self.call(GetEventSelectors, request, |m, client| {
+            let name = trails::trail_ref("trail_name", m.trail_name)?;
+            Ok(client.get_event_selectors().trail_name(name).send())
+        })
         .await
     }
 
@@ -255,74 +385,62 @@ impl CloudTrailService for Gateway {
         &self,
         request: Request<pb::PutEventSelectorsRequest>,
     ) -> Result<Response<pb::PutEventSelectorsResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let call =
-            selectors::put_event_selectors(request.into_inner(), client.put_event_selectors())?;
-        self.send(PutEventSelectors, context, call.send()).await
+        self.call(PutEventSelectors, request, |m, client| {
+            Ok(selectors::put_event_selectors(m, client.put_event_selectors())?.send())
+        })
+        .await
     }
 
     async fn add_tags(
         &self,
         request: Request<pb::AddTagsRequest>,
     ) -> Result<Response<pb::AddTagsResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let call = tags::add_tags(request.into_inner(), client.add_tags())?;
-        self.send(AddTags, context, call.send()).await
+        self.call(AddTags, request, |m, client| {
+            Ok(tags::add_tags(m, client.add_tags())?.send())
+        })
+        .await
     }
 
     async fn remove_tags(
         &self,
         request: Request<pb::RemoveTagsRequest>,
     ) -> Result<Response<pb::RemoveTagsResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let call = tags::remove_tags(request.into_inner(), client.remove_tags())?;
-        self.send(RemoveTags, context, call.send()).await
+        self.call(RemoveTags, request, |m, client| {
+            Ok(tags::remove_tags(m, client.remove_tags())?.send())
+        })
+        .await
     }
 
     async fn list_tags(
         &self,
         request: Request<pb::ListTagsRequest>,
     ) -> Result<Response<pb::ListTagsResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let call = tags::list_tags(request.into_inner(), client.list_tags())?;
-        self.send(ListTags, context, call.send()).await
+        self.call(ListTags, request, |m, client| {
+            Ok(tags::list_tags(m, client.list_tags())?.send())
+        })
+        .await
     }
 
     async fn lookup_events(
         &self,
         request: Request<pb::LookupEventsRequest>,
     ) -> Result<Response<pb::LookupEventsResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let message = request.into_inner();
-        // Identical requests (same fields and page token) encode identically.
-        let key = prost::Message::encode_to_vec(&message);
-        let call = events::lookup_events(message, client.lookup_events())?;
-        let (answer, source) = self
-            .lookups
-            .get(key, context.deadline, || async {
-                match self
-                    .upstream(LookupEvents, &context, Box::pin(call.send()))
-                    .await
-                {
-                    Ok(output) => Shared::Done(Ok(Arc::new(output.into()))),
-                    // The leader's own deadline was too short: others may still fetch for themselves.
-                    Err(e @ (Error::RateLimited(_) | Error::DeadlineExceeded)) => {
-                        Shared::LeaderOnly(e.into())
-                    }
-                    Err(e) => Shared::Done(Err(e.into())),
-                }
-            })
-            .await;
-        metrics::counter!(telemetry::LOOKUPS, "source" => source_label(source)).increment(1);
-        Ok(Response::new(answer?.as_ref().clone()))
+        let mut context = CallContext::of(&request, self.request_timeout);
+        let answer = self.lookup(&mut context, request.into_inner()).await;
+        if self.audit.wants(LookupEvents) {
+            let code = answer.as_ref().map_or_else(Status::code, |_| Code::Ok);
+            self.audit.record(LookupEvents, &context, None, code, None);
+        }
+        Ok(Response::new(answer?.0.as_ref().clone()))
     }
 
     async fn list_public_keys(
         &self,
         request: Request<pb::ListPublicKeysRequest>,
     ) -> Result<Response<pb::ListPublicKeysResponse>, Status> {
-        let (context, client) = self.context(&request);
-        let call = events::list_public_keys(request.into_inner(), client.list_public_keys())?;
-        self.send(ListPublicKeys, context, call.send()).await
+        self.call(ListPublicKeys, request, |m, client| {
+            Ok(events::list_public_keys(m, client.list_public_keys())?.send())
+        })
+        .await
     }
 }

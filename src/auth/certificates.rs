@@ -7,13 +7,20 @@
 use serde::Deserialize;
 use x509_parser::{certificate::X509Certificate, extensions::GeneralName, prelude::FromDer};
 
-/// Roles for a certificate identity: `[[certificates]] principal = "spiffe://…", roles = ["operator"]`.
+/// Roles for a certificate identity: `[[certificates]] principal = "spiffe://…", roles = ["operator"]`,
+/// and optionally where it may call (`accounts`, `regions`).
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateEntry {
     pub principal: String,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Accounts its calls may target (empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    /// Regions its calls may target (empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
 }
 
 /// Why a (CA-verified) client certificate names nobody.

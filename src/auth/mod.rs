@@ -20,7 +20,7 @@ use crate::{
 };
 use certificates::{CertificateEntry, CertificateProblem};
 use jwt::{Checked, JwksError, JwtConfig, JwtProblem, JwtVerifier};
-use policy::{Policy, UnknownRpc};
+use policy::{Policy, RoleEntry, Scope, UnknownRpc};
 use tokens::{BadHash, TokenEntry, Tokens};
 
 /// Server TLS, and the CA that client certificates must chain to (which makes them required).
@@ -48,7 +48,7 @@ pub enum ClientCertificates {
 pub struct AuthConfig {
     pub tokens: Vec<TokenEntry>,
     pub certificates: Vec<CertificateEntry>,
-    pub roles: BTreeMap<String, Vec<String>>,
+    pub roles: BTreeMap<String, RoleEntry>,
     pub jwt: Option<JwtConfig>,
     pub tls: Option<TlsConfig>,
     /// Health and reflection reachable without credentials.
@@ -138,9 +138,10 @@ pub struct Authenticator {
     tokens: Tokens,
     token_principals: Vec<Principal>,
     jwt: Option<Arc<JwtVerifier>>,
-    certificate_roles: HashMap<String, Arc<[String]>>,
+    /// A certificate identity's roles and scope.
+    certificate_grants: HashMap<String, (Arc<[String]>, Arc<Scope>)>,
     certificate_cn_principal: bool,
-    policy: Policy,
+    policy: Arc<Policy>,
 }
 
 impl Authenticator {
@@ -164,17 +165,26 @@ impl Authenticator {
                     name: t.principal.as_str().into(),
                     roles: t.roles.clone().into(),
                     method: AuthMethod::StaticToken,
+                    scope: Arc::new(Scope::new(&t.accounts, &t.regions)),
                 })
                 .collect(),
             jwt,
             certificate_cn_principal: config.certificate_cn_principal,
-            certificate_roles: config
+            certificate_grants: config
                 .certificates
                 .iter()
-                .map(|c| (c.principal.clone(), c.roles.clone().into()))
+                .map(|c| {
+                    let scope = Arc::new(Scope::new(&c.accounts, &c.regions));
+                    (c.principal.clone(), (c.roles.clone().into(), scope))
+                })
                 .collect(),
-            policy: Policy::new(&config.roles)?,
+            policy: Arc::new(Policy::new(&config.roles)?),
         })
+    }
+
+    /// The roles' grants, for the check of a call's target (which the API makes).
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.clone()
     }
 
     pub fn jwt(&self) -> Option<&Arc<JwtVerifier>> {
@@ -259,15 +269,16 @@ impl Authenticator {
             // The TLS layer already verified the chain against the client CA.
             let name = certificates::identity(der, self.certificate_cn_principal)
                 .map_err(Failure::Certificate)?;
-            let roles = self
-                .certificate_roles
+            let (roles, scope) = self
+                .certificate_grants
                 .get(&name)
                 .cloned()
-                .unwrap_or_else(|| Arc::new([]));
+                .unwrap_or_else(|| (Arc::new([]), Arc::default()));
             return Ok(Principal {
                 name: name.into(),
                 roles,
                 method: AuthMethod::Certificate,
+                scope,
             });
         }
         Err(Failure::Missing.into())
@@ -279,6 +290,7 @@ fn jwt_principal(name: String, roles: Vec<String>) -> Principal {
         name: name.into(),
         roles: roles.into(),
         method: AuthMethod::Jwt,
+        scope: Arc::default(),
     }
 }
 
@@ -350,6 +362,8 @@ mod tests {
                         .map(|b| format!("{b:02x}"))
                         .collect(),
                     roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                    accounts: Vec::new(),
+                    regions: Vec::new(),
                 })
                 .collect(),
             open_health: true,

@@ -1,12 +1,74 @@
-//! Authorization: which roles may call which RPCs.
+//! Authorization: which roles may call which RPCs, and where.
 //!
 //! Built-in roles: `reader` (the read-only RPCs), `operator` (reader plus every change that can be
-//! undone, i.e. all but DeleteTrail), `admin` (everything). Custom roles list RPC names; unknown
-//! names fail at start.
+//! undone, i.e. all but DeleteTrail), `admin` (everything), each in any account and Region. Custom
+//! roles list RPC names (`name = ["RPC", ...]`), optionally with a scope (`[roles.name] rpcs = [...],
+//! accounts = [...], regions = [...]`); unknown names fail at start. A principal may have a scope of
+//! its own too (its `[[tokens]]` or `[[certificates]]` entry): a call is allowed when one of the
+//! principal's roles allows the RPC in the call's account and Region, and the principal's own scope
+//! includes them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::operation::Operation;
+use serde::{Deserialize, Serialize};
+
+use crate::{accounts::Target, operation::Operation};
+
+/// Where calls may go: accounts and Regions, each list empty for "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+}
+
+impl Scope {
+    pub fn new(accounts: &[String], regions: &[String]) -> Scope {
+        Scope {
+            accounts: accounts.to_vec(),
+            regions: regions.to_vec(),
+        }
+    }
+
+    pub fn includes(&self, target: &Target) -> bool {
+        (self.accounts.is_empty() || self.accounts.iter().any(|a| **a == *target.account))
+            && (self.regions.is_empty() || self.regions.iter().any(|r| **r == *target.region))
+    }
+
+    pub fn is_unlimited(&self) -> bool {
+        self.accounts.is_empty() && self.regions.is_empty()
+    }
+}
+
+/// A custom role as the `[roles]` table writes it: a list of RPCs, or a table with a scope.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RoleEntry {
+    Rpcs(Vec<String>),
+    Scoped {
+        rpcs: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        accounts: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        regions: Vec<String>,
+    },
+}
+
+impl RoleEntry {
+    pub fn rpcs(&self) -> &[String] {
+        match self {
+            RoleEntry::Rpcs(rpcs) | RoleEntry::Scoped { rpcs, .. } => rpcs,
+        }
+    }
+
+    pub fn scope(&self) -> Scope {
+        match self {
+            RoleEntry::Rpcs(_) => Scope::default(),
+            RoleEntry::Scoped {
+                accounts, regions, ..
+            } => Scope::new(accounts, regions),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid setting `roles.{role}`: {}", self.reason())]
@@ -23,28 +85,40 @@ impl UnknownRpc {
     }
 }
 
-/// Role name → the RPCs it allows.
+/// What one role allows.
+#[derive(Debug, Clone)]
+struct Grant {
+    operations: HashSet<Operation>,
+    scope: Scope,
+}
+
+/// Role name → what it allows.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    roles: HashMap<String, HashSet<Operation>>,
+    roles: HashMap<String, Grant>,
 }
 
 impl Policy {
     /// The built-in roles plus `custom` ones (which may also redefine a built-in name).
-    pub fn new(custom: &BTreeMap<String, Vec<String>>) -> Result<Policy, UnknownRpc> {
+    pub fn new(custom: &BTreeMap<String, RoleEntry>) -> Result<Policy, UnknownRpc> {
         let all = Operation::ALL.iter().copied();
-        let mut roles: HashMap<String, HashSet<Operation>> = HashMap::new();
+        let anywhere = |operations: HashSet<Operation>| Grant {
+            operations,
+            scope: Scope::default(),
+        };
+        let mut roles: HashMap<String, Grant> = HashMap::new();
         roles.insert(
             "reader".into(),
-            all.clone().filter(|op| op.is_read_only()).collect(),
+            anywhere(all.clone().filter(|op| op.is_read_only()).collect()),
         );
         roles.insert(
             "operator".into(),
-            all.clone().filter(|op| !op.is_destructive()).collect(),
+            anywhere(all.clone().filter(|op| !op.is_destructive()).collect()),
         );
-        roles.insert("admin".into(), all.collect());
-        for (role, rpcs) in custom {
-            let allowed = rpcs
+        roles.insert("admin".into(), anywhere(all.collect()));
+        for (role, entry) in custom {
+            let operations = entry
+                .rpcs()
                 .iter()
                 .map(|rpc| {
                     Operation::from_name(rpc).ok_or_else(|| UnknownRpc {
@@ -53,17 +127,32 @@ impl Policy {
                     })
                 })
                 .collect::<Result<_, _>>()?;
-            roles.insert(role.clone(), allowed);
+            roles.insert(
+                role.clone(),
+                Grant {
+                    operations,
+                    scope: entry.scope(),
+                },
+            );
         }
         Ok(Policy { roles })
     }
 
-    /// Whether any of `roles` allows `operation`.
+    /// Whether any of `roles` allows `operation` somewhere (the check before the call's target is
+    /// known).
     pub fn allows(&self, roles: &[String], operation: Operation) -> bool {
         roles
             .iter()
             .filter_map(|r| self.roles.get(r))
-            .any(|allowed| allowed.contains(&operation))
+            .any(|grant| grant.operations.contains(&operation))
+    }
+
+    /// Whether any of `roles` allows `operation` at `target`.
+    pub fn allows_at(&self, roles: &[String], operation: Operation, target: &Target) -> bool {
+        roles
+            .iter()
+            .filter_map(|r| self.roles.get(r))
+            .any(|grant| grant.operations.contains(&operation) && grant.scope.includes(target))
     }
 
     pub fn has_role(&self, role: &str) -> bool {
@@ -111,14 +200,58 @@ mod tests {
     }
 
     #[test]
+    fn scoped_roles_allow_only_in_their_scope() {
+        let mut custom = BTreeMap::new();
+        custom.insert(
+            "eu-writer".to_owned(),
+            RoleEntry::Scoped {
+                rpcs: vec!["CreateTrail".into()],
+                accounts: vec!["111111111111".into()],
+                regions: vec!["eu-west-1".into()],
+            },
+        );
+        let policy = Policy::new(&custom).unwrap();
+        let at = |account: &str, region: &str| Target {
+            account: account.into(),
+            region: region.into(),
+        };
+        let roles = ["eu-writer".to_owned()];
+        assert!(policy.allows(&roles, CreateTrail));
+        assert!(policy.allows_at(&roles, CreateTrail, &at("111111111111", "eu-west-1")));
+        assert!(!policy.allows_at(&roles, CreateTrail, &at("111111111111", "us-east-1")));
+        assert!(!policy.allows_at(&roles, CreateTrail, &at("222222222222", "eu-west-1")));
+        assert!(policy.allows_at(
+            &["reader".into()],
+            LookupEvents,
+            &at("222222222222", "ap-south-1")
+        ));
+        let team = Scope::new(&["111111111111".into()], &[]);
+        assert!(team.includes(&at("111111111111", "ap-south-1")));
+        assert!(!team.includes(&at("222222222222", "us-east-1")));
+        assert!(Scope::default().is_unlimited());
+        let parsed: BTreeMap<String, RoleEntry> = toml::from_str(
+            "plain = [\"LookupEvents\"]\n[scoped]\nrpcs = [\"LookupEvents\"]\naccounts = [\"111111111111\"]\n",
+        )
+        .unwrap();
+        assert_eq!(parsed["plain"].scope(), Scope::default());
+        assert_eq!(parsed["scoped"].scope().accounts, ["111111111111"]);
+    }
+
+    #[test]
     fn custom_roles_are_checked() {
         let mut custom = BTreeMap::new();
-        custom.insert("auditor".to_owned(), vec!["LookupEvents".to_owned()]);
+        custom.insert(
+            "auditor".to_owned(),
+            RoleEntry::Rpcs(vec!["LookupEvents".to_owned()]),
+        );
         let policy = Policy::new(&custom).unwrap();
         assert!(policy.allows(&["auditor".into()], LookupEvents));
         assert!(!policy.allows(&["auditor".into()], DescribeTrails));
         assert!(policy.has_role("auditor") && !policy.has_role("reeder"));
-        custom.insert("typo".to_owned(), vec!["LookupEvent".to_owned()]);
+        custom.insert(
+            "typo".to_owned(),
+            RoleEntry::Rpcs(vec!["LookupEvent".to_owned()]),
+        );
         let err = Policy::new(&custom).unwrap_err().to_string();
         assert!(
             err.contains("roles.typo") && err.contains("LookupEvent'"),

@@ -4,7 +4,8 @@
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-/// One configured token: `[[tokens]] principal = "ci", sha256 = "<hex>", roles = ["reader"]`.
+/// One configured token: `[[tokens]] principal = "ci", sha256 = "<hex>", roles = ["reader"]`, and
+/// optionally where its principal may call (`accounts`, `regions`; absent: wherever its roles may).
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenEntry {
@@ -12,6 +13,12 @@ pub struct TokenEntry {
     pub sha256: String,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Accounts its calls may target (empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    /// Regions its calls may target (empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +91,8 @@ mod tests {
             principal: token.to_uppercase(),
             sha256: hash,
             roles: vec![],
+            accounts: Vec::new(),
+            regions: Vec::new(),
         }
     }
 

@@ -10,13 +10,13 @@ use clap::{ArgAction, Args};
 
 use super::{
     HumanDuration,
-    checks::{ConfigError, invalid, positive, readable, url},
+    checks::{self, ConfigError, account_id, invalid, positive, readable, url},
 };
 use crate::auth::{
     AuthConfig, ClientCertificates, TlsConfig,
     certificates::CertificateEntry,
     jwt::{JwksSource, JwtConfig},
-    policy::Policy,
+    policy::{Policy, RoleEntry},
     tokens::{TokenEntry, Tokens},
 };
 
@@ -86,7 +86,7 @@ impl AuthSettings {
         listen: &SocketAddr,
         tokens: Vec<TokenEntry>,
         certificates: Vec<CertificateEntry>,
-        roles: BTreeMap<String, Vec<String>>,
+        roles: BTreeMap<String, RoleEntry>,
     ) -> Result<AuthConfig, ConfigError> {
         let tls = match (self.tls_cert, self.tls_key, self.tls_client_ca) {
             (Some(cert), Some(key), client_ca) => {
@@ -164,6 +164,35 @@ impl AuthSettings {
         })?;
         let policy =
             Policy::new(&roles).map_err(|e| invalid(format!("roles.{}", e.role), e.reason()))?;
+        let scopes = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                (
+                    format!("tokens[{i}]"),
+                    t.accounts.clone(),
+                    t.regions.clone(),
+                )
+            })
+            .chain(certificates.iter().enumerate().map(|(i, c)| {
+                (
+                    format!("certificates[{i}]"),
+                    c.accounts.clone(),
+                    c.regions.clone(),
+                )
+            }))
+            .chain(roles.iter().map(|(name, role)| {
+                let scope = role.scope();
+                (format!("roles.{name}"), scope.accounts, scope.regions)
+            }));
+        for (key, accounts, regions) in scopes {
+            for account in &accounts {
+                account_id(&format!("{key}.accounts"), account)?;
+            }
+            for region in &regions {
+                checks::region(&format!("{key}.regions"), region)?;
+            }
+        }
         let granted = tokens
             .iter()
             .enumerate()

@@ -27,13 +27,17 @@ pub fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError
 
 /// A 12-digit AWS account id.
 pub fn account_id(key: &str, value: &str) -> Result<(), ConfigError> {
-    if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(invalid(
-            key,
-            format!("'{value}' is not a 12-digit account id"),
-        ))
+    match crate::convert::rules::account_id_problem(value) {
+        None => Ok(()),
+        Some(problem) => Err(invalid(key, problem)),
+    }
+}
+
+/// A Region name.
+pub fn region(key: &str, value: &str) -> Result<(), ConfigError> {
+    match crate::convert::rules::region_problem(value) {
+        None => Ok(()),
+        Some(problem) => Err(invalid(key, problem)),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Durations in settings: `250ms`, `3s`, `2m` or plain seconds (`3`).
+//! Durations in settings: `250ms`, `3s`, `2m`, `1h` or plain seconds (`3`).
 
 use std::{str::FromStr, time::Duration};
 
@@ -16,12 +16,13 @@ impl FromStr for HumanDuration {
         let (number, unit) = s.split_at(split);
         let value: f64 = number
             .parse()
-            .map_err(|_| format!("'{s}' is not a duration (e.g. 250ms, 3s, 2m)"))?;
+            .map_err(|_| format!("'{s}' is not a duration (e.g. 250ms, 3s, 2m, 1h)"))?;
         let seconds = match unit {
             "ms" => value / 1000.0,
             "" | "s" => value,
             "m" => value * 60.0,
-            _ => return Err(format!("'{s}': unknown unit '{unit}' (use ms, s or m)")),
+            "h" => value * 3600.0,
+            _ => return Err(format!("'{s}': unknown unit '{unit}' (use ms, s, m or h)")),
         };
         Duration::try_from_secs_f64(seconds)
             .map(HumanDuration)
@@ -45,7 +46,8 @@ mod tests {
         assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse("3"), Ok(Duration::from_secs(3)));
-        assert!(parse("3h").is_err());
+        assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse("3d").is_err());
         assert!(parse("-1s").is_err());
     }
 }

@@ -9,6 +9,7 @@
 //! Tables (`[[tokens]]`, `[roles]`, ...) come only from the file (`FileTables`). The README's
 //! configuration table is rendered from the same declarations (`reference`), and a test compares.
 
+mod accounts;
 mod auth;
 mod checks;
 mod duration;
@@ -31,7 +32,8 @@ pub use server::ServerConfig;
 pub use upstream::{LOCAL_DEFAULT_REGION, RetryMode, UpstreamConfig, UpstreamKind};
 
 use crate::{
-    auth::{AuthConfig, certificates::CertificateEntry, tokens::TokenEntry},
+    accounts::AccountsConfig,
+    auth::{AuthConfig, certificates::CertificateEntry, policy::RoleEntry, tokens::TokenEntry},
     limits::LimitsConfig,
 };
 
@@ -55,6 +57,8 @@ pub struct Settings {
     #[command(flatten)]
     pub upstream: upstream::UpstreamSettings,
     #[command(flatten)]
+    pub accounts: accounts::AccountSettings,
+    #[command(flatten)]
     pub local: local::LocalSettings,
     #[command(flatten)]
     pub auth: auth::AuthSettings,
@@ -69,15 +73,20 @@ pub struct Settings {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileTables {
+    /// `[[accounts]]`: the accounts calls can go to (`id`, `role_arn`, `external_id`,
+    /// `session_duration`, `regions`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<accounts::AccountEntry>,
     /// `[[tokens]]`: static bearer tokens (`principal`, `sha256`, `roles`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tokens: Vec<TokenEntry>,
     /// `[[certificates]]`: roles of client-certificate identities (`principal`, `roles`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<CertificateEntry>,
-    /// `[roles]`: custom roles, `name = ["RPC", ...]`.
+    /// `[roles]`: custom roles, `name = ["RPC", ...]` or `[roles.name]` with `rpcs`, `accounts`,
+    /// `regions`.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub roles: std::collections::BTreeMap<String, Vec<String>>,
+    pub roles: std::collections::BTreeMap<String, RoleEntry>,
     /// `[weights]`: round-robin weights, `principal = weight`.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub weights: std::collections::BTreeMap<String, u32>,
@@ -86,16 +95,23 @@ pub struct FileTables {
 impl FileTables {
     /// Each table's key and what it holds (the README's table lists them; a test checks that every
     /// field is here).
-    pub const DESCRIBED: [(&'static str, &'static str); 4] = [
+    pub const DESCRIBED: [(&'static str, &'static str); 5] = [
+        (
+            "[[accounts]]",
+            "accounts calls can go to: `id`, `role_arn`, `external_id`, `session_duration` (15m-12h, default 1h), `regions` (the first is the default)",
+        ),
         (
             "[[tokens]]",
-            "static bearer tokens: `principal`, `sha256` (of the token), `roles`",
+            "static bearer tokens: `principal`, `sha256` (of the token), `roles`, and optionally `accounts`, `regions` it may call",
         ),
         (
             "[[certificates]]",
-            "roles of client-certificate identities: `principal` (SPIFFE id or CN), `roles`",
+            "roles of client-certificate identities: `principal` (SPIFFE id or CN), `roles`, optionally `accounts`, `regions`",
         ),
-        ("[roles]", "custom roles: `name = [\"RPC\", ...]`"),
+        (
+            "[roles]",
+            "custom roles: `name = [\"RPC\", ...]`, or `[roles.name]` with `rpcs` and optionally `accounts`, `regions`",
+        ),
         ("[weights]", "round-robin weights: `principal = weight`"),
     ];
 
@@ -111,6 +127,11 @@ impl FileTables {
         for token in &mut shown.tokens {
             token.sha256 = "<redacted>".into();
         }
+        for account in &mut shown.accounts {
+            if account.external_id.is_some() {
+                account.external_id = Some("<redacted>".into());
+            }
+        }
         toml::to_string(&shown).unwrap_or_default()
     }
 }
@@ -119,6 +140,7 @@ impl FileTables {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub upstream: UpstreamConfig,
+    pub accounts: AccountsConfig,
     pub local: LocalConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
@@ -189,6 +211,7 @@ impl Config {
     /// Checks every part as start-up does (files named in the settings included).
     pub fn check(s: Settings, tables: FileTables) -> Result<Config, ConfigError> {
         let upstream = s.upstream.check()?;
+        let accounts = s.accounts.check(tables.accounts)?;
         let local = s.local.check(&upstream)?;
         let server = s.server.check()?;
         let auth = s.auth.check(
@@ -200,6 +223,7 @@ impl Config {
         let limits = s.limits.check(tables.weights)?;
         Ok(Config {
             upstream,
+            accounts,
             local,
             auth,
             limits,

@@ -96,7 +96,7 @@ fn tokens_and_roles_come_from_the_file() {
         "a token makes a public address acceptable"
     );
     assert_eq!(c.auth.tokens[0].principal, "ci");
-    assert_eq!(c.auth.roles["auditor"], ["LookupEvents"]);
+    assert_eq!(c.auth.roles["auditor"].rpcs(), ["LookupEvents"]);
 }
 
 #[test]
@@ -206,16 +206,25 @@ fn print_config_is_toml_in_the_files_keys_and_reads_back() {
 #[test]
 fn every_file_table_is_described() {
     let tables = FileTables {
+        accounts: vec![super::accounts::AccountEntry {
+            id: "111111111111".into(),
+            external_id: Some("secret-ish".into()),
+            ..Default::default()
+        }],
         tokens: vec![crate::auth::tokens::TokenEntry {
             principal: "p".into(),
             sha256: "0".repeat(64),
             roles: vec![],
+            accounts: Vec::new(),
+            regions: Vec::new(),
         }],
         certificates: vec![crate::auth::certificates::CertificateEntry {
             principal: "p".into(),
             roles: vec![],
+            accounts: Vec::new(),
+            regions: Vec::new(),
         }],
-        roles: [("r".to_owned(), vec![])].into(),
+        roles: [("r".to_owned(), crate::auth::policy::RoleEntry::Rpcs(vec![]))].into(),
         weights: [("p".to_owned(), 1)].into(),
     };
     let keys: Vec<String> = toml::from_str::<toml::Table>(&tables.to_toml())
@@ -230,6 +239,10 @@ fn every_file_table_is_described() {
         );
     }
     assert_eq!(keys.len(), FileTables::DESCRIBED.len());
+    assert!(
+        !tables.to_toml().contains("secret-ish"),
+        "external ids are withheld"
+    );
 }
 
 /// The README's configuration table is the one the declarations give. To renew it after changing a

@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 
 use super::{
     HumanDuration,
-    checks::{ConfigError, account_id, invalid, positive, url},
+    checks::{self, ConfigError, account_id, invalid, positive, url},
 };
 
 /// Where CloudTrail calls go.
@@ -78,15 +78,7 @@ impl UpstreamSettings {
             (_, region) => region,
         };
         if let Some(r) = &region {
-            let ok = !r.is_empty()
-                && r.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-            if !ok {
-                return Err(invalid(
-                    "region",
-                    format!("'{r}' is not a Region name (e.g. us-east-1)"),
-                ));
-            }
+            checks::region("region", r)?;
         }
         if let Some(endpoint) = &self.endpoint_url {
             if self.upstream == UpstreamKind::Local {

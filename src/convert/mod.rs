@@ -6,6 +6,7 @@
 pub mod events;
 #[cfg(test)]
 mod fuzz;
+pub mod routes;
 pub mod rules;
 pub mod selectors;
 pub mod tags;

@@ -65,9 +65,33 @@ pub fn trail_name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// What is wrong with an AWS account id (12 digits), or `None`.
+pub fn account_id_problem(id: &str) -> Option<String> {
+    (id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("'{id}' is not a 12-digit account id"))
+}
+
+/// What is wrong with a Region name (`us-east-1`, `eu-central-2`, `us-gov-west-1`: lower-case
+/// groups, two letters first, digits last), or `None`.
+pub fn region_problem(region: &str) -> Option<String> {
+    let groups: Vec<&str> = region.split('-').collect();
+    let shaped = groups.len() >= 3
+        && groups.first().is_some_and(|g| g.len() == 2)
+        && groups.iter().all(|g| {
+            !g.is_empty()
+                && g.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && groups
+            .last()
+            .is_some_and(|g| g.bytes().all(|b| b.is_ascii_digit()));
+    (!shaped).then(|| format!("'{region}' is not a Region name (e.g. us-east-1)"))
+}
+
 /// The parts of a CloudTrail resource ARN: `arn:<partition>:cloudtrail:<region>:<account>:<kind>/<id>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudTrailArn<'a> {
+    pub partition: &'a str,
     pub region: &'a str,
     pub account: &'a str,
     pub kind: &'a str,
@@ -103,6 +127,7 @@ pub fn parse_arn(arn: &str) -> Result<CloudTrailArn<'_>, String> {
         return Err(bad());
     }
     Ok(CloudTrailArn {
+        partition,
         region,
         account,
         kind,

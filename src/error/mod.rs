@@ -18,7 +18,7 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 /// `ErrorInfo.domain` of every upstream error.
 pub const DOMAIN: &str = "cloudtrail.amazonaws.com";
-/// `ErrorInfo.domain` of the gateway's own refusals (rate limits).
+/// `ErrorInfo.domain` of the gateway's own refusals (rate limits, targets, role sessions).
 pub const GATEWAY_DOMAIN: &str = "cloudtrail-gateway";
 
 /// How long a throttled caller should wait before retrying: CloudTrail's quotas are per second.
@@ -39,6 +39,38 @@ pub enum Error {
     /// No slot of the quota before the caller's deadline: nothing was sent.
     #[error("{0}")]
     RateLimited(#[from] crate::limits::Refusal),
+    /// The gateway refused the call before sending it: a target it does not serve or the caller may
+    /// not use, a role session it could not get.
+    #[error("{0}")]
+    Refused(#[from] Refused),
+}
+
+/// A refusal of the gateway's own, with its code and an `ErrorInfo` reason (domain
+/// `cloudtrail-gateway`); `RetryInfo` when waiting can help. Clone, so callers that shared one
+/// attempt (a role session's single STS call) each get it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    pub code: Code,
+    pub reason: &'static str,
+    pub message: String,
+    pub retry_after: Option<Duration>,
+}
+
+impl Refused {
+    pub fn new(code: Code, reason: &'static str, message: impl Into<String>) -> Refused {
+        Refused {
+            code,
+            reason,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn retry_after(mut self, wait: Duration) -> Refused {
+        self.retry_after = Some(wait);
+        self
+    }
 }
 
 /// An error from the upstream, reduced to what a caller needs.
@@ -61,11 +93,50 @@ fn describe_violations(violations: &[FieldViolation]) -> String {
         .join("; ")
 }
 
+impl Error {
+    /// The status code the caller gets.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::InvalidArgument(_) => Code::InvalidArgument,
+            Error::Upstream(up) => up.code,
+            Error::DeadlineExceeded => Code::DeadlineExceeded,
+            Error::RateLimited(_) => Code::ResourceExhausted,
+            Error::Refused(refused) => refused.code,
+        }
+    }
+
+    /// The request id AWS gave the failed call, if it got that far.
+    pub fn aws_request_id(&self) -> Option<&str> {
+        match self {
+            Error::Upstream(up) => up.request_id.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// A refusal of ours somewhere in `err`'s sources (a role session the credentials provider could
+/// not get, say).
+fn refusal_within(err: &(dyn std::error::Error + 'static)) -> Option<Refused> {
+    let mut source = err.source();
+    while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<Refused>() {
+            return Some(refused.clone());
+        }
+        source = e.source();
+    }
+    None
+}
+
 impl<E> From<SdkError<E, HttpResponse>> for Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     fn from(err: SdkError<E, HttpResponse>) -> Self {
+        if !matches!(err, SdkError::ServiceError(_))
+            && let Some(refused) = refusal_within(&err)
+        {
+            return Error::Refused(refused);
+        }
         let request_id = err.request_id().map(str::to_owned);
         let upstream = match &err {
             SdkError::ServiceError(service) => {
@@ -180,11 +251,12 @@ pub fn grpc_code(aws_code: &str, http_status: u16) -> Code {
 
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
+        let code = err.code();
         match err {
             Error::InvalidArgument(violations) => {
                 let message = format!("invalid request: {}", describe_violations(&violations));
                 Status::with_error_details(
-                    Code::InvalidArgument,
+                    code,
                     message,
                     ErrorDetails::with_bad_request(violations),
                 )
@@ -192,7 +264,7 @@ impl From<Error> for Status {
             Error::DeadlineExceeded => {
                 let mut details = ErrorDetails::new();
                 details.set_error_info("UpstreamTimeout", DOMAIN, HashMap::new());
-                Status::with_error_details(Code::DeadlineExceeded, err.to_string(), details)
+                Status::with_error_details(code, err.to_string(), details)
             }
             Error::RateLimited(refusal) => {
                 let mut details = ErrorDetails::new();
@@ -202,7 +274,15 @@ impl From<Error> for Status {
                     format!("{}: {} calls per second", refusal.class, refusal.rate),
                 );
                 details.set_error_info("RateLimited", GATEWAY_DOMAIN, HashMap::new());
-                Status::with_error_details(Code::ResourceExhausted, refusal.to_string(), details)
+                Status::with_error_details(code, refusal.to_string(), details)
+            }
+            Error::Refused(refused) => {
+                let mut details = ErrorDetails::new();
+                details.set_error_info(refused.reason, GATEWAY_DOMAIN, HashMap::new());
+                if let Some(wait) = refused.retry_after {
+                    details.set_retry_info(Some(wait));
+                }
+                Status::with_error_details(code, refused.message, details)
             }
             Error::Upstream(up) => {
                 let mut metadata = HashMap::new();
@@ -214,10 +294,10 @@ impl From<Error> for Status {
                 }
                 let mut details = ErrorDetails::new();
                 details.set_error_info(up.reason, DOMAIN, metadata);
-                if matches!(up.code, Code::ResourceExhausted | Code::Unavailable) {
+                if matches!(code, Code::ResourceExhausted | Code::Unavailable) {
                     details.set_retry_info(Some(THROTTLE_RETRY_AFTER));
                 }
-                Status::with_error_details(up.code, up.message, details)
+                Status::with_error_details(code, up.message, details)
             }
         }
     }

@@ -1,10 +1,16 @@
-//! The generic cell rate algorithm without burst: one slot every `interval`, never two closer.
-//! Used by the gateway's local limiter, its fallback when Redis is away, and the embedded
-//! CloudTrail's enforcement of AWS's quotas.
+//! The generic cell rate algorithm: one slot every `interval`. Slots that came due in the last
+//! `CATCH_UP` but were not taken can still be taken at once: a waiting task cannot sleep less than a
+//! timer tick (~1 ms), so at rates above ~1000/s a limiter that dropped them would hand out at most
+//! one slot per tick. Beyond that an idle limiter banks nothing: in any window of length w at most
+//! 1 + (w + CATCH_UP) / interval slots. Used by the gateway's local limiter and its fallback when
+//! Redis is away (the Redis script does the same).
 
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+/// How far back slots not taken stay available (two timer ticks).
+pub const CATCH_UP: Duration = Duration::from_millis(2);
 
 #[derive(Debug, Clone)]
 pub struct Gcra {
@@ -39,7 +45,8 @@ impl Gcra {
         if now + self.tolerance < tat {
             return Err(tat - now);
         }
-        self.tat = Some(tat.max(now) + self.interval);
+        let floor = now.checked_sub(CATCH_UP).unwrap_or(now);
+        self.tat = Some(tat.max(floor) + self.interval);
         Ok(())
     }
 
@@ -69,6 +76,22 @@ mod tests {
         let later = start + Duration::from_secs(10);
         assert!(g.try_take(later).is_ok());
         assert!(g.try_take(later).is_err());
+    }
+
+    #[test]
+    fn slots_due_during_a_timer_tick_are_not_lost() {
+        let start = Instant::now();
+        let mut g = Gcra::new(100_000.0); // one slot every 10 µs
+        assert!(g.try_take(start).is_ok());
+        // A waiter that asked for the next slot wakes up a millisecond later: the ~100 slots that
+        // came due meanwhile are handed out at once, not one per millisecond.
+        let woke = start + Duration::from_millis(1);
+        let taken = (0..1000).take_while(|_| g.try_take(woke).is_ok()).count();
+        assert!((99..=101).contains(&taken), "{taken}");
+        // Beyond CATCH_UP nothing is banked.
+        let later = woke + Duration::from_secs(1);
+        let taken = (0..1000).take_while(|_| g.try_take(later).is_ok()).count();
+        assert!(taken <= 201, "{taken}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Rate limits that keep the gateway under CloudTrail's quotas, per (account, Region, operation class):
 //! LookupEvents (default 1/s), reads (Describe/Get/List, 10/s) and writes (everything else, 1/s).
+//! Each (account, Region, class) has its own bucket, waiters and dispatcher, made on its first call:
+//! one account spending its quota does not delay another's calls.
 //!
 //! A call takes a slot before it goes upstream. It waits for its slot if that comes before the
 //! caller's deadline and `max_wait`; otherwise it is refused at once with RetryInfo and QuotaFailure.
@@ -17,7 +19,7 @@ pub mod shared;
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, RwLock},
     time::Duration,
 };
 
@@ -25,7 +27,7 @@ use tokio::{sync::oneshot, time::Instant};
 
 use gcra::Gcra;
 
-use crate::operation::QuotaClass as Class;
+use crate::{accounts::Target, operation::QuotaClass as Class};
 
 /// Calls per second for each class.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -137,6 +139,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Virtual-time units one call costs a principal of weight 1.
 const TURN: u64 = 1_000_000;
 
@@ -155,52 +165,34 @@ struct Queue {
     dispatching: bool,
 }
 
-/// One class's slots and waiters.
+/// One bucket's slots and waiters: a class of calls to one account and Region.
 #[derive(Debug)]
 struct ClassLimiter {
     rate: f64,
     interval: Duration,
     slots: Slots,
     queue: Mutex<Queue>,
+    /// `<account>/<region>`, for refusals.
+    subject: String,
 }
+
+/// The three classes' buckets of one account and Region.
+type TargetLimiter = [Arc<ClassLimiter>; 3];
 
 #[derive(Debug)]
 pub struct Limiter {
-    classes: [Arc<ClassLimiter>; 3],
-    subject: String,
+    /// Made on a target's first call; targets are the configured ones (calls elsewhere are refused
+    /// before they get here), so the map stays bounded.
+    targets: RwLock<HashMap<Target, Arc<TargetLimiter>>>,
+    redis: Option<shared::Redis>,
     config: LimitsConfig,
 }
 
 impl Limiter {
-    /// Limits for `account` in `region`.
-    pub fn new(
-        config: LimitsConfig,
-        account: &str,
-        region: &str,
-    ) -> Result<Limiter, redis::RedisError> {
-        let make = |class: Class| -> Result<Arc<ClassLimiter>, redis::RedisError> {
-            let rate = config.quotas.rate(class);
-            let slots = match &config.redis_url {
-                None => Slots::Local(Mutex::new(Gcra::new(rate))),
-                Some(url) => Slots::Redis(shared::RedisSlots::new(
-                    url,
-                    config.redis_ca.as_deref(),
-                    // A hash tag keeps one account's keys on one cluster slot.
-                    format!(
-                        "cloudtrail-gateway:{{{account}:{region}}}:{}",
-                        class.label()
-                    ),
-                    rate,
-                    rate / f64::from(config.expected_replicas.max(1)),
-                    config.max_wait,
-                )?),
-            };
-            Ok(Arc::new(ClassLimiter {
-                rate,
-                interval: gcra::interval_of(rate),
-                slots,
-                queue: Mutex::new(Queue::default()),
-            }))
+    pub fn new(config: LimitsConfig) -> Result<Limiter, redis::RedisError> {
+        let redis = match &config.redis_url {
+            None => None,
+            Some(url) => Some(shared::Redis::new(url, config.redis_ca.as_deref())?),
         };
         for class in Class::ALL {
             let label = class.label();
@@ -210,13 +202,49 @@ impl Limiter {
         }
         metrics::gauge!(crate::telemetry::LIMITER_REDIS_FALLBACK).increment(0.0);
         Ok(Limiter {
-            classes: [
-                make(Class::Lookup)?,
-                make(Class::Read)?,
-                make(Class::Write)?,
-            ],
-            subject: format!("{account}/{region}"),
+            targets: RwLock::new(HashMap::new()),
+            redis,
             config,
+        })
+    }
+
+    /// The buckets of `target`, made on its first call.
+    fn target(&self, target: &Target) -> Arc<TargetLimiter> {
+        if let Some(limiter) = read(&self.targets).get(target) {
+            return limiter.clone();
+        }
+        let mut targets = write(&self.targets);
+        targets
+            .entry(target.clone())
+            .or_insert_with(|| Arc::new(Class::ALL.map(|class| self.bucket(target, class))))
+            .clone()
+    }
+
+    fn bucket(&self, target: &Target, class: Class) -> Arc<ClassLimiter> {
+        let config = &self.config;
+        let rate = config.quotas.rate(class);
+        let slots = match &self.redis {
+            None => Slots::Local(Mutex::new(Gcra::new(rate))),
+            Some(redis) => Slots::Redis(shared::RedisSlots::new(
+                redis.clone(),
+                // A hash tag keeps one account's keys on one cluster slot.
+                format!(
+                    "cloudtrail-gateway:{{{}:{}}}:{}",
+                    target.account,
+                    target.region,
+                    class.label()
+                ),
+                rate,
+                rate / f64::from(config.expected_replicas.max(1)),
+                config.max_wait,
+            )),
+        };
+        Arc::new(ClassLimiter {
+            rate,
+            interval: gcra::interval_of(rate),
+            slots,
+            queue: Mutex::new(Queue::default()),
+            subject: target.to_string(),
         })
     }
 
@@ -226,20 +254,26 @@ impl Limiter {
 
     /// Whether any class takes its slots from the local fallback (Redis unreachable or not believed).
     pub fn in_fallback(&self) -> bool {
-        self.classes.iter().any(|c| match &c.slots {
-            Slots::Redis(redis) => redis.in_fallback(),
-            Slots::Local(_) => false,
-        })
+        read(&self.targets)
+            .values()
+            .flat_map(|t| t.iter())
+            .any(|c| match &c.slots {
+                Slots::Redis(redis) => redis.in_fallback(),
+                Slots::Local(_) => false,
+            })
     }
 
-    /// Waits for a slot of `class` for `principal`, within `deadline` (and `max_wait`).
+    /// Waits for a slot of `class` at `target` for `principal`, within `deadline` (and
+    /// `max_wait`).
     pub async fn acquire(
         &self,
+        target: &Target,
         class: Class,
         principal: &str,
         deadline: Option<Duration>,
     ) -> Result<(), Refusal> {
-        let limiter = &self.classes[class as usize];
+        let buckets = self.target(target);
+        let limiter = &buckets[class as usize];
         let budget = deadline.map_or(self.config.max_wait, |d| d.min(self.config.max_wait));
         // Fast path: nobody waiting, and a slot is free now.
         let queue_empty = lock(&limiter.queue).waiters.is_empty();
@@ -286,7 +320,7 @@ impl Limiter {
         let refuse = |retry_after: Duration| Refusal {
             class: class.describe(),
             rate: limiter.rate,
-            subject: self.subject.clone(),
+            subject: limiter.subject.clone(),
             retry_after,
         };
         let label = class.label();
@@ -368,15 +402,22 @@ mod tests {
             fairness,
             ..Default::default()
         };
-        Arc::new(Limiter::new(config, "123456789012", "us-east-1").unwrap())
+        Arc::new(Limiter::new(config).unwrap())
+    }
+
+    fn here() -> Target {
+        Target {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+        }
     }
 
     #[tokio::test(start_paused = true)]
     async fn waits_within_the_deadline_and_refuses_beyond_it() {
         let l = limiter(1.0, Fairness::Fifo);
         let start = tokio::time::Instant::now();
-        l.acquire(Class::Lookup, "a", None).await.unwrap();
-        l.acquire(Class::Lookup, "a", Some(Duration::from_secs(2)))
+        l.acquire(&here(), Class::Lookup, "a", None).await.unwrap();
+        l.acquire(&here(), Class::Lookup, "a", Some(Duration::from_secs(2)))
             .await
             .unwrap();
         assert!(
@@ -384,7 +425,12 @@ mod tests {
             "waited for the second slot"
         );
         let refused = l
-            .acquire(Class::Lookup, "a", Some(Duration::from_millis(100)))
+            .acquire(
+                &here(),
+                Class::Lookup,
+                "a",
+                Some(Duration::from_millis(100)),
+            )
             .await
             .unwrap_err();
         assert!(
@@ -398,11 +444,13 @@ mod tests {
     async fn the_per_principal_map_stays_bounded() {
         let l = limiter(1000.0, Fairness::RoundRobin);
         for i in 0..3000 {
-            l.acquire(Class::Read, &format!("p{i}"), None)
+            l.acquire(&here(), Class::Read, &format!("p{i}"), None)
                 .await
                 .unwrap();
         }
-        let remembered = lock(&l.classes[Class::Read as usize].queue).last.len();
+        let remembered = lock(&l.target(&here())[Class::Read as usize].queue)
+            .last
+            .len();
         assert!(
             remembered <= PRUNE_PRINCIPALS_AT,
             "{remembered} principals remembered"
@@ -410,22 +458,63 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn each_account_and_region_has_its_own_buckets() {
+        let l = limiter(1.0, Fairness::Fifo);
+        let other = |account: &str, region: &str| Target {
+            account: account.into(),
+            region: region.into(),
+        };
+        let start = tokio::time::Instant::now();
+        l.acquire(&here(), Class::Lookup, "a", None).await.unwrap();
+        // The same class elsewhere is not behind `here`'s spent slot.
+        l.acquire(
+            &other("222222222222", "us-east-1"),
+            Class::Lookup,
+            "a",
+            None,
+        )
+        .await
+        .unwrap();
+        l.acquire(
+            &other("123456789012", "eu-west-1"),
+            Class::Lookup,
+            "a",
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        let refused = l
+            .acquire(
+                &here(),
+                Class::Lookup,
+                "a",
+                Some(Duration::from_millis(100)),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.subject, "123456789012/us-east-1");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn round_robin_lets_a_quiet_principal_through() {
         let l = limiter(10.0, Fairness::RoundRobin);
-        l.acquire(Class::Read, "busy", None).await.unwrap(); // the next slot is 100 ms away
+        l.acquire(&here(), Class::Read, "busy", None).await.unwrap(); // the next slot is 100 ms away
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for i in 0..8 {
             let (l, order) = (l.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
-                l.acquire(Class::Read, "busy", None).await.unwrap();
+                l.acquire(&here(), Class::Read, "busy", None).await.unwrap();
                 lock(&order).push(format!("busy{i}"));
             }));
             tokio::task::yield_now().await;
         }
         let (l2, order2) = (l.clone(), order.clone());
         tasks.push(tokio::spawn(async move {
-            l2.acquire(Class::Read, "quiet", None).await.unwrap();
+            l2.acquire(&here(), Class::Read, "quiet", None)
+                .await
+                .unwrap();
             lock(&order2).push("quiet".into());
         }));
         for t in tasks {

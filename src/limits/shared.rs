@@ -19,14 +19,16 @@ use redis::{Script, aio::ConnectionManager};
 
 use super::{gcra::Gcra, lock};
 
-/// KEYS[1]: the bucket; ARGV[1]: the interval in µs. Returns {1, 0} with the slot taken, or {0, µs to
-/// wait}. The key expires once idle, so buckets of gone accounts do not linger.
+/// KEYS[1]: the bucket; ARGV[1]: the interval in µs; ARGV[2]: how far back slots not taken stay
+/// available, in µs (`gcra::CATCH_UP`). Returns {1, 0} with the slot taken, or {0, µs to wait}. The
+/// key expires once idle, so buckets of gone accounts do not linger.
 const GCRA_LUA: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
+local floor = now - tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
+if tat < floor then tat = floor end
 if tat > now then return {0, tat - now} end
 redis.call('SET', KEYS[1], string.format('%d', tat + interval), 'PX', math.ceil(interval / 1000) + 1000)
 return {1, 0}
@@ -36,9 +38,47 @@ return {1, 0}
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 const RETRY_REDIS_EVERY: Duration = Duration::from_secs(1);
 
-pub struct RedisSlots {
+/// The connection and script every bucket shares.
+#[derive(Clone)]
+pub struct Redis {
     connection: ConnectionManager,
     script: Script,
+}
+
+impl Redis {
+    /// Connects lazily: a gateway starts (in fallback) even while Redis is down.
+    pub fn new(url: &str, ca: Option<&[u8]>) -> Result<Redis, redis::RedisError> {
+        let client = match ca {
+            None => redis::Client::open(url)?,
+            Some(ca) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.to_vec()),
+                },
+            )?,
+        };
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        Ok(Redis {
+            connection: ConnectionManager::new_lazy_with_config(client, config)?,
+            script: Script::new(GCRA_LUA),
+        })
+    }
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis").finish_non_exhaustive()
+    }
+}
+
+/// One bucket's slots in Redis, with its local fallback.
+pub struct RedisSlots {
+    redis: Redis,
     key: String,
     interval_us: u64,
     /// A wait Redis answers beyond this is not believed.
@@ -59,40 +99,22 @@ impl std::fmt::Debug for RedisSlots {
 }
 
 impl RedisSlots {
-    /// Connects lazily: a gateway starts (in fallback) even while Redis is down.
     pub fn new(
-        url: &str,
-        ca: Option<&[u8]>,
+        redis: Redis,
         key: String,
         rate: f64,
         fallback_rate: f64,
         max_wait: Duration,
-    ) -> Result<RedisSlots, redis::RedisError> {
-        let client = match ca {
-            None => redis::Client::open(url)?,
-            Some(ca) => redis::Client::build_with_tls(
-                url,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(ca.to_vec()),
-                },
-            )?,
-        };
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(REDIS_TIMEOUT))
-            .set_response_timeout(Some(REDIS_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        Ok(RedisSlots {
-            connection: ConnectionManager::new_lazy_with_config(client, config)?,
-            script: Script::new(GCRA_LUA),
+    ) -> RedisSlots {
+        RedisSlots {
+            redis,
             key,
             interval_us: super::gcra::interval_of(rate).as_micros() as u64,
             fallback: Mutex::new(Gcra::new(fallback_rate)),
             max_wait,
             retry_at: Mutex::new(None),
             fallback_active: AtomicBool::new(false),
-        })
+        }
     }
 
     /// Whether an answer can be true: taken, or a wait within the longest any call may wait (the
@@ -113,16 +135,19 @@ impl RedisSlots {
         if lock(&self.retry_at).is_some_and(|at| now < at) {
             return lock(&self.fallback).try_take(now);
         }
-        let mut connection = self.connection.clone();
-        let mut invocation = self.script.prepare_invoke();
-        invocation.key(&self.key).arg(self.interval_us);
+        let mut connection = self.redis.connection.clone();
+        let mut invocation = self.redis.script.prepare_invoke();
+        invocation
+            .key(&self.key)
+            .arg(self.interval_us)
+            .arg(super::gcra::CATCH_UP.as_micros() as u64);
         let call = invocation.invoke_async::<(i64, i64)>(&mut connection);
         match tokio::time::timeout(REDIS_TIMEOUT, call).await {
             Ok(Ok((taken, wait_us))) if self.believable(taken, wait_us) => {
                 *lock(&self.retry_at) = None;
                 if self.fallback_active.swap(false, Ordering::Relaxed) {
                     tracing::info!(key = %self.key, "Redis is back: rate limits are shared again");
-                    metrics::gauge!(crate::telemetry::LIMITER_REDIS_FALLBACK).set(0.0);
+                    metrics::gauge!(crate::telemetry::LIMITER_REDIS_FALLBACK).decrement(1.0);
                 }
                 if taken == 1 {
                     Ok(())
@@ -143,7 +168,7 @@ impl RedisSlots {
                 *lock(&self.retry_at) = Some(now + RETRY_REDIS_EVERY);
                 if !self.fallback_active.swap(true, Ordering::Relaxed) {
                     tracing::warn!(key = %self.key, %reason, "Redis unreachable: falling back to local limits at quota / expected replicas");
-                    metrics::gauge!(crate::telemetry::LIMITER_REDIS_FALLBACK).set(1.0);
+                    metrics::gauge!(crate::telemetry::LIMITER_REDIS_FALLBACK).increment(1.0);
                 }
                 lock(&self.fallback).try_take(now)
             }

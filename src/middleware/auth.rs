@@ -243,6 +243,8 @@ mod tests {
                 .map(|b| format!("{b:02x}"))
                 .collect(),
             roles: vec!["reader".into()],
+            accounts: Vec::new(),
+            regions: Vec::new(),
         };
         let config = AuthConfig {
             tokens: vec![token],

@@ -23,7 +23,18 @@ use metrics::{Counter, Gauge, Histogram};
 use tonic::{Code, Status, body::Body};
 use tower::{BoxError, Layer, Service};
 
-use crate::{operation::Operation, principal::Principal, telemetry};
+use crate::{accounts::Target, operation::Operation, principal::Principal, telemetry};
+
+/// Where a call went, once the API knows (its request extensions carry this): the access log names
+/// the account and Region.
+#[derive(Debug, Clone, Default)]
+pub struct CallTarget(Arc<OnceLock<Target>>);
+
+impl CallTarget {
+    pub fn set(&self, target: &Target) {
+        let _ = self.0.set(target.clone());
+    }
+}
 
 const GATEWAY: &str = crate::pb::cloud_trail_service_server::SERVICE_NAME;
 const HEALTH: &str = tonic_health::pb::health_server::SERVICE_NAME;
@@ -146,6 +157,7 @@ struct Call {
     started: Instant,
     principal: Option<Principal>,
     request_id: Option<HeaderValue>,
+    target: CallTarget,
     done: bool,
 }
 
@@ -167,6 +179,7 @@ impl Call {
             elapsed,
             principal: self.principal.as_ref(),
             request_id: self.request_id.as_ref().and_then(|v| v.to_str().ok()),
+            target: self.target.0.get(),
         });
     }
 
@@ -318,10 +331,12 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let metrics = self.registry.of(request.uri().path());
         metrics.started.increment(1);
         self.registry.in_flight.increment(1.0);
+        let target = CallTarget::default();
+        request.extensions_mut().insert(target.clone());
         ObserveFuture {
             inner: self.inner.call(request),
             call: Some(Call {
@@ -330,6 +345,7 @@ where
                 started: Instant::now(),
                 principal: None,
                 request_id: None,
+                target,
                 done: false,
             }),
         }

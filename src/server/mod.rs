@@ -95,19 +95,16 @@ pub async fn serve_with(
     // One crypto provider for every rustls user (server TLS, Redis TLS, the JWKS fetcher); a second
     // call finds it installed.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let metrics = telemetry::metrics()?;
+    let upstream = upstream::connect(&config.upstream, &config.accounts, &local).await?;
+    let default_target = upstream.accounts().default_target().clone();
     if config.upstream.kind == UpstreamKind::Local {
         for path in &config.local.load_logs {
-            let added = local.load_logs(path)?;
-            tracing::info!(path = %path.display(), events = added, "loaded CloudTrail log files");
+            let added = local.load_logs_into(&default_target.account, path)?;
+            tracing::info!(path = %path.display(), events = added, account = %default_target.account, "loaded CloudTrail log files");
         }
     }
-    let metrics = telemetry::metrics()?;
-    let upstream = upstream::connect(&config.upstream, &local).await?;
-    let limiter = Arc::new(Limiter::new(
-        config.limits.clone(),
-        &upstream.account,
-        &upstream.region,
-    )?);
+    let limiter = Arc::new(Limiter::new(config.limits.clone())?);
     let auth = Arc::new(Authenticator::new(&config.auth).await?);
     let mut background = Vec::new();
     if let Some(jwt) = auth.jwt() {
@@ -163,7 +160,9 @@ pub async fn serve_with(
     let gateway = CloudTrailServiceServer::new(Gateway::new(
         upstream.clone(),
         limiter,
+        auth.policy(),
         config.server.request_timeout,
+        config.accounts.audit_reads,
     ))
     .max_decoding_message_size(config.server.max_message_size)
     .max_encoding_message_size(config.server.max_message_size);
@@ -191,8 +190,10 @@ pub async fn serve_with(
         listen = %addr,
         metrics = %metrics_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
         upstream = %config.upstream.kind,
-        account = %upstream.account,
-        region = %upstream.region,
+        account = %default_target.account,
+        region = %default_target.region,
+        accounts = upstream.accounts().targets().len(),
+        caller_identity = upstream.uses_sessions() && config.accounts.caller_identity,
         endpoint = config.upstream.endpoint_url.as_deref().unwrap_or("(default)"),
         redis = config.limits.redis_url.is_some(),
         tls = config.auth.tls.is_some(),

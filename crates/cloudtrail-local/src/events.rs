@@ -16,7 +16,6 @@ use crate::{
     Ctx,
     identity::Identity,
     ids,
-    operations::Operation,
     wire::{self, ApiError},
 };
 
@@ -62,7 +61,10 @@ pub struct EventStore {
 /// One call served, to be recorded as a management event.
 pub struct Served<'a> {
     pub ctx: &'a Ctx<'a>,
-    pub operation: &'static Operation,
+    /// `cloudtrail.amazonaws.com`, `sts.amazonaws.com`.
+    pub source: &'a str,
+    pub name: &'a str,
+    pub read_only: bool,
     pub caller: &'a Identity,
     pub access_key_id: &'a str,
     pub user_agent: &'a str,
@@ -117,13 +119,13 @@ impl EventStore {
             region,
             now,
         } = *s.ctx;
-        let read_only = s.operation.read_only;
+        let read_only = s.read_only;
         let mut record = json!({
             "eventVersion": "1.11",
             "userIdentity": s.caller.record(s.access_key_id),
             "eventTime": crate::trails::rfc3339(now),
-            "eventSource": "cloudtrail.amazonaws.com",
-            "eventName": s.operation.name,
+            "eventSource": s.source,
+            "eventName": s.name,
             "awsRegion": region,
             "sourceIPAddress": "127.0.0.1",
             "userAgent": s.user_agent,
@@ -157,8 +159,8 @@ impl EventStore {
         }
         let event = StoredEvent {
             id,
-            name: s.operation.name.to_owned(),
-            source: "cloudtrail.amazonaws.com".to_owned(),
+            name: s.name.to_owned(),
+            source: s.source.to_owned(),
             read_only: Some(read_only),
             access_key_id: (!s.access_key_id.is_empty()).then(|| s.access_key_id.to_owned()),
             username: Some(s.caller.username().to_owned()),

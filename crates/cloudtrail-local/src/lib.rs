@@ -38,6 +38,7 @@ mod keys;
 mod operations;
 mod quotas;
 mod rules;
+mod sts;
 mod trails;
 mod wire;
 
@@ -52,7 +53,7 @@ use aws_smithy_runtime_api::client::{
     http::{
         HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
     },
-    orchestrator::HttpRequest,
+    orchestrator::{HttpRequest, HttpResponse},
     result::ConnectorError,
     runtime_components::RuntimeComponents,
 };
@@ -66,6 +67,7 @@ pub use events::LoadError;
 pub use faults::Fault;
 pub use identity::{AccessKey, Identity};
 pub use quotas::Quotas;
+pub use sts::Role;
 
 /// How the embedded CloudTrail is set up.
 #[derive(Debug, Clone)]
@@ -126,6 +128,7 @@ struct Inner {
     quotas: Mutex<quotas::Limiter>,
     log: Mutex<CallLog>,
     faults: Mutex<faults::Faults>,
+    roles: Mutex<sts::Roles>,
 }
 
 /// A handle on the embedded CloudTrail; clones share one state.
@@ -147,8 +150,7 @@ impl HttpConnector for Connector {
         };
         let fault = lock(&self.0.faults).take(&call.operation);
         let answer = |inner: &Inner, call: &wire::Call, id: &str, forced: Option<ApiError>| {
-            let result = inner.serve(call, id, forced);
-            Ok(wire::respond(id, &result))
+            Ok(inner.answer(call, id, forced))
         };
         match fault {
             None => HttpConnectorFuture::ready(answer(&self.0, &call, &request_id, None)),
@@ -198,7 +200,9 @@ impl LocalCloudTrail {
         // The default user exists like any other, so its events look like any other user's.
         let default_key = keys.user_key(&options.account_id, &options.username);
         let default_identity = keys
-            .identity(&default_key.access_key_id)
+            .check(&default_key.access_key_id, None)
+            .ok()
+            .flatten()
             .unwrap_or_else(|| {
                 Arc::new(Identity::User {
                     account: options.account_id.clone(),
@@ -213,6 +217,7 @@ impl LocalCloudTrail {
             quotas: Mutex::new(quotas::Limiter::new(options.quotas)),
             log: Mutex::new(CallLog::default()),
             faults: Mutex::new(faults::Faults::default()),
+            roles: Mutex::new(sts::Roles::default()),
             options,
         });
         LocalCloudTrail {
@@ -280,6 +285,17 @@ impl LocalCloudTrail {
         lock(&self.inner.faults).plan(operation, count, fault);
     }
 
+    /// Adds a role STS can issue sessions of (AssumeRole of an unknown role is AccessDenied).
+    pub fn add_role(&self, role: Role) {
+        lock(&self.inner.roles).add(role);
+    }
+
+    /// Every role session expires now: calls signed with its credentials are answered
+    /// ExpiredTokenException from now on (as when credentials time out or are revoked).
+    pub fn expire_sessions(&self) {
+        lock(&self.inner.keys).expire_sessions();
+    }
+
     /// Forgets the faults still planned.
     pub fn clear_faults(&self) {
         lock(&self.inner.faults).clear();
@@ -294,7 +310,11 @@ impl LocalCloudTrail {
     /// the default account's event history, each record in its `awsRegion`. Returns how many new
     /// events were stored.
     pub fn load_logs(&self, path: &Path) -> Result<usize, LoadError> {
-        let account = &self.inner.options.account_id;
+        self.load_logs_into(&self.inner.options.account_id, path)
+    }
+
+    /// [`load_logs`](Self::load_logs) into `account`'s event history.
+    pub fn load_logs_into(&self, account: &str, path: &Path) -> Result<usize, LoadError> {
         let mut accounts = lock(&self.inner.accounts);
         self.inner
             .account(&mut accounts, account)
@@ -311,11 +331,89 @@ impl Inner {
         })
     }
 
-    /// Who signed the call: the identity its access key was issued to, or the default user.
-    fn caller(&self, access_key_id: &str) -> Arc<Identity> {
-        lock(&self.keys)
-            .identity(access_key_id)
-            .unwrap_or_else(|| self.default_identity.clone())
+    /// Who signed the call: the identity its access key was issued to (a session's key with its
+    /// token, unexpired), or the default user for a long-term key issued elsewhere.
+    fn caller(&self, call: &wire::Call) -> Result<Arc<Identity>, ApiError> {
+        Ok(lock(&self.keys)
+            .check(&call.access_key_id, call.security_token.as_deref())?
+            .unwrap_or_else(|| self.default_identity.clone()))
+    }
+
+    /// The HTTP answer to a call, in its service's protocol.
+    fn answer(
+        &self,
+        call: &wire::Call,
+        request_id: &str,
+        forced: Option<ApiError>,
+    ) -> HttpResponse {
+        match call.service {
+            wire::Service::CloudTrail => {
+                wire::respond(request_id, &self.serve(call, request_id, forced))
+            }
+            wire::Service::Sts => {
+                let result = match forced {
+                    Some(error) => Err(error),
+                    None => self.serve_sts(call, request_id),
+                };
+                wire::respond_xml(request_id, &result)
+            }
+        }
+    }
+
+    /// STS: AssumeRole, GetCallerIdentity. An AssumeRole is recorded in the role's account, as
+    /// CloudTrail records it.
+    fn serve_sts(&self, call: &wire::Call, request_id: &str) -> Result<String, ApiError> {
+        let caller = self.caller(call)?;
+        match call.operation.as_str() {
+            "GetCallerIdentity" => Ok(sts::caller_identity_xml(&caller, request_id)),
+            "AssumeRole" => {
+                let assumed = sts::assume_role(&lock(&self.roles), &caller, &call.body)?;
+                let account_id = assumed.identity.account().to_owned();
+                let xml_identity = assumed.identity.clone();
+                let credentials = {
+                    let mut keys = lock(&self.keys);
+                    keys.prune();
+                    keys.issue_session(assumed.identity, assumed.duration)
+                };
+                let now = DateTime::from(SystemTime::now());
+                let ctx = Ctx {
+                    account: &account_id,
+                    region: &call.region,
+                    now,
+                };
+                let parameters = serde_json::json!({
+                    "RoleArn": call.body.get("RoleArn"),
+                    "RoleSessionName": call.body.get("RoleSessionName"),
+                    "SourceIdentity": xml_identity.source_identity(),
+                    "DurationSeconds": assumed.duration.as_secs(),
+                });
+                let mut accounts = lock(&self.accounts);
+                self.account(&mut accounts, &account_id)
+                    .events
+                    .record(Served {
+                        ctx: &ctx,
+                        source: "sts.amazonaws.com",
+                        name: "AssumeRole",
+                        read_only: true,
+                        caller: &caller,
+                        access_key_id: &call.access_key_id,
+                        user_agent: &call.user_agent,
+                        request_id,
+                        request: &parameters,
+                        response: &Ok(serde_json::Value::Null),
+                        resource_arn: None,
+                    });
+                Ok(sts::assume_role_xml(
+                    &xml_identity,
+                    &credentials,
+                    request_id,
+                ))
+            }
+            other => Err(ApiError::new(
+                "InvalidAction",
+                format!("the embedded STS does not implement {other}"),
+            )),
+        }
     }
 
     /// Serves a call (or answers it with `forced`, an injected exception), as CloudTrail would:
@@ -335,7 +433,7 @@ impl Inner {
                 ),
             )
         })?;
-        let caller = self.caller(&call.access_key_id);
+        let caller = self.caller(call)?;
         let account_id = caller.account();
         let admitted = lock(&self.quotas).admit(account_id, &call.region, operation.quota);
         {
@@ -372,7 +470,9 @@ impl Inner {
         });
         account.events.record(Served {
             ctx: &ctx,
-            operation,
+            source: "cloudtrail.amazonaws.com",
+            name: operation.name,
+            read_only: operation.read_only,
             caller: &caller,
             access_key_id: &call.access_key_id,
             user_agent: &call.user_agent,

@@ -1,5 +1,7 @@
-//! CloudTrail's wire protocol, awsJson1_1: `POST /` with `X-Amz-Target: <prefix>.<Operation>` and a JSON
-//! body; answers are JSON, errors HTTP 400 with `{"__type": ..., "message": ...}` like AWS.
+//! The wire: CloudTrail's awsJson1_1 (`POST /` with `X-Amz-Target: <prefix>.<Operation>` and a JSON
+//! body; answers are JSON, errors HTTP 400 with `{"__type": ..., "message": ...}` like AWS), and STS's
+//! query protocol (a form-encoded `Action=...` body; answers in XML, see `sts`). Which one a request
+//! speaks is told by its SigV4 credential scope's service.
 
 use std::borrow::Cow;
 
@@ -31,19 +33,63 @@ impl ApiError {
     }
 }
 
-/// What the embedded CloudTrail needs to know about one request.
+/// The service a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    CloudTrail,
+    Sts,
+}
+
+/// What the emulator needs to know about one request.
 #[derive(Debug)]
 pub struct Call {
+    pub service: Service,
     pub operation: String,
     pub region: String,
     pub access_key_id: String,
+    /// `X-Amz-Security-Token`: present with temporary (STS) credentials.
+    pub security_token: Option<String>,
     pub user_agent: String,
+    /// The JSON body, or the query parameters as one JSON object of strings.
     pub body: Value,
 }
 
-/// Reads the operation, the Region (from the SigV4 credential scope, else the host name) and the body.
+/// Reads the service, the operation, the Region (from the SigV4 credential scope, else the host
+/// name), the caller's key and the body.
 pub fn parse(request: &HttpRequest) -> Result<Call, ApiError> {
     let headers = request.headers();
+    // Authorization: AWS4-HMAC-SHA256 Credential=<akid>/<date>/<region>/<service>/aws4_request, ...
+    let scope = headers
+        .get("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split([',', ' ']).next())
+        .unwrap_or_default();
+    let scope_parts: Vec<&str> = scope.split('/').collect();
+    let access_key_id = scope_parts.first().copied().unwrap_or_default().to_owned();
+    let security_token = headers.get("x-amz-security-token").map(str::to_owned);
+    let user_agent = headers.get("user-agent").unwrap_or_default().to_owned();
+    if scope_parts.get(3) == Some(&"sts") {
+        let region = scope_parts
+            .get(2)
+            .copied()
+            .unwrap_or("us-east-1")
+            .to_owned();
+        let params = form(request.body().bytes().unwrap_or_default());
+        let operation = params
+            .get("Action")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        return Ok(Call {
+            service: Service::Sts,
+            operation,
+            region,
+            access_key_id,
+            security_token,
+            user_agent,
+            body: params,
+        });
+    }
     let target = headers.get("x-amz-target").unwrap_or_default();
     let operation = TARGET_PREFIXES
         .iter()
@@ -55,17 +101,9 @@ pub fn parse(request: &HttpRequest) -> Result<Call, ApiError> {
             )
         })?
         .to_owned();
-    // Authorization: AWS4-HMAC-SHA256 Credential=<akid>/<date>/<region>/cloudtrail/aws4_request, ...
-    let scope = headers
-        .get("authorization")
-        .and_then(|a| a.split("Credential=").nth(1))
-        .and_then(|c| c.split([',', ' ']).next())
-        .unwrap_or_default();
-    let mut scope_parts = scope.split('/');
-    let access_key_id = scope_parts.next().unwrap_or_default().to_owned();
     let region = scope_parts
-        .nth(1)
-        .map(str::to_owned)
+        .get(2)
+        .map(|r| (*r).to_owned())
         .or_else(|| region_from_host(request.uri()))
         .ok_or_else(|| {
             ApiError::new(
@@ -85,12 +123,52 @@ pub fn parse(request: &HttpRequest) -> Result<Call, ApiError> {
         })?
     };
     Ok(Call {
+        service: Service::CloudTrail,
         operation,
         region,
         access_key_id,
-        user_agent: headers.get("user-agent").unwrap_or_default().to_owned(),
+        security_token,
+        user_agent,
         body,
     })
+}
+
+/// `application/x-www-form-urlencoded` as one JSON object of strings (the last value of a name wins).
+fn form(raw: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(raw);
+    let params = text
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(name), Value::String(percent_decode(value)))
+        })
+        .collect();
+    Value::Object(params)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn region_from_host(uri: &str) -> Option<String> {
@@ -129,6 +207,22 @@ pub fn respond_status(request_id: &str, status: u16) -> Response<SdkBody> {
         SdkBody::from("<html><body>Service Unavailable</body></html>"),
     );
     response.headers_mut().insert("content-type", "text/html");
+    response
+        .headers_mut()
+        .insert("x-amzn-requestid", request_id.to_owned());
+    response
+}
+
+/// An STS answer: the XML document, or STS's error document with the error's status.
+pub fn respond_xml(request_id: &str, result: &Result<String, ApiError>) -> Response<SdkBody> {
+    let (status, body) = match result {
+        Ok(xml) => (200, xml.clone()),
+        Err(e) => (e.http_status, crate::sts::error_xml(e, request_id)),
+    };
+    let status = StatusCode::try_from(status)
+        .unwrap_or_else(|_| StatusCode::from(http::StatusCode::INTERNAL_SERVER_ERROR));
+    let mut response = Response::new(status, SdkBody::from(body));
+    response.headers_mut().insert("content-type", "text/xml");
     response
         .headers_mut()
         .insert("x-amzn-requestid", request_id.to_owned());
