@@ -345,3 +345,107 @@ async fn errors_from_moto() {
         );
     }
 }
+
+/// Accounts through moto's STS: moto maps an assumed role's credentials to the role's account, so
+/// a trail created through account A's role exists in A and not in B; its request log shows that
+/// each AssumeRole carried the caller as session name and SourceIdentity, and that CloudTrail was
+/// called with the session's credentials, never the gateway's own.
+#[tokio::test]
+async fn accounts_on_moto_land_in_their_account_as_the_caller() {
+    const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/accounts.toml");
+    let (a, b) = ("111111111111", "222222222222");
+    let moto = Moto::start_recording();
+    moto.create_bucket_in(a, "audit-a");
+    moto.create_bucket_in(b, "audit-b");
+    let gw = GatewayProcess::start_on(&moto.url(), &["--config", EXAMPLE]).await;
+    let mut c = gw.client().await;
+    fn call<T>(account: &str, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        let metadata = request.metadata_mut();
+        metadata.insert(
+            "authorization",
+            "Bearer platform-token".parse().expect("header"),
+        );
+        metadata.insert("x-cloudtrail-account", account.parse().expect("header"));
+        request
+    }
+    let in_a = c
+        .create_trail(call(
+            a,
+            pb::CreateTrailRequest {
+                s3_bucket_name: "audit-a".into(),
+                ..create_request("org-a")
+            },
+        ))
+        .await
+        .expect("CreateTrail through A's role")
+        .into_inner()
+        .trail
+        .expect("trail");
+    assert_eq!(
+        in_a.trail_arn,
+        "arn:aws:cloudtrail:us-east-1:111111111111:trail/org-a"
+    );
+    async fn names(account: &str, c: &mut Client) -> Vec<String> {
+        c.describe_trails(call(account, pb::DescribeTrailsRequest::default()))
+            .await
+            .expect("DescribeTrails")
+            .into_inner()
+            .trail_list
+            .into_iter()
+            .map(|t| t.name)
+            .collect()
+    }
+    assert_eq!(names(a, &mut c).await, ["org-a"]);
+    assert!(names(b, &mut c).await.is_empty(), "A's trail is not in B");
+
+    let recorded = moto.recording();
+    let body = |entry: &serde_json::Value| -> String {
+        let text = entry["body"].as_str().unwrap_or_default();
+        if entry["body_encoded"].as_bool() == Some(true) {
+            use base64::Engine;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap_or_default();
+            String::from_utf8_lossy(&raw).into_owned()
+        } else {
+            text.to_owned()
+        }
+    };
+    let assume_roles: Vec<String> = recorded
+        .iter()
+        .map(body)
+        .filter(|b| b.contains("Action=AssumeRole"))
+        .collect();
+    let for_platform_in = |account: &str| {
+        assume_roles.iter().any(|b| {
+            b.contains(&format!(
+                "RoleArn=arn%3Aaws%3Aiam%3A%3A{account}%3Arole%2Fcloudtrail-gateway"
+            )) && b.contains("RoleSessionName=platform")
+                && b.contains("SourceIdentity=platform")
+                && b.contains("Key=principal")
+        })
+    };
+    assert!(for_platform_in(a), "{assume_roles:#?}");
+    assert!(for_platform_in(b), "{assume_roles:#?}");
+    // Every CloudTrail call was signed with a role session's credentials (a session token), none
+    // with the gateway's own key ("testing").
+    let cloudtrail_calls: Vec<&serde_json::Value> = recorded
+        .iter()
+        .filter(|e| {
+            e["headers"]["X-Amz-Target"]
+                .as_str()
+                .is_some_and(|t| t.contains("CloudTrail"))
+        })
+        .collect();
+    assert!(cloudtrail_calls.len() >= 3, "{cloudtrail_calls:#?}");
+    for call in cloudtrail_calls {
+        let headers = &call["headers"];
+        let authorization = headers["Authorization"].as_str().unwrap_or_default();
+        assert!(
+            !authorization.contains("Credential=testing/"),
+            "{authorization}"
+        );
+        assert!(headers["X-Amz-Security-Token"].is_string(), "{headers}");
+    }
+}

@@ -5,14 +5,16 @@
 use std::time::Duration;
 
 use tonic::{
-    Request,
+    Code, Request,
     metadata::{Ascii, MetadataValue},
 };
 
 use crate::{
     accounts::{self, Requested, Target},
+    audit::AuditRecord,
     error::Error,
     middleware::{observe::CallTarget, trace::REQUEST_ID},
+    operation::Operation,
     principal::Principal,
 };
 
@@ -61,6 +63,31 @@ impl CallContext {
             noted.set(&target);
         }
         self.target = Some(target);
+    }
+
+    /// The audit record of this call, finished with `code`.
+    pub fn audit_record<'a>(
+        &'a self,
+        operation: Operation,
+        trail: Option<&'a str>,
+        code: Code,
+        aws_request_id: Option<&'a str>,
+    ) -> AuditRecord<'a> {
+        // Refused before routing: where it asked to go.
+        let (account, region) = match &self.target {
+            Some(t) => (Some(&*t.account), Some(&*t.region)),
+            None => (self.asked.account.as_deref(), self.asked.region.as_deref()),
+        };
+        AuditRecord {
+            principal: self.caller.as_ref(),
+            account,
+            region,
+            operation,
+            trail,
+            code,
+            request_id: self.request_id.as_ref().and_then(|v| v.to_str().ok()),
+            aws_request_id,
+        }
     }
 
     pub fn principal_name(&self) -> &str {

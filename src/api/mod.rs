@@ -8,10 +8,7 @@
 //! into a status. LookupEvents goes through the coalescer first, so identical lookups share one slot
 //! and one upstream call. Nothing here knows CloudTrail's rules or error codes.
 
-mod audit;
 mod context;
-
-pub use audit::AUDIT_TARGET;
 
 use std::{
     future::Future,
@@ -31,6 +28,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::{
     accounts::Target,
+    audit::{self, AuditLog},
     auth::policy::Policy,
     convert::{events, routes::Routed, selectors, tags, trails},
     error::{Error, Refused},
@@ -44,7 +42,6 @@ use crate::{
     telemetry::{self, Outcome, UpstreamMetrics},
     upstream::Upstream,
 };
-use audit::AuditLog;
 use context::CallContext;
 
 /// LookupEvents answers by target and encoded request.
@@ -106,10 +103,10 @@ impl Gateway {
             .upstream
             .accounts()
             .resolve(context.asked.clone(), refs)?;
+        // Known from here, so the access log and the audit record name it even when refused.
+        context.set_target(target.clone());
         self.authorize(operation, context.caller.as_ref(), &target)?;
-        let client = self.upstream.client(&target, context.caller.as_ref());
-        context.set_target(target);
-        Ok(client)
+        Ok(self.upstream.client(&target, context.caller.as_ref()))
     }
 
     /// Whether `caller` may call `operation` at `target`: one of its roles allows it there, and its
@@ -178,8 +175,7 @@ impl Gateway {
                 Ok(o) => (Code::Ok, o.request_id()),
                 Err(e) => (e.code(), e.aws_request_id()),
             };
-            self.audit
-                .record(operation, &context, trail.as_deref(), code, aws_request_id);
+            audit::write(&context.audit_record(operation, trail.as_deref(), code, aws_request_id));
         }
         Ok(Response::new(R::from(output?)))
     }
@@ -429,7 +425,7 @@ impl CloudTrailService for Gateway {
         let answer = self.lookup(&mut context, request.into_inner()).await;
         if self.audit.wants(LookupEvents) {
             let code = answer.as_ref().map_or_else(Status::code, |_| Code::Ok);
-            self.audit.record(LookupEvents, &context, None, code, None);
+            audit::write(&context.audit_record(LookupEvents, None, code, None));
         }
         Ok(Response::new(answer?.0.as_ref().clone()))
     }

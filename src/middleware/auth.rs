@@ -77,6 +77,22 @@ fn act<B>(decision: Decision, request: &mut http::Request<B>) -> Result<Option<P
                 rpc = operation.name(),
                 "call refused: not permitted"
             );
+            // Where it asked to go, if it said so well.
+            let metadata = tonic::metadata::MetadataMap::from_headers(request.headers().clone());
+            let asked = crate::accounts::requested(&metadata).unwrap_or_default();
+            crate::audit::write(&crate::audit::AuditRecord {
+                principal: Some(&principal),
+                account: asked.account.as_deref(),
+                region: asked.region.as_deref(),
+                operation,
+                trail: None,
+                code: tonic::Code::PermissionDenied,
+                request_id: request
+                    .headers()
+                    .get(crate::middleware::trace::REQUEST_ID)
+                    .and_then(|v| v.to_str().ok()),
+                aws_request_id: None,
+            });
             let message = format!("principal '{}' may not call {operation}", principal.name);
             Err(Status::permission_denied(message))
         }

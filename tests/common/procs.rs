@@ -106,6 +106,24 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// moto recording every request it gets (`recording`), for tests that check what was sent.
+    pub fn start_recording() -> Moto {
+        let file = std::env::temp_dir().join(format!(
+            "moto-recording-{}-{}.jsonl",
+            std::process::id(),
+            free_port()
+        ));
+        let file = file.to_string_lossy().into_owned();
+        Moto::start_with(&[
+            ("MOTO_ENABLE_RECORDING", "True"),
+            ("MOTO_RECORDER_FILEPATH", &file),
+        ])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Moto {
         let exe = std::env::var_os("CLOUDTRAIL_GATEWAY_TEST_MOTO")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
@@ -120,7 +138,8 @@ impl Moto {
         let mut command = Command::new(&exe);
         command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("TZ", "UTC");
+            .env("TZ", "UTC")
+            .envs(env.iter().copied());
         let mut moto = Moto {
             port,
             proc: Proc::spawn(command, "moto"),
@@ -155,6 +174,36 @@ impl Moto {
         let (status, body) =
             http(self.port, "PUT", &format!("/{name}"), &[], "").expect("S3 CreateBucket");
         assert_eq!(status, 200, "CreateBucket {name}: {body}");
+    }
+
+    /// Creates an S3 bucket in `account` (moto's `x-moto-account-id`).
+    pub fn create_bucket_in(&self, account: &str, name: &str) {
+        let (status, body) = http(
+            self.port,
+            "PUT",
+            &format!("/{name}"),
+            &[("x-moto-account-id", account)],
+            "",
+        )
+        .expect("S3 CreateBucket");
+        assert_eq!(status, 200, "CreateBucket {name} in {account}: {body}");
+    }
+
+    /// The requests moto recorded (one JSON object per line: method, url, headers, body).
+    pub fn recording(&self) -> Vec<serde_json::Value> {
+        let (status, body) = http(
+            self.port,
+            "GET",
+            "/moto-api/recorder/download-recording",
+            &[],
+            "",
+        )
+        .expect("download the recording");
+        assert_eq!(status, 200, "{body}");
+        body.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(serde_json::Value::is_object)
+            .collect()
     }
 
     /// Creates an SNS topic (moto checks that a trail's topic exists). moto routes by the SigV4

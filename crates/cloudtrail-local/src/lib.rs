@@ -259,7 +259,8 @@ impl LocalCloudTrail {
         lock(&self.inner.keys).user_key(&self.inner.options.account_id, name)
     }
 
-    /// When each served call of `operation` arrived (the most recent ones), throttled calls excluded.
+    /// When each served call of `operation` arrived (the most recent ones), throttled calls excluded;
+    /// STS's `AssumeRole` and `GetCallerIdentity` too.
     pub fn served(&self, operation: &str) -> Vec<SystemTime> {
         lock(&self.inner.log)
             .served
@@ -331,6 +332,15 @@ impl Inner {
         })
     }
 
+    /// Notes a call served (throttled ones excluded).
+    fn log_served(&self, operation: &'static str) {
+        let mut log = lock(&self.log);
+        if log.served.len() == CALL_LOG_CAPACITY {
+            log.served.pop_front();
+        }
+        log.served.push_back((operation, SystemTime::now()));
+    }
+
     /// Who signed the call: the identity its access key was issued to (a session's key with its
     /// token, unexpired), or the default user for a long-term key issued elsewhere.
     fn caller(&self, call: &wire::Call) -> Result<Arc<Identity>, ApiError> {
@@ -365,8 +375,12 @@ impl Inner {
     fn serve_sts(&self, call: &wire::Call, request_id: &str) -> Result<String, ApiError> {
         let caller = self.caller(call)?;
         match call.operation.as_str() {
-            "GetCallerIdentity" => Ok(sts::caller_identity_xml(&caller, request_id)),
+            "GetCallerIdentity" => {
+                self.log_served("GetCallerIdentity");
+                Ok(sts::caller_identity_xml(&caller, request_id))
+            }
             "AssumeRole" => {
+                self.log_served("AssumeRole");
                 let assumed = sts::assume_role(&lock(&self.roles), &caller, &call.body)?;
                 let account_id = assumed.identity.account().to_owned();
                 let xml_identity = assumed.identity.clone();
@@ -436,20 +450,15 @@ impl Inner {
         let caller = self.caller(call)?;
         let account_id = caller.account();
         let admitted = lock(&self.quotas).admit(account_id, &call.region, operation.quota);
-        {
+        if !admitted {
             let mut log = lock(&self.log);
-            if !admitted {
-                if log.throttled.len() == CALL_LOG_CAPACITY {
-                    log.throttled.pop_front();
-                }
-                log.throttled.push_back((operation.name, SystemTime::now()));
-                return Err(ApiError::new("ThrottlingException", "Rate exceeded"));
+            if log.throttled.len() == CALL_LOG_CAPACITY {
+                log.throttled.pop_front();
             }
-            if log.served.len() == CALL_LOG_CAPACITY {
-                log.served.pop_front();
-            }
-            log.served.push_back((operation.name, SystemTime::now()));
+            log.throttled.push_back((operation.name, SystemTime::now()));
+            return Err(ApiError::new("ThrottlingException", "Rate exceeded"));
         }
+        self.log_served(operation.name);
         let now = DateTime::from(SystemTime::now());
         let ctx = Ctx {
             account: account_id,

@@ -119,3 +119,138 @@ async fn its_own_rules_refuse_what_cloudtrail_refuses() {
         .unwrap_err();
     assert_eq!(err.code(), Some("CloudTrailARNInvalidException"));
 }
+
+fn sts(cloudtrail: &LocalCloudTrail, key: &cloudtrail_local::AccessKey) -> aws_sdk_sts::Client {
+    let config = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            key.access_key_id.clone(),
+            key.secret_access_key.clone(),
+            None,
+            None,
+            "test",
+        ))
+        .http_client(cloudtrail.clone())
+        .build();
+    aws_sdk_sts::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn a_role_session_is_recorded_as_aws_records_an_assumed_role() {
+    let cloudtrail = LocalCloudTrail::new(Options {
+        quotas: RAISED,
+        ..Options::default()
+    });
+    cloudtrail.add_role(cloudtrail_local::Role::new("111111111111", "auditor"));
+    let gateway = cloudtrail.user_key("gateway");
+    let sts = sts(&cloudtrail, &gateway);
+    let assumed = sts
+        .assume_role()
+        .role_arn("arn:aws:iam::111111111111:role/auditor")
+        .role_session_name("alice")
+        .source_identity("alice@example.com")
+        .tags(
+            aws_sdk_sts::types::Tag::builder()
+                .key("principal")
+                .value("alice@example.com")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("AssumeRole");
+    assert_eq!(assumed.source_identity(), Some("alice@example.com"));
+    let creds = assumed.credentials().expect("credentials");
+    let session_config = aws_sdk_cloudtrail::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key(),
+            Some(creds.session_token().to_owned()),
+            None,
+            "session",
+        ))
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .http_client(cloudtrail.clone())
+        .build();
+    let c = Client::from_conf(session_config);
+    let trail = c
+        .create_trail()
+        .name("audit")
+        .s3_bucket_name("audit-logs")
+        .send()
+        .await
+        .expect("CreateTrail with the session");
+    // The session acts in the role's account.
+    assert_eq!(
+        trail.trail_arn(),
+        Some("arn:aws:cloudtrail:eu-west-1:111111111111:trail/audit")
+    );
+    let attribute = LookupAttribute::builder()
+        .attribute_key(LookupAttributeKey::EventName)
+        .attribute_value("CreateTrail")
+        .build()
+        .unwrap();
+    let events = c
+        .lookup_events()
+        .lookup_attributes(attribute)
+        .send()
+        .await
+        .unwrap();
+    let event = &events.events()[0];
+    assert_eq!(
+        event.username(),
+        Some("alice"),
+        "Username is the session name"
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(event.cloud_trail_event().unwrap()).unwrap();
+    let who = &record["userIdentity"];
+    assert_eq!(who["type"], "AssumedRole");
+    assert_eq!(
+        who["arn"],
+        "arn:aws:sts::111111111111:assumed-role/auditor/alice"
+    );
+    assert_eq!(who["sessionContext"]["sourceIdentity"], "alice@example.com");
+    assert_eq!(
+        who["sessionContext"]["sessionIssuer"]["arn"],
+        "arn:aws:iam::111111111111:role/auditor"
+    );
+    // GetCallerIdentity on the session's credentials names the session.
+    let session_sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sts::config::Credentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                Some(creds.session_token().to_owned()),
+                None,
+                "session",
+            ))
+            .http_client(cloudtrail.clone())
+            .build(),
+    );
+    let me = session_sts.get_caller_identity().send().await.unwrap();
+    assert_eq!(me.account(), Some("111111111111"));
+    assert_eq!(
+        me.arn(),
+        Some("arn:aws:sts::111111111111:assumed-role/auditor/alice")
+    );
+    // Revoked: the session's calls are refused from now on.
+    cloudtrail.expire_sessions();
+    let expired = c.describe_trails().send().await.expect_err("expired");
+    assert_eq!(expired.code(), Some("ExpiredTokenException"));
+    // An unknown role, or a refused source identity, is AccessDenied.
+    let denied = sts
+        .assume_role()
+        .role_arn("arn:aws:iam::111111111111:role/nobody")
+        .role_session_name("alice")
+        .send()
+        .await
+        .expect_err("unknown role");
+    assert_eq!(denied.code(), Some("AccessDenied"));
+    assert_eq!(cloudtrail.served("AssumeRole").len(), 2);
+}
