@@ -69,19 +69,13 @@ fn to<T>(token: &str, account: Option<&str>, region: Option<&str>, message: T) -
 }
 
 async fn trail_names(c: &mut Client, token: &str, account: &str, region: &str) -> Vec<String> {
-    c.describe_trails(to(
+    let request = to(
         token,
         Some(account),
         Some(region),
         pb::DescribeTrailsRequest::default(),
-    ))
-    .await
-    .expect("DescribeTrails")
-    .into_inner()
-    .trail_list
-    .into_iter()
-    .map(|t| t.name)
-    .collect()
+    );
+    common::trail_names(c, request).await
 }
 
 fn lookup(name: &str) -> pb::LookupEventsRequest {

@@ -387,14 +387,7 @@ async fn accounts_on_moto_land_in_their_account_as_the_caller() {
         "arn:aws:cloudtrail:us-east-1:111111111111:trail/org-a"
     );
     async fn names(account: &str, c: &mut Client) -> Vec<String> {
-        c.describe_trails(call(account, pb::DescribeTrailsRequest::default()))
-            .await
-            .expect("DescribeTrails")
-            .into_inner()
-            .trail_list
-            .into_iter()
-            .map(|t| t.name)
-            .collect()
+        common::trail_names(c, call(account, pb::DescribeTrailsRequest::default())).await
     }
     assert_eq!(names(a, &mut c).await, ["org-a"]);
     assert!(names(b, &mut c).await.is_empty(), "A's trail is not in B");

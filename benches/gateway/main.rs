@@ -11,7 +11,9 @@
 //! Run: `scripts/bench.sh` (or `cargo bench --bench gateway`); `BENCH_SECONDS=10` for longer cells.
 //! The load generator alone: `cargo bench --bench gateway -- load --addr HOST:PORT --rpc NAME ...`
 //! (see `load.rs`). Instructions per call under callgrind: `cargo bench --bench gateway -- profile`.
+//! Accounts and callers (the limiter's ceiling, caller identity, STS calls): `-- accounts`.
 
+mod accounts;
 mod load;
 mod profile;
 mod servers;
@@ -537,6 +539,9 @@ async fn measure() {
         "gateway: process start to SERVING {:.0} ms",
         to_serving.as_secs_f64() * 1000.0
     );
+    drop(targets);
+    println!();
+    accounts::accounts().await;
 }
 
 fn main() {
@@ -555,6 +560,7 @@ fn main() {
                 std::process::exit(2);
             }
         }
+        Some("accounts") => runtime.block_on(accounts::accounts()),
         Some("profile") => runtime.block_on(profile::profile(
             args.get(2).and_then(|n| n.parse().ok()).unwrap_or(25),
         )),

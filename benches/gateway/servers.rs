@@ -186,23 +186,63 @@ fn free_port() -> u16 {
 
 /// The gateway binary, production layers on, quotas raised; returns it with its time to SERVING.
 pub async fn gateway_server(wrapper: &[String]) -> (Server, Duration) {
+    gateway_with(wrapper, "", &[]).await
+}
+
+/// The SHA-256 (hex) a `[[tokens]]` entry holds for `token`.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// As `gateway_server`, with `toml` added to its configuration file and `flags` (name, value)
+/// replacing or adding to its flags.
+pub async fn gateway_with(
+    wrapper: &[String],
+    toml: &str,
+    flags: &[(&str, &str)],
+) -> (Server, Duration) {
     let dir = std::env::temp_dir().join(format!("ctgw-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("bench.toml");
-    let hash: String = {
-        use sha2::Digest;
-        sha2::Sha256::digest(TOKEN.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
+    let config = dir.join(format!("bench-{}.toml", free_port()));
     std::fs::write(
         &config,
-        format!("[[tokens]]\nprincipal = \"bench\"\nsha256 = \"{hash}\"\nroles = [\"admin\"]\n"),
+        format!(
+            "{toml}\n[[tokens]]\nprincipal = \"bench\"\nsha256 = \"{}\"\nroles = [\"admin\"]\n",
+            token_hash(TOKEN)
+        ),
     )
     .expect("config");
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let capacity = EVENT_CAPACITY.to_string();
+    let defaults = [
+        ("--lookup-rate", "1e9"),
+        ("--read-rate", "1e9"),
+        ("--write-rate", "1e9"),
+        ("--local-lookup-quota", "1e9"),
+        ("--local-read-quota", "1e9"),
+        ("--local-write-quota", "1e9"),
+        ("--local-event-capacity", capacity.as_str()),
+        ("--lookup-cache-ttl", "0s"),
+        ("--max-concurrent-requests", "100000"),
+    ];
+    let mut args: Vec<&str> = Vec::new();
+    for (name, value) in defaults {
+        let value = flags
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(value, |(_, v)| *v);
+        args.extend([name, value]);
+    }
+    for (name, value) in flags {
+        if !defaults.iter().any(|(n, _)| n == name) {
+            args.extend([*name, *value]);
+        }
+    }
     let started = Instant::now();
     let child = command(env!("CARGO_BIN_EXE_cloudtrail-gateway"), wrapper)
         .args([
@@ -212,30 +252,7 @@ pub async fn gateway_server(wrapper: &[String]) -> (Server, Duration) {
             &metrics.to_string(),
         ])
         .args(["--config", config.to_str().expect("path")])
-        .args([
-            "--lookup-rate",
-            "1e9",
-            "--read-rate",
-            "1e9",
-            "--write-rate",
-            "1e9",
-        ])
-        .args([
-            "--local-lookup-quota",
-            "1e9",
-            "--local-read-quota",
-            "1e9",
-            "--local-write-quota",
-            "1e9",
-        ])
-        .args([
-            "--local-event-capacity",
-            &EVENT_CAPACITY.to_string(),
-            "--lookup-cache-ttl",
-            "0s",
-            "--max-concurrent-requests",
-            "100000",
-        ])
+        .args(args)
         // The production log level (info); its few lines stay out of the table.
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
@@ -319,7 +336,7 @@ pub fn samples<'a>(
     })
 }
 
-fn sum(metrics: &str, name: &str, label: &str) -> f64 {
+pub fn sum(metrics: &str, name: &str, label: &str) -> f64 {
     samples(metrics, name, label).map(|(_, value)| value).sum()
 }
 

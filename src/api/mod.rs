@@ -77,6 +77,10 @@ impl Gateway {
             metrics::counter!(telemetry::LOOKUPS, "source" => source_label(source)).increment(0);
         }
         metrics::counter!(telemetry::AUTH_FAILURES, "reason" => TARGET_DENIED_LABEL).increment(0);
+        // At zero without accounts too, so its alert has a series.
+        for outcome in ["ok", "error"] {
+            metrics::counter!(telemetry::STS_REQUESTS, "outcome" => outcome).increment(0);
+        }
         Gateway {
             upstream,
             limiter,

@@ -93,9 +93,6 @@ impl std::fmt::Debug for Sessions {
 
 impl Sessions {
     pub fn new(sts: aws_sdk_sts::Client, caller_identity: bool) -> Sessions {
-        for outcome in ["ok", "error"] {
-            metrics::counter!(telemetry::STS_REQUESTS, "outcome" => outcome).increment(0);
-        }
         Sessions {
             sts,
             cache: moka::future::Cache::builder()

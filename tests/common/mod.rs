@@ -209,6 +209,21 @@ pub fn trail_arn(region: &str, name: &str) -> String {
     format!("arn:aws:cloudtrail:{region}:{ACCOUNT}:trail/{name}")
 }
 
+/// The names of the trails DescribeTrails lists for `request`.
+pub async fn trail_names(
+    c: &mut Client,
+    request: tonic::Request<pb::DescribeTrailsRequest>,
+) -> Vec<String> {
+    c.describe_trails(request)
+        .await
+        .expect("DescribeTrails")
+        .into_inner()
+        .trail_list
+        .into_iter()
+        .map(|t| t.name)
+        .collect()
+}
+
 /// A CreateTrail request with the bucket every test backend has (`audit-logs`).
 pub fn create_request(name: &str) -> pb::CreateTrailRequest {
     pb::CreateTrailRequest {
