@@ -220,7 +220,13 @@ async fn one_call(
         ),
         _ => (
             "StartLogging",
-            call!(start_logging, pb::StartLoggingRequest { name: trail }),
+            call!(
+                start_logging,
+                pb::StartLoggingRequest {
+                    name: trail,
+                    request_id: String::new()
+                }
+            ),
         ),
     }
 }

@@ -1,3 +1,6 @@
+// The RPC futures nest deeply (routing, the idempotency store, the read cache and the coalescer
+// around the SDK call): their layout needs more than the default 128 levels of query depth.
+#![recursion_limit = "256"]
 //! cloudtrail-gateway: AWS CloudTrail as a gRPC service.
 //!
 //! The request path, one way through: `server` (tower layers from `middleware`) → `api` (one impl per
@@ -14,6 +17,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod health;
+pub mod idempotency;
 pub mod ids;
 pub mod limits;
 pub mod middleware;

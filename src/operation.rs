@@ -1,6 +1,7 @@
-//! The CloudTrail operations the gateway serves, one RPC each. Everything that depends on which
-//! operation a call is — its gRPC path, authorization roles, the quota it spends, metrics labels — asks
-//! this type; nothing else spells an operation's name. A new RPC starts here.
+//! The RPCs the gateway serves: CloudTrail's operations, one RPC each, and ApplyTrail (the gateway's
+//! own, made of CloudTrail's). Everything that depends on which operation a call is — its gRPC path,
+//! authorization roles, the quota it spends, metrics labels — asks this type; nothing else spells an
+//! operation's name. A new RPC starts here.
 
 use crate::pb::cloud_trail_service_server::SERVICE_NAME;
 
@@ -65,15 +66,21 @@ macro_rules! operations {
 
 operations! {
     AddTags: Write,
+    // Not CloudTrail's: its calls spend their own quotas; Write says it changes things.
+    ApplyTrail: Write,
     CreateTrail: Write,
     DeleteTrail: Write,
     DescribeTrails: Read,
     GetEventSelectors: Read,
+    GetInsightSelectors: Read,
+    GetTrail: Read,
     GetTrailStatus: Read,
     ListPublicKeys: Read,
     ListTags: Read,
+    ListTrails: Read,
     LookupEvents: Lookup,
     PutEventSelectors: Write,
+    PutInsightSelectors: Write,
     RemoveTags: Write,
     StartLogging: Write,
     StopLogging: Write,
@@ -103,6 +110,27 @@ impl Operation {
     /// Whether the call only reads (CloudTrail's quota groups say the same: lookups and reads).
     pub fn is_read_only(self) -> bool {
         self.quota() != QuotaClass::Write
+    }
+
+    /// Whether the call names one trail (by name or ARN) that it reads or changes in place: a name
+    /// is then resolved to the trail's home Region. (CreateTrail names a trail still to be; the tag
+    /// operations take ARNs; DescribeTrails lists what a Region sees; ApplyTrail's Region is where
+    /// the trail should live.)
+    pub fn finds_one_trail(self) -> bool {
+        use Operation::*;
+        matches!(
+            self,
+            UpdateTrail
+                | DeleteTrail
+                | GetTrail
+                | GetTrailStatus
+                | StartLogging
+                | StopLogging
+                | GetEventSelectors
+                | PutEventSelectors
+                | GetInsightSelectors
+                | PutInsightSelectors
+        )
     }
 
     /// Whether the call destroys something that cannot be had back by another call.
@@ -153,9 +181,12 @@ mod tests {
             [
                 "DescribeTrails",
                 "GetEventSelectors",
+                "GetInsightSelectors",
+                "GetTrail",
                 "GetTrailStatus",
                 "ListPublicKeys",
-                "ListTags"
+                "ListTags",
+                "ListTrails"
             ]
         );
         assert!(of(QuotaClass::Write).iter().all(|n| !n.starts_with("Get")));

@@ -21,6 +21,7 @@ pub const UPSTREAM_REQUESTS: &str = "cloudtrail_upstream_requests_total";
 pub const UPSTREAM_SECONDS: &str = "cloudtrail_upstream_duration_seconds";
 pub const UPSTREAM_ATTEMPTS: &str = "cloudtrail_upstream_attempts_total";
 pub const STS_REQUESTS: &str = "cloudtrail_gateway_sts_assume_role_total";
+pub const PROPAGATION_RETRIES: &str = "cloudtrail_gateway_propagation_retries_total";
 pub const LIMITER_WAITS: &str = "cloudtrail_gateway_limiter_waits_total";
 pub const LIMITER_WAIT_SECONDS: &str = "cloudtrail_gateway_limiter_wait_seconds";
 pub const LIMITER_REJECTIONS: &str = "cloudtrail_gateway_limiter_rejections_total";
@@ -35,7 +36,7 @@ pub const BUILD_INFO: &str = "cloudtrail_gateway_build_info";
 
 /// Every metric the gateway exports, with its `# HELP` text (the README's metrics table says the
 /// same, with the labels).
-const DESCRIBED: [(&str, &str); 19] = [
+const DESCRIBED: [(&str, &str); 20] = [
     (
         STARTED,
         "gRPC calls started, by grpc_type, grpc_service, grpc_method",
@@ -64,6 +65,10 @@ const DESCRIBED: [(&str, &str); 19] = [
     (
         STS_REQUESTS,
         "STS AssumeRole calls made for role sessions, by outcome (ok, error); cached sessions make none",
+    ),
+    (
+        PROPAGATION_RETRIES,
+        "CloudTrail calls sent again after a propagation error (a policy or role not visible yet), by operation and the AWS error code",
     ),
     (
         LIMITER_WAITS,

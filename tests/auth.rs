@@ -89,14 +89,16 @@ async fn call(c: &mut Client, rpc: &str, token: Option<&str>) -> Result<(), Stat
             add_tags,
             pb::AddTagsRequest {
                 resource_id: arn,
-                tags_list: vec![tag("k", None)]
+                tags_list: vec![tag("k", None)],
+                request_id: String::new(),
             }
         ),
         "CreateTrail" => send!(create_trail, create_request("authz-created")),
         "DeleteTrail" => send!(
             delete_trail,
             pb::DeleteTrailRequest {
-                name: "authz-trail".into()
+                name: "authz-trail".into(),
+                request_id: String::new(),
             }
         ),
         "DescribeTrails" => send!(describe_trails, pb::DescribeTrailsRequest::default()),
@@ -133,25 +135,55 @@ async fn call(c: &mut Client, rpc: &str, token: Option<&str>) -> Result<(), Stat
             remove_tags,
             pb::RemoveTagsRequest {
                 resource_id: arn,
-                tags_list: vec![tag("k", None)]
+                tags_list: vec![tag("k", None)],
+                request_id: String::new(),
             }
         ),
         "StartLogging" => send!(
             start_logging,
             pb::StartLoggingRequest {
-                name: "authz-trail".into()
+                name: "authz-trail".into(),
+                request_id: String::new(),
             }
         ),
         "StopLogging" => send!(
             stop_logging,
             pb::StopLoggingRequest {
-                name: "authz-trail".into()
+                name: "authz-trail".into(),
+                request_id: String::new(),
             }
         ),
         "UpdateTrail" => send!(
             update_trail,
             pb::UpdateTrailRequest {
                 name: "authz-trail".into(),
+                ..Default::default()
+            }
+        ),
+        "GetTrail" => send!(
+            get_trail,
+            pb::GetTrailRequest {
+                name: "authz-trail".into()
+            }
+        ),
+        "ListTrails" => send!(list_trails, pb::ListTrailsRequest::default()),
+        "GetInsightSelectors" => send!(
+            get_insight_selectors,
+            pb::GetInsightSelectorsRequest {
+                trail_name: "authz-trail".into()
+            }
+        ),
+        "PutInsightSelectors" => send!(
+            put_insight_selectors,
+            pb::PutInsightSelectorsRequest {
+                trail_name: "authz-trail".into(),
+                ..Default::default()
+            }
+        ),
+        "ApplyTrail" => send!(
+            apply_trail,
+            pb::ApplyTrailRequest {
+                trail: Some(create_request("authz-trail")),
                 ..Default::default()
             }
         ),
@@ -201,8 +233,11 @@ async fn every_role_against_every_rpc() {
 
     let reader = [
         "DescribeTrails",
+        "GetTrail",
+        "ListTrails",
         "GetTrailStatus",
         "GetEventSelectors",
+        "GetInsightSelectors",
         "ListTags",
         "ListPublicKeys",
         "LookupEvents",
@@ -213,8 +248,10 @@ async fn every_role_against_every_rpc() {
         "AddTags",
         "RemoveTags",
         "PutEventSelectors",
+        "PutInsightSelectors",
         "UpdateTrail",
         "CreateTrail",
+        "ApplyTrail",
     ];
     let all_rpcs: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
     let table: [(&str, &str, Vec<&str>); 5] = [
@@ -262,7 +299,7 @@ async fn every_role_against_every_rpc() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 14 * 5);
+    assert_eq!(checked, Operation::ALL.len() * table.len());
 }
 
 #[tokio::test]
@@ -272,7 +309,10 @@ async fn authentication_comes_before_validation_and_nothing_reaches_cloudtrail()
     // An invalid request from a caller who may not call the RPC: PERMISSION_DENIED, not INVALID_ARGUMENT.
     let status = c
         .delete_trail(authorized(
-            pb::DeleteTrailRequest { name: "x".into() },
+            pb::DeleteTrailRequest {
+                name: "x".into(),
+                request_id: String::new(),
+            },
             Some("reader-token"),
         ))
         .await
@@ -501,6 +541,7 @@ async fn jwts_are_checked_against_the_jwks() {
         .delete_trail(authorized(
             pb::DeleteTrailRequest {
                 name: "any-trail".into(),
+                request_id: String::new(),
             },
             Some(&rsa.sign(claims("alice", &["reader"]))),
         ))
@@ -514,6 +555,7 @@ async fn jwts_are_checked_against_the_jwks() {
         .start_logging(authorized(
             pb::StartLoggingRequest {
                 name: "no-such-trail".into(),
+                request_id: String::new(),
             },
             Some(&scoped),
         ))
@@ -754,6 +796,7 @@ async fn mutual_tls_identities() {
     let denied = control_plane
         .delete_trail(pb::DeleteTrailRequest {
             name: "mtls-trail".into(),
+            request_id: String::new(),
         })
         .await
         .expect_err("operator may not delete");
@@ -828,6 +871,7 @@ async fn a_common_name_cannot_claim_a_spiffe_id() {
     let status = forged
         .delete_trail(pb::DeleteTrailRequest {
             name: "any-trail".into(),
+            request_id: String::new(),
         })
         .await
         .expect_err("a CN is not a SPIFFE id");

@@ -142,6 +142,7 @@ async fn script(mut c: Client) -> Vec<(&'static str, Outcome)> {
     let r = c
         .start_logging(pb::StartLoggingRequest {
             name: "audit".into(),
+            request_id: String::new(),
         })
         .await;
     steps.push(("StartLogging", outcome(r, same)));
@@ -198,6 +199,7 @@ async fn script(mut c: Client) -> Vec<(&'static str, Outcome)> {
         .add_tags(pb::AddTagsRequest {
             resource_id: TRAIL_ARN.into(),
             tags_list: vec![tag("env", Some("prod"))],
+            request_id: String::new(),
         })
         .await;
     steps.push(("AddTags", outcome(r, same)));
@@ -212,6 +214,7 @@ async fn script(mut c: Client) -> Vec<(&'static str, Outcome)> {
         .remove_tags(pb::RemoveTagsRequest {
             resource_id: TRAIL_ARN.into(),
             tags_list: vec![tag("team", Some("platform"))],
+            request_id: String::new(),
         })
         .await;
     steps.push(("RemoveTags", outcome(r, same)));
@@ -225,6 +228,7 @@ async fn script(mut c: Client) -> Vec<(&'static str, Outcome)> {
     let r = c
         .stop_logging(pb::StopLoggingRequest {
             name: "audit".into(),
+            request_id: String::new(),
         })
         .await;
     steps.push(("StopLogging", outcome(r, same)));
@@ -242,6 +246,7 @@ async fn script(mut c: Client) -> Vec<(&'static str, Outcome)> {
     let r = c
         .start_logging(pb::StartLoggingRequest {
             name: "missing".into(),
+            request_id: String::new(),
         })
         .await;
     steps.push(("StartLogging of an unknown trail", outcome(r, same)));
@@ -280,6 +285,7 @@ async fn script(mut c: Client) -> Vec<(&'static str, Outcome)> {
     let r = c
         .delete_trail(pb::DeleteTrailRequest {
             name: "missing".into(),
+            request_id: String::new(),
         })
         .await;
     steps.push(("DeleteTrail of an unknown trail", outcome(r, same)));
@@ -287,12 +293,14 @@ async fn script(mut c: Client) -> Vec<(&'static str, Outcome)> {
         .add_tags(pb::AddTagsRequest {
             resource_id: "arn:aws:cloudtrail:us-east-1:123456789012:trail/missing".into(),
             tags_list: vec![tag("a", Some("b"))],
+            request_id: String::new(),
         })
         .await;
     steps.push(("AddTags to an unknown trail", outcome(r, same)));
     let r = c
         .delete_trail(pb::DeleteTrailRequest {
             name: "audit".into(),
+            request_id: String::new(),
         })
         .await;
     steps.push(("DeleteTrail", outcome(r, same)));

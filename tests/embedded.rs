@@ -78,6 +78,7 @@ async fn trail_lifecycle_through_every_trail_and_logging_rpc() {
 
     c.start_logging(pb::StartLoggingRequest {
         name: "audit-trail".into(),
+        request_id: String::new(),
     })
     .await
     .expect("start");
@@ -94,6 +95,7 @@ async fn trail_lifecycle_through_every_trail_and_logging_rpc() {
 
     c.stop_logging(pb::StopLoggingRequest {
         name: "audit-trail".into(),
+        request_id: String::new(),
     })
     .await
     .expect("stop");
@@ -130,6 +132,7 @@ async fn trail_lifecycle_through_every_trail_and_logging_rpc() {
 
     c.delete_trail(pb::DeleteTrailRequest {
         name: "audit-trail".into(),
+        request_id: String::new(),
     })
     .await
     .expect("delete");
@@ -274,12 +277,14 @@ async fn tags_add_list_remove() {
     c.add_tags(pb::AddTagsRequest {
         resource_id: trail_arn.clone(),
         tags_list: vec![tag("team", Some("platform")), tag("empty", None)],
+        request_id: String::new(),
     })
     .await
     .expect("add");
     c.add_tags(pb::AddTagsRequest {
         resource_id: trail_arn.clone(),
         tags_list: vec![tag("team", Some("security"))],
+        request_id: String::new(),
     })
     .await
     .expect("overwrite");
@@ -304,6 +309,7 @@ async fn tags_add_list_remove() {
     c.remove_tags(pb::RemoveTagsRequest {
         resource_id: trail_arn.clone(),
         tags_list: vec![tag("team", None)],
+        request_id: String::new(),
     })
     .await
     .expect("remove");
@@ -323,6 +329,7 @@ async fn tags_add_list_remove() {
     c.add_tags(pb::AddTagsRequest {
         resource_id: trail_arn.clone(),
         tags_list: many,
+        request_id: String::new(),
     })
     .await
     .expect("fill to 50");
@@ -330,6 +337,7 @@ async fn tags_add_list_remove() {
         .add_tags(pb::AddTagsRequest {
             resource_id: trail_arn.clone(),
             tags_list: vec![tag("one-more", None)],
+            request_id: String::new(),
         })
         .await
         .expect_err("51st tag");
@@ -356,6 +364,7 @@ async fn lookup_events_returns_the_calls_that_were_made() {
     let trail_arn = create(&mut c, "looked-up").await.trail_arn;
     c.start_logging(pb::StartLoggingRequest {
         name: "looked-up".into(),
+        request_id: String::new(),
     })
     .await
     .expect("start");
@@ -597,6 +606,7 @@ async fn cloudtrail_errors_map_to_grpc_codes() {
     let missing = c
         .start_logging(pb::StartLoggingRequest {
             name: "missing".into(),
+            request_id: String::new(),
         })
         .await
         .expect_err("unknown trail");
@@ -671,6 +681,7 @@ async fn shadow_trails_and_regions_across_two_regional_gateways() {
     let elsewhere = w
         .start_logging(pb::StartLoggingRequest {
             name: global.trail_arn.clone(),
+            request_id: String::new(),
         })
         .await
         .expect_err("the ARN's Region is not served");
@@ -724,15 +735,24 @@ async fn every_validation_rule_answers_invalid_argument_and_sends_nothing() {
             .description;
         assert!(description.contains(why), "{name}: {description}");
         for status in [
-            c.start_logging(pb::StartLoggingRequest { name: name.clone() })
-                .await
-                .expect_err(why),
-            c.stop_logging(pb::StopLoggingRequest { name: name.clone() })
-                .await
-                .expect_err(why),
-            c.delete_trail(pb::DeleteTrailRequest { name: name.clone() })
-                .await
-                .expect_err(why),
+            c.start_logging(pb::StartLoggingRequest {
+                name: name.clone(),
+                request_id: String::new(),
+            })
+            .await
+            .expect_err(why),
+            c.stop_logging(pb::StopLoggingRequest {
+                name: name.clone(),
+                request_id: String::new(),
+            })
+            .await
+            .expect_err(why),
+            c.delete_trail(pb::DeleteTrailRequest {
+                name: name.clone(),
+                request_id: String::new(),
+            })
+            .await
+            .expect_err(why),
             c.update_trail(pb::UpdateTrailRequest {
                 name: name.clone(),
                 ..Default::default()
@@ -782,6 +802,7 @@ async fn every_validation_rule_answers_invalid_argument_and_sends_nothing() {
                 tag("aws:reserved", None),
                 tag("", None),
             ],
+            request_id: String::new(),
         })
         .await
         .expect_err("bad tags");
@@ -808,6 +829,7 @@ async fn every_validation_rule_answers_invalid_argument_and_sends_nothing() {
         .add_tags(pb::AddTagsRequest {
             resource_id: "valid-trail".into(),
             tags_list: vec![tag("a", None)],
+            request_id: String::new(),
         })
         .await
         .expect_err("name instead of ARN");
@@ -816,6 +838,7 @@ async fn every_validation_rule_answers_invalid_argument_and_sends_nothing() {
         .remove_tags(pb::RemoveTagsRequest {
             resource_id: good_arn.clone(),
             tags_list: vec![],
+            request_id: String::new(),
         })
         .await
         .expect_err("no tags");
@@ -873,6 +896,7 @@ async fn every_validation_rule_answers_invalid_argument_and_sends_nothing() {
             trail_name: "valid-trail".into(),
             event_selectors: vec![selector("AWS::S3::Object")],
             advanced_event_selectors: vec![pb::AdvancedEventSelector::default()],
+            request_id: String::new(),
         })
         .await
         .expect_err("both kinds");

@@ -82,6 +82,7 @@ async fn trails_and_logging_on_moto() {
     assert_eq!(status.into_inner().is_logging, Some(false));
     c.start_logging(pb::StartLoggingRequest {
         name: "audit".into(),
+        request_id: String::new(),
     })
     .await
     .expect("start");
@@ -97,6 +98,7 @@ async fn trails_and_logging_on_moto() {
     assert!(!status.time_logging_started.is_empty());
     c.stop_logging(pb::StopLoggingRequest {
         name: "audit".into(),
+        request_id: String::new(),
     })
     .await
     .expect("stop");
@@ -129,6 +131,7 @@ async fn trails_and_logging_on_moto() {
 
     c.delete_trail(pb::DeleteTrailRequest {
         name: "audit".into(),
+        request_id: String::new(),
     })
     .await
     .expect("delete");
@@ -203,6 +206,7 @@ async fn selectors_and_tags_on_moto() {
     c.add_tags(pb::AddTagsRequest {
         resource_id: arn.clone(),
         tags_list: vec![tag("team", Some("a")), tag("env", Some("prod"))],
+        request_id: String::new(),
     })
     .await
     .expect("add");
@@ -224,6 +228,7 @@ async fn selectors_and_tags_on_moto() {
     c.remove_tags(pb::RemoveTagsRequest {
         resource_id: arn.clone(),
         tags_list: vec![tag("team", Some("a"))],
+        request_id: String::new(),
     })
     .await
     .expect("remove");
@@ -256,6 +261,7 @@ async fn errors_from_moto() {
     let missing = c
         .start_logging(pb::StartLoggingRequest {
             name: "missing".into(),
+            request_id: String::new(),
         })
         .await
         .expect_err("unknown");

@@ -228,6 +228,7 @@ pub async fn gateway_with(
         ("--local-write-quota", "1e9"),
         ("--local-event-capacity", capacity.as_str()),
         ("--lookup-cache-ttl", "0s"),
+        ("--read-cache-ttl", "0s"),
         ("--max-concurrent-requests", "100000"),
     ];
     let mut args: Vec<&str> = Vec::new();

@@ -7,6 +7,7 @@
 //! gateway serves one account, its upstream's, in `region` and the `regions` listed, with its own
 //! identity.
 
+pub mod homes;
 pub mod names;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -60,6 +61,8 @@ pub struct AccountsConfig {
     pub max_clients: u64,
     /// An SDK client unused this long is dropped.
     pub client_idle: Duration,
+    /// How long an account's trails' home Regions are kept.
+    pub trail_home_ttl: Duration,
 }
 
 impl Default for AccountsConfig {
@@ -73,6 +76,7 @@ impl Default for AccountsConfig {
             audit_reads: false,
             max_clients: 10_000,
             client_idle: Duration::from_secs(900),
+            trail_home_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -213,6 +217,35 @@ impl Accounts {
             .collect();
         targets.sort();
         targets
+    }
+
+    /// `target`'s account in `region` (a trail's home Region), if the gateway serves it there.
+    pub fn in_region(&self, target: &Target, region: String) -> Result<Target, Error> {
+        let account = self.by_id.get(&*target.account).ok_or_else(|| {
+            refused(
+                Code::NotFound,
+                "AccountNotConfigured",
+                format!(
+                    "account {} is not configured in this gateway",
+                    target.account
+                ),
+            )
+        })?;
+        if !account.regions.contains(&region) {
+            return Err(refused(
+                Code::FailedPrecondition,
+                "RegionNotEnabled",
+                format!(
+                    "the trail's home Region {region} is not enabled for account {} in this gateway (enabled: {})",
+                    target.account,
+                    account.regions.join(", ")
+                ),
+            ));
+        }
+        Ok(Target {
+            account: target.account.clone(),
+            region: region.into(),
+        })
     }
 
     /// Where a call goes: the trail ARNs it names (if any) over its metadata over the defaults, and

@@ -1,8 +1,9 @@
 //! What an RPC needs from its request besides the message: the caller's deadline (from the
 //! `grpc-timeout` header, `<up to 8 digits><H|M|S|m|u|n>`), the authenticated principal, the request
-//! id, the target it asked for in metadata, and where the access log wants the resolved target.
+//! id, the target it asked for in metadata, whether it wants propagation errors retried
+//! (`x-cloudtrail-retry: propagation`), and where the access log wants the resolved target.
 
-use std::time::Duration;
+use std::{sync::Mutex, time::Duration};
 
 use tonic::{
     Code, Request,
@@ -34,8 +35,17 @@ pub struct CallContext {
     pub target_problem: Option<Error>,
     /// Where the call goes, once resolved.
     pub target: Option<Target>,
+    /// Retry CloudTrail's propagation errors within the deadline (`x-cloudtrail-retry: propagation`;
+    /// ApplyTrail always does).
+    pub retry_propagation: bool,
+    /// The request id AWS gave the last CloudTrail call made for this one (for the audit record).
+    pub aws_request_id: Mutex<Option<String>>,
     noted: Option<CallTarget>,
 }
+
+/// The metadata key that asks for propagation errors to be retried, and its value.
+pub const RETRY_KEY: &str = "x-cloudtrail-retry";
+pub const RETRY_PROPAGATION: &str = "propagation";
 
 impl CallContext {
     /// The request's context; calls without a deadline get `default_deadline`.
@@ -53,6 +63,11 @@ impl CallContext {
             asked,
             target_problem,
             target: None,
+            retry_propagation: request.metadata().get(RETRY_KEY).is_some_and(|v| {
+                v.as_bytes()
+                    .eq_ignore_ascii_case(RETRY_PROPAGATION.as_bytes())
+            }),
+            aws_request_id: Mutex::new(None),
             noted: request.extensions().get::<CallTarget>().cloned(),
         }
     }
@@ -63,6 +78,24 @@ impl CallContext {
             noted.set(&target);
         }
         self.target = Some(target);
+    }
+
+    /// The request id AWS gave the last CloudTrail call made for this one.
+    pub fn aws_request_id(&self) -> Option<String> {
+        self.aws_request_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Notes the request id AWS gave a call made for this one.
+    pub fn note_aws_request_id(&self, id: Option<&str>) {
+        if let Some(id) = id {
+            *self
+                .aws_request_id
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(id.to_owned());
+        }
     }
 
     /// The audit record of this call, finished with `code`.

@@ -190,9 +190,12 @@ mod tests {
             [
                 "DescribeTrails",
                 "GetEventSelectors",
+                "GetInsightSelectors",
+                "GetTrail",
                 "GetTrailStatus",
                 "ListPublicKeys",
                 "ListTags",
+                "ListTrails",
                 "LookupEvents"
             ]
         );

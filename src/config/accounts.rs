@@ -39,6 +39,10 @@ pub struct AccountSettings {
     /// An SDK client unused this long is dropped.
     #[arg(long, value_name = "DURATION", default_value = "15m")]
     pub upstream_client_idle: HumanDuration,
+    /// How long an account's trails' home Regions are kept (a call naming a trail by name goes to
+    /// its home Region); a trail created or deleted through the gateway refreshes them at once.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub trail_home_ttl: HumanDuration,
 }
 
 /// One `[[accounts]]` entry.
@@ -169,6 +173,7 @@ impl AccountSettings {
             audit_reads: self.audit_reads,
             max_clients: at_least_one("max_upstream_clients", self.max_upstream_clients)?,
             client_idle: positive("upstream_client_idle", self.upstream_client_idle.0)?,
+            trail_home_ttl: positive("trail_home_ttl", self.trail_home_ttl.0)?,
         })
     }
 }

@@ -44,6 +44,11 @@ pub struct LimitSettings {
     /// Identical LookupEvents requests within this time are answered from cache; 0s: off.
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub lookup_cache_ttl: HumanDuration,
+    /// DescribeTrails, GetTrail, GetTrailStatus, GetEventSelectors, GetInsightSelectors and ListTags
+    /// answers are shared by identical calls and kept this long (a change through the gateway drops
+    /// its account's at once); 0s: off.
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub read_cache_ttl: HumanDuration,
 }
 
 impl LimitSettings {
@@ -78,6 +83,7 @@ impl LimitSettings {
             redis_ca,
             expected_replicas: at_least_one("expected_replicas", self.expected_replicas)?,
             lookup_cache_ttl: self.lookup_cache_ttl.0,
+            read_cache_ttl: self.read_cache_ttl.0,
         })
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use cloudtrail_local::{Options, Quotas};
+use cloudtrail_local::{Fault, Options, Quotas};
 
 use super::{
     UpstreamConfig, UpstreamKind,
@@ -32,13 +32,59 @@ pub struct LocalSettings {
     /// Embedded CloudTrail: its write quota per second.
     #[arg(long, value_name = "RATE", default_value = "1")]
     pub local_write_quota: f64,
+    /// Embedded CloudTrail: faults for its next calls, `OPERATION:COUNT:WHAT` (OPERATION `*` for
+    /// any; WHAT an AWS error code such as InsufficientS3BucketPolicyException, `delay=2s`,
+    /// `status=503`, `reset` or `hang`); repeatable, comma-separated in the environment variable.
+    #[arg(long, value_name = "FAULT", value_delimiter = ',')]
+    pub local_faults: Vec<String>,
 }
 
-/// The embedded CloudTrail's options, and the log files it loads at start.
+/// Faults planned for the embedded CloudTrail: the operation (`None`: any), how many calls, how.
+pub type PlannedFault = (Option<String>, u64, Fault);
+
+/// The embedded CloudTrail's options, the log files it loads and the faults planned at start.
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
     pub options: Options,
     pub load_logs: Vec<PathBuf>,
+    pub faults: Vec<PlannedFault>,
+}
+
+/// `OPERATION:COUNT:WHAT`.
+fn fault(spec: &str) -> Result<PlannedFault, String> {
+    let mut parts = spec.splitn(3, ':');
+    let (Some(operation), Some(count), Some(what)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(format!("'{spec}' is not OPERATION:COUNT:WHAT"));
+    };
+    let operation = (operation != "*").then(|| operation.to_owned());
+    let count: u64 = count
+        .parse()
+        .map_err(|_| format!("'{spec}': COUNT '{count}' is not a number"))?;
+    let fault = match what {
+        "reset" => Fault::Reset,
+        "hang" => Fault::Hang,
+        _ if what.starts_with("delay=") => Fault::Delay(
+            what.trim_start_matches("delay=")
+                .parse::<super::HumanDuration>()
+                .map_err(|e| format!("'{spec}': {e}"))?
+                .0,
+        ),
+        _ if what.starts_with("status=") => Fault::Status(
+            what.trim_start_matches("status=")
+                .parse()
+                .map_err(|_| format!("'{spec}': not an HTTP status"))?,
+        ),
+        code if !code.is_empty() && code.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            Fault::error(code)
+        }
+        _ => {
+            return Err(format!(
+                "'{spec}': WHAT is an AWS error code, delay=, status=, reset or hang"
+            ));
+        }
+    };
+    Ok((operation, count, fault))
 }
 
 impl LocalSettings {
@@ -47,6 +93,14 @@ impl LocalSettings {
         if upstream.kind == UpstreamKind::Aws && !self.local_load_logs.is_empty() {
             return Err(invalid("local_load_logs", "only with upstream = local"));
         }
+        if upstream.kind == UpstreamKind::Aws && !self.local_faults.is_empty() {
+            return Err(invalid("local_faults", "only with upstream = local"));
+        }
+        let faults = self
+            .local_faults
+            .iter()
+            .map(|spec| fault(spec).map_err(|reason| invalid("local_faults", reason)))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(LocalConfig {
             options: Options {
                 account_id: self.local_account_id,
@@ -60,6 +114,42 @@ impl LocalSettings {
                 username: "cloudtrail-gateway".into(),
             },
             load_logs: self.local_load_logs,
+            faults,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn faults_are_read_as_documented() {
+        assert_eq!(
+            fault("CreateTrail:2:InsufficientS3BucketPolicyException").unwrap(),
+            (
+                Some("CreateTrail".into()),
+                2,
+                Fault::error("InsufficientS3BucketPolicyException")
+            )
+        );
+        assert_eq!(
+            fault("*:1:delay=1500ms").unwrap(),
+            (None, 1, Fault::Delay(Duration::from_millis(1500)))
+        );
+        assert_eq!(
+            fault("GetTrail:3:status=503").unwrap().2,
+            Fault::Status(503)
+        );
+        assert_eq!(fault("GetTrail:1:reset").unwrap().2, Fault::Reset);
+        for bad in [
+            "CreateTrail",
+            "CreateTrail:x:reset",
+            "CreateTrail:1:oops!",
+            "CreateTrail:1:delay=soon",
+        ] {
+            assert!(fault(bad).is_err(), "{bad}");
+        }
     }
 }

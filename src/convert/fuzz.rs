@@ -117,7 +117,7 @@ proptest! {
         };
         judged(trails::create_trail(request, c.create_trail()))?;
         judged(trails::trail_ref("name", name.clone()))?;
-        let add = pb::AddTagsRequest { resource_id: name, tags_list: tags };
+        let add = pb::AddTagsRequest { resource_id: name, tags_list: tags, request_id: String::new() };
         judged(tags::add_tags(add, c.add_tags()))?;
     }
 

@@ -3,10 +3,11 @@
 //! Each request conversion checks the request against CloudTrail's rules (`rules`), collects every
 //! violation, and only then fills the SDK's fluent builder; outputs convert with `From` impls.
 
+pub mod apply;
 pub mod events;
+pub mod fields;
 #[cfg(test)]
 mod fuzz;
-pub mod routes;
 pub mod rules;
 pub mod selectors;
 pub mod tags;

@@ -1,9 +1,14 @@
-//! Event selectors: GetEventSelectors, PutEventSelectors.
+//! Event and insight selectors: GetEventSelectors, PutEventSelectors, GetInsightSelectors,
+//! PutInsightSelectors.
 
 use aws_sdk_cloudtrail::{
     operation::{
         get_event_selectors::GetEventSelectorsOutput,
+        get_insight_selectors::GetInsightSelectorsOutput,
         put_event_selectors::{PutEventSelectorsOutput, builders::PutEventSelectorsFluentBuilder},
+        put_insight_selectors::{
+            PutInsightSelectorsOutput, builders::PutInsightSelectorsFluentBuilder,
+        },
     },
     types,
 };
@@ -31,8 +36,12 @@ pub fn put_event_selectors(
         ),
         _ => {}
     }
-    check_basic(&mut v, &req.event_selectors);
-    check_advanced(&mut v, &req.advanced_event_selectors);
+    check_basic(&mut v, "event_selectors", &req.event_selectors);
+    check_advanced(
+        &mut v,
+        "advanced_event_selectors",
+        &req.advanced_event_selectors,
+    );
     v.into_result(())?;
 
     let basic = req
@@ -51,10 +60,96 @@ pub fn put_event_selectors(
         .set_advanced_event_selectors((!advanced.is_empty()).then_some(advanced)))
 }
 
-fn check_basic(v: &mut Violations, selectors: &[pb::EventSelector]) {
+pub fn put_insight_selectors(
+    req: pb::PutInsightSelectorsRequest,
+    call: PutInsightSelectorsFluentBuilder,
+) -> Result<PutInsightSelectorsFluentBuilder, Error> {
+    let mut v = Violations::default();
+    rules::trail_name_or_arn(&mut v, "trail_name", &req.trail_name);
+    check_insights(&mut v, "insight_selectors", &req.insight_selectors);
+    v.into_result(())?;
+    let selectors = req
+        .insight_selectors
+        .iter()
+        .filter_map(|s| sdk_insight_type(s.insight_type()))
+        .map(|t| types::InsightSelector::builder().insight_type(t).build())
+        .collect();
+    // An empty list is meaningful (Insights off): always sent.
+    Ok(call
+        .trail_name(req.trail_name)
+        .set_insight_selectors(Some(selectors)))
+}
+
+/// Each Insights type named, at most once.
+pub fn check_insights(v: &mut Violations, field: &str, selectors: &[pb::InsightSelector]) {
+    let mut seen = Vec::new();
+    for (i, s) in selectors.iter().enumerate() {
+        match pb::InsightType::try_from(s.insight_type) {
+            Ok(pb::InsightType::Unspecified) | Err(_) => v.add(
+                format!("{field}[{i}].insight_type"),
+                "an Insights type is required (API_CALL_RATE_INSIGHT or API_ERROR_RATE_INSIGHT)",
+            ),
+            Ok(kind) if seen.contains(&kind) => v.add(
+                format!("{field}[{i}].insight_type"),
+                format!("{} is given twice", kind.as_str_name()),
+            ),
+            Ok(kind) => seen.push(kind),
+        }
+    }
+}
+
+fn sdk_insight_type(t: pb::InsightType) -> Option<types::InsightType> {
+    match t {
+        pb::InsightType::ApiCallRateInsight => Some(types::InsightType::ApiCallRateInsight),
+        pb::InsightType::ApiErrorRateInsight => Some(types::InsightType::ApiErrorRateInsight),
+        pb::InsightType::Unspecified => None,
+    }
+}
+
+pub fn pb_insight_selectors(
+    selectors: Option<Vec<types::InsightSelector>>,
+) -> Vec<pb::InsightSelector> {
+    selectors
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| {
+            let kind = match s.insight_type {
+                Some(types::InsightType::ApiCallRateInsight) => pb::InsightType::ApiCallRateInsight,
+                Some(types::InsightType::ApiErrorRateInsight) => {
+                    pb::InsightType::ApiErrorRateInsight
+                }
+                _ => pb::InsightType::Unspecified,
+            };
+            pb::InsightSelector {
+                insight_type: kind.into(),
+            }
+        })
+        .collect()
+}
+
+impl From<GetInsightSelectorsOutput> for pb::GetInsightSelectorsResponse {
+    fn from(o: GetInsightSelectorsOutput) -> Self {
+        pb::GetInsightSelectorsResponse {
+            trail_arn: o.trail_arn.unwrap_or_default(),
+            insight_selectors: pb_insight_selectors(o.insight_selectors),
+        }
+    }
+}
+
+impl From<PutInsightSelectorsOutput> for pb::PutInsightSelectorsResponse {
+    fn from(o: PutInsightSelectorsOutput) -> Self {
+        pb::PutInsightSelectorsResponse {
+            trail_arn: o.trail_arn.unwrap_or_default(),
+            insight_selectors: pb_insight_selectors(o.insight_selectors),
+        }
+    }
+}
+
+/// Basic selectors as CloudTrail takes them; violations named under `field`.
+pub fn check_basic(v: &mut Violations, field: &str, selectors: &[pb::EventSelector]) {
     if selectors.len() > rules::MAX_EVENT_SELECTORS {
         v.add(
-            "event_selectors",
+            field,
             format!(
                 "at most {} event selectors per trail, got {}",
                 rules::MAX_EVENT_SELECTORS,
@@ -66,14 +161,14 @@ fn check_basic(v: &mut Violations, selectors: &[pb::EventSelector]) {
     for (i, s) in selectors.iter().enumerate() {
         if pb::ReadWriteType::try_from(s.read_write_type).is_err() {
             v.add(
-                format!("event_selectors[{i}].read_write_type"),
+                format!("{field}[{i}].read_write_type"),
                 format!("unknown ReadWriteType {}", s.read_write_type),
             );
         }
         for (j, r) in s.data_resources.iter().enumerate() {
             if !rules::DATA_RESOURCE_TYPES.contains(&r.r#type.as_str()) {
                 v.add(
-                    format!("event_selectors[{i}].data_resources[{j}].type"),
+                    format!("{field}[{i}].data_resources[{j}].type"),
                     format!(
                         "'{}' is not a supported data resource type; use one of {}",
                         r.r#type,
@@ -86,7 +181,7 @@ fn check_basic(v: &mut Violations, selectors: &[pb::EventSelector]) {
     }
     if values > rules::MAX_DATA_RESOURCE_VALUES {
         v.add(
-            "event_selectors",
+            field,
             format!(
                 "at most {} data resource values across all selectors, got {values}",
                 rules::MAX_DATA_RESOURCE_VALUES
@@ -95,25 +190,23 @@ fn check_basic(v: &mut Violations, selectors: &[pb::EventSelector]) {
     }
 }
 
-fn check_advanced(v: &mut Violations, selectors: &[pb::AdvancedEventSelector]) {
+/// Advanced selectors as CloudTrail takes them; violations named under `field`.
+pub fn check_advanced(v: &mut Violations, field: &str, selectors: &[pb::AdvancedEventSelector]) {
     let mut conditions = 0;
     for (i, s) in selectors.iter().enumerate() {
         if s.field_selectors.is_empty() {
             v.add(
-                format!("advanced_event_selectors[{i}].field_selectors"),
+                format!("{field}[{i}].field_selectors"),
                 "an advanced event selector needs at least one field selector",
             );
         }
         if s.name.chars().count() > 1000 {
-            v.add(
-                format!("advanced_event_selectors[{i}].name"),
-                "at most 1000 characters",
-            );
+            v.add(format!("{field}[{i}].name"), "at most 1000 characters");
         }
         for (j, f) in s.field_selectors.iter().enumerate() {
             if f.field.is_empty() {
                 v.add(
-                    format!("advanced_event_selectors[{i}].field_selectors[{j}].field"),
+                    format!("{field}[{i}].field_selectors[{j}].field"),
                     "a field is required",
                 );
             }
@@ -127,7 +220,7 @@ fn check_advanced(v: &mut Violations, selectors: &[pb::AdvancedEventSelector]) {
     }
     if conditions > rules::MAX_ADVANCED_CONDITIONS {
         v.add(
-            "advanced_event_selectors",
+            field,
             format!(
                 "at most {} conditions across all advanced event selectors, got {conditions}",
                 rules::MAX_ADVANCED_CONDITIONS

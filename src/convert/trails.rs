@@ -1,11 +1,13 @@
-//! Trails and logging: CreateTrail, UpdateTrail, DeleteTrail, DescribeTrails, GetTrailStatus,
-//! StartLogging, StopLogging.
+//! Trails and logging: CreateTrail, UpdateTrail, DeleteTrail, DescribeTrails, GetTrail, ListTrails,
+//! GetTrailStatus, StartLogging, StopLogging.
 
 use aws_sdk_cloudtrail::{
     operation::{
         create_trail::{CreateTrailOutput, builders::CreateTrailFluentBuilder},
         describe_trails::{DescribeTrailsOutput, builders::DescribeTrailsFluentBuilder},
+        get_trail::GetTrailOutput,
         get_trail_status::GetTrailStatusOutput,
+        list_trails::{ListTrailsOutput, builders::ListTrailsFluentBuilder},
         update_trail::{UpdateTrailOutput, builders::UpdateTrailFluentBuilder},
     },
     types,
@@ -96,6 +98,40 @@ pub fn describe_trails(
     Ok(call
         .set_trail_name_list((!req.trail_name_list.is_empty()).then_some(req.trail_name_list))
         .set_include_shadow_trails(req.include_shadow_trails))
+}
+
+/// Nothing to check: the token is CloudTrail's (InvalidNextTokenException if it is not one).
+pub fn list_trails(
+    req: pb::ListTrailsRequest,
+    call: ListTrailsFluentBuilder,
+) -> ListTrailsFluentBuilder {
+    call.set_next_token(non_empty(req.next_token))
+}
+
+impl From<GetTrailOutput> for pb::GetTrailResponse {
+    fn from(o: GetTrailOutput) -> Self {
+        pb::GetTrailResponse {
+            trail: o.trail.map(Into::into),
+        }
+    }
+}
+
+impl From<ListTrailsOutput> for pb::ListTrailsResponse {
+    fn from(o: ListTrailsOutput) -> Self {
+        pb::ListTrailsResponse {
+            trails: o
+                .trails
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| pb::TrailInfo {
+                    trail_arn: t.trail_arn.unwrap_or_default(),
+                    name: t.name.unwrap_or_default(),
+                    home_region: t.home_region.unwrap_or_default(),
+                })
+                .collect(),
+            next_token: o.next_token.unwrap_or_default(),
+        }
+    }
 }
 
 // sns_topic_name is deprecated by AWS but still returned; callers may rely on it.

@@ -83,6 +83,9 @@ pub struct UpstreamError {
     pub message: String,
     pub request_id: Option<String>,
     pub http_status: Option<u16>,
+    /// Set when a retry later can help although the code alone would not say so (a propagation
+    /// error the caller's deadline left no time to outwait): the status carries RetryInfo.
+    pub retry_after: Option<Duration>,
 }
 
 fn describe_violations(violations: &[FieldViolation]) -> String {
@@ -102,6 +105,23 @@ impl Error {
             Error::DeadlineExceeded => Code::DeadlineExceeded,
             Error::RateLimited(_) => Code::ResourceExhausted,
             Error::Refused(refused) => refused.code,
+        }
+    }
+
+    /// Whether CloudTrail answered the AWS error `code`.
+    pub fn is_aws(&self, code: &str) -> bool {
+        matches!(self, Error::Upstream(up) if up.reason == code)
+    }
+
+    /// The same error, telling the caller a retry after `wait` may succeed (RetryInfo).
+    pub fn retry_after(self, wait: Duration) -> Error {
+        match self {
+            Error::Upstream(mut up) => {
+                up.retry_after = Some(wait);
+                Error::Upstream(up)
+            }
+            Error::Refused(refused) => Error::Refused(refused.retry_after(wait)),
+            other => other,
         }
     }
 
@@ -154,6 +174,7 @@ where
                     reason: aws_code,
                     request_id,
                     http_status: Some(status),
+                    retry_after: None,
                 }
             }
             SdkError::TimeoutError(_) => return Error::DeadlineExceeded,
@@ -169,6 +190,7 @@ where
                 },
                 request_id: None,
                 http_status: None,
+                retry_after: None,
             },
             SdkError::ResponseError(response) => UpstreamError {
                 code: Code::Unavailable,
@@ -179,6 +201,7 @@ where
                 ),
                 request_id,
                 http_status: Some(response.raw().status().as_u16()),
+                retry_after: None,
             },
             // Construction failures and future variants are the gateway's own fault.
             _ => UpstreamError {
@@ -190,6 +213,7 @@ where
                 ),
                 request_id: None,
                 http_status: None,
+                retry_after: None,
             },
         };
         Error::Upstream(upstream)
@@ -219,7 +243,8 @@ pub fn grpc_code(aws_code: &str, http_status: u16) -> Code {
         | "CloudTrailAccessNotEnabledException"
         | "OrganizationsNotInUseException"
         | "OrganizationNotInAllFeaturesModeException"
-        | "InactiveEventDataStoreException" => Code::FailedPrecondition,
+        | "InactiveEventDataStoreException"
+        | "InsightNotEnabledException" => Code::FailedPrecondition,
         "AccessDeniedException"
         | "NotOrganizationMasterAccountException"
         | "InsufficientDependencyServiceAccessPermissionException"
@@ -294,7 +319,9 @@ impl From<Error> for Status {
                 }
                 let mut details = ErrorDetails::new();
                 details.set_error_info(up.reason, DOMAIN, metadata);
-                if matches!(code, Code::ResourceExhausted | Code::Unavailable) {
+                if let Some(wait) = up.retry_after {
+                    details.set_retry_info(Some(wait));
+                } else if matches!(code, Code::ResourceExhausted | Code::Unavailable) {
                     details.set_retry_info(Some(THROTTLE_RETRY_AFTER));
                 }
                 Status::with_error_details(code, up.message, details)

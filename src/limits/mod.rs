@@ -80,6 +80,8 @@ pub struct LimitsConfig {
     pub expected_replicas: u32,
     /// LookupEvents answers served again to identical requests within this time (0: no cache).
     pub lookup_cache_ttl: Duration,
+    /// Pollers' reads served again within this time (0: off).
+    pub read_cache_ttl: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -94,6 +96,7 @@ impl Default for LimitsConfig {
             redis_ca: None,
             expected_replicas: 1,
             lookup_cache_ttl: Duration::from_secs(2),
+            read_cache_ttl: Duration::from_secs(2),
         }
     }
 }
@@ -250,6 +253,11 @@ impl Limiter {
 
     pub fn config(&self) -> &LimitsConfig {
         &self.config
+    }
+
+    /// The Redis connection the replicas share, when configured (request ids are kept there too).
+    pub fn redis(&self) -> Option<redis::aio::ConnectionManager> {
+        self.redis.as_ref().map(shared::Redis::connection)
     }
 
     /// Whether any class takes its slots from the local fallback (Redis unreachable or not believed).

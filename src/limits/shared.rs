@@ -70,6 +70,12 @@ impl Redis {
     }
 }
 
+impl Redis {
+    pub fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+}
+
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redis").finish_non_exhaustive()

@@ -14,10 +14,11 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::{
-    api::Gateway,
+    api::{self, Gateway},
     auth::{AuthSetupError, Authenticator},
     config::{Config, UpstreamKind},
     health::Health,
+    idempotency::Idempotency,
     limits::Limiter,
     middleware::{self, trace},
     pb::{self, cloud_trail_service_server::CloudTrailServiceServer},
@@ -99,6 +100,15 @@ pub async fn serve_with(
     let upstream = upstream::connect(&config.upstream, &config.accounts, &local).await?;
     let default_target = upstream.accounts().default_target().clone();
     if config.upstream.kind == UpstreamKind::Local {
+        for (operation, count, fault) in &config.local.faults {
+            local.inject(operation.as_deref(), *count, fault.clone());
+            tracing::warn!(
+                operation = operation.as_deref().unwrap_or("*"),
+                count,
+                ?fault,
+                "embedded CloudTrail: faults planned"
+            );
+        }
         for path in &config.local.load_logs {
             let added = local.load_logs_into(&default_target.account, path)?;
             tracing::info!(path = %path.display(), events = added, account = %default_target.account, "loaded CloudTrail log files");
@@ -157,12 +167,19 @@ pub async fn serve_with(
         ))
     });
 
+    let idempotency = Arc::new(Idempotency::new(limiter.redis()));
+    let settings = api::Settings {
+        request_timeout: config.server.request_timeout,
+        audit_reads: config.accounts.audit_reads,
+        read_cache_ttl: config.limits.read_cache_ttl,
+        trail_home_ttl: config.accounts.trail_home_ttl,
+    };
     let gateway = CloudTrailServiceServer::new(Gateway::new(
         upstream.clone(),
         limiter,
         auth.policy(),
-        config.server.request_timeout,
-        config.accounts.audit_reads,
+        idempotency,
+        &settings,
     ))
     .max_decoding_message_size(config.server.max_message_size)
     .max_encoding_message_size(config.server.max_message_size);

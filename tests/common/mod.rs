@@ -44,8 +44,8 @@ pub const UNLIMITED_LOCAL: local::Quotas = local::Quotas {
     write: 1000.0,
 };
 
-/// The flags that do the same for a gateway process.
-pub const UNLIMITED_ARGS: [&str; 12] = [
+/// The flags that do the same for a gateway process (pollers' reads not kept either).
+pub const UNLIMITED_ARGS: [&str; 14] = [
     "--lookup-rate",
     "1000",
     "--read-rate",
@@ -58,13 +58,17 @@ pub const UNLIMITED_ARGS: [&str; 12] = [
     "1000",
     "--local-write-quota",
     "1000",
+    "--read-cache-ttl",
+    "0s",
 ];
 
-/// The default configuration (embedded CloudTrail, us-east-1), quotas raised.
+/// The default configuration (embedded CloudTrail, us-east-1), quotas raised, and pollers' reads
+/// not kept (tests of upstream behaviour count upstream calls; the read cache has its own tests).
 pub fn test_config() -> Config {
     Config {
         limits: LimitsConfig {
             quotas: UNLIMITED,
+            read_cache_ttl: Duration::ZERO,
             ..Default::default()
         },
         ..Default::default()

@@ -37,12 +37,20 @@ pub const OPERATIONS: &[Operation] = &[
     op("GetEventSelectors", Read, |a, c, b| {
         a.trails.get_selectors(c, b)
     }),
+    op("GetInsightSelectors", Read, |a, c, b| {
+        a.trails.get_insight_selectors(c, b)
+    }),
+    op("GetTrail", Read, |a, c, b| a.trails.get(c, b)),
     op("GetTrailStatus", Read, |a, c, b| a.trails.status(c, b)),
     op("ListPublicKeys", Read, |_, c, b| crate::keys::list(c, b)),
     op("ListTags", Read, |a, c, b| a.trails.list_tags(c, b)),
+    op("ListTrails", Read, |a, c, b| a.trails.list(c, b)),
     op("LookupEvents", Lookup, |a, c, b| a.events.lookup(c, b)),
     op("PutEventSelectors", Write, |a, c, b| {
         a.trails.put_selectors(c, b)
+    }),
+    op("PutInsightSelectors", Write, |a, c, b| {
+        a.trails.put_insight_selectors(c, b)
     }),
     op("RemoveTags", Write, |a, c, b| a.trails.remove_tags(c, b)),
     op("StartLogging", Write, |a, c, b| {

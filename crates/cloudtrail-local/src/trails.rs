@@ -1,5 +1,5 @@
-//! The trails of one account: home Regions and shadow trails, logging status, event selectors, tags and the
-//! five-trails limit, with CloudTrail's exceptions and messages.
+//! The trails of one account: home Regions and shadow trails, logging status, event and insight
+//! selectors, tags and the five-trails limit, with CloudTrail's exceptions and messages.
 //!
 //! A trail lives in its home Region; a multi-Region trail also shows as a *shadow trail* in every
 //! other Region. By name, operations find only trails homed in the calling Region; by ARN, any trail
@@ -51,6 +51,8 @@ pub struct Trail {
     stop_logging_time: Option<DateTime>,
     selectors: Selectors,
     has_custom_event_selectors: bool,
+    /// `[{"InsightType": ...}]`; empty: Insights off.
+    insight_selectors: Vec<Value>,
     tags: Vec<Tag>,
 }
 
@@ -116,7 +118,7 @@ impl Trail {
         let mut v = self.settings_json();
         v["HomeRegion"] = json!(self.home_region);
         v["HasCustomEventSelectors"] = json!(self.has_custom_event_selectors);
-        v["HasInsightSelectors"] = json!(false);
+        v["HasInsightSelectors"] = json!(!self.insight_selectors.is_empty());
         v
     }
 
@@ -362,6 +364,7 @@ impl Trails {
             stop_logging_time: None,
             selectors: Selectors::Basic(default_selectors()),
             has_custom_event_selectors: false,
+            insight_selectors: Vec::new(),
             tags,
         };
         trail.apply(settings)?;
@@ -417,6 +420,59 @@ impl Trails {
             .map(Trail::describe)
             .collect();
         Ok(json!({ "trailList": list }))
+    }
+
+    /// GetTrail: by name (home Region) or ARN (any trail visible here).
+    pub fn get(&self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let arn = self.find_arn(ctx, str_field(body, "Name"))?;
+        Ok(json!({ "Trail": self.by_arn[&arn].describe() }))
+    }
+
+    /// ListTrails: every trail of the account, in every Region, a page at a time (ARN order; the
+    /// token is the last ARN listed).
+    pub fn list(&self, _ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let after = match body.get("NextToken").and_then(Value::as_str) {
+            None | Some("") => None,
+            Some(token) => Some(decode_token(token).ok_or_else(|| {
+                ApiError::new("InvalidNextTokenException", "The token is not valid.")
+            })?),
+        };
+        let mut page: Vec<&Trail> = self
+            .by_arn
+            .values()
+            .filter(|t| after.as_deref().is_none_or(|a| t.arn.as_str() > a))
+            .take(LIST_TRAILS_PAGE + 1)
+            .collect();
+        let more = page.len() > LIST_TRAILS_PAGE;
+        page.truncate(LIST_TRAILS_PAGE);
+        let trails: Vec<Value> = page
+            .iter()
+            .map(|t| json!({"TrailARN": t.arn, "Name": t.name, "HomeRegion": t.home_region}))
+            .collect();
+        let mut answer = json!({ "Trails": trails });
+        if more && let Some(last) = page.last() {
+            answer["NextToken"] = json!(encode_token(&last.arn));
+        }
+        Ok(answer)
+    }
+
+    pub fn get_insight_selectors(&self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let arn = self.find_arn(ctx, str_field(body, "TrailName"))?;
+        let trail = &self.by_arn[&arn];
+        if trail.insight_selectors.is_empty() {
+            return Err(ApiError::new(
+                "InsightNotEnabledException",
+                format!("Trail {arn} does not have Insights enabled."),
+            ));
+        }
+        Ok(json!({"TrailARN": arn, "InsightSelectors": trail.insight_selectors}))
+    }
+
+    pub fn put_insight_selectors(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let selectors = check_insight_selectors(body)?;
+        let trail = self.find_home_mut(ctx, str_field(body, "TrailName"))?;
+        trail.insight_selectors = selectors;
+        Ok(json!({"TrailARN": trail.arn, "InsightSelectors": trail.insight_selectors}))
     }
 
     pub fn status(&self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
@@ -540,6 +596,47 @@ impl Trails {
         }
         Ok(json!({ "ResourceTagList": list }))
     }
+}
+
+/// Trails per ListTrails page (AWS documents none; small enough that paging is exercised).
+const LIST_TRAILS_PAGE: usize = 10;
+
+fn encode_token(arn: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(arn)
+}
+
+fn decode_token(token: &str) -> Option<String> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    String::from_utf8(raw)
+        .ok()
+        .filter(|arn| arn.starts_with("arn:"))
+}
+
+/// PutInsightSelectors' list: each `ApiCallRateInsight` or `ApiErrorRateInsight`, at most once;
+/// empty turns Insights off.
+fn check_insight_selectors(body: &Value) -> Result<Vec<Value>, ApiError> {
+    let invalid = |m: String| ApiError::new("InvalidInsightSelectorsException", m);
+    let Some(list) = body.get("InsightSelectors").and_then(Value::as_array) else {
+        return Err(invalid("InsightSelectors must be specified.".into()));
+    };
+    let mut seen = Vec::new();
+    for selector in list {
+        let kind = str_field(selector, "InsightType");
+        if !matches!(kind, "ApiCallRateInsight" | "ApiErrorRateInsight") {
+            return Err(invalid(format!(
+                "'{kind}' is not a valid InsightType (ApiCallRateInsight, ApiErrorRateInsight)."
+            )));
+        }
+        if seen.contains(&kind) {
+            return Err(invalid(format!("InsightType {kind} is given twice.")));
+        }
+        seen.push(kind);
+    }
+    Ok(seen.iter().map(|k| json!({"InsightType": k})).collect())
 }
 
 fn default_selectors() -> Value {
@@ -726,6 +823,106 @@ mod tests {
         assert_eq!(err.code, "InvalidParameterCombinationException");
         let t = trails.describe(&ctx("us-east-1"), &json!({})).unwrap();
         assert_eq!(t["trailList"][0]["IsMultiRegionTrail"], false);
+    }
+
+    #[test]
+    fn get_list_and_insights() {
+        let mut trails = Trails::default();
+        create(&mut trails, "us-east-1", "org", true).unwrap();
+        for i in 0..12 {
+            let region = if i < 4 {
+                "us-east-1"
+            } else if i < 8 {
+                "eu-west-1"
+            } else {
+                "ap-south-1"
+            };
+            create(&mut trails, region, &format!("t{i:02}"), false).unwrap();
+        }
+        let west = ctx("eu-west-1");
+        let arn = "arn:aws:cloudtrail:us-east-1:123456789012:trail/org";
+        assert_eq!(
+            trails.get(&west, &json!({"Name": arn})).unwrap()["Trail"]["HomeRegion"],
+            "us-east-1"
+        );
+        assert_eq!(
+            trails.get(&west, &json!({"Name": "org"})).unwrap_err().code,
+            "TrailNotFoundException"
+        );
+        // ListTrails lists every Region's trails, a page at a time.
+        let mut listed = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let body = match &token {
+                Some(t) => json!({"NextToken": t}),
+                None => json!({}),
+            };
+            let page = trails.list(&west, &body).unwrap();
+            listed.extend(
+                page["Trails"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["Name"].as_str().unwrap().to_owned()),
+            );
+            match page["NextToken"].as_str() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(listed.len(), 13);
+        assert_eq!(
+            trails
+                .list(&west, &json!({"NextToken": "garbage"}))
+                .unwrap_err()
+                .code,
+            "InvalidNextTokenException"
+        );
+        // Insights: none yet, then on, then off again.
+        let east = ctx("us-east-1");
+        assert_eq!(
+            trails
+                .get_insight_selectors(&east, &json!({"TrailName": "org"}))
+                .unwrap_err()
+                .code,
+            "InsightNotEnabledException"
+        );
+        trails.put_insight_selectors(&east, &json!({"TrailName": "org", "InsightSelectors": [{"InsightType": "ApiErrorRateInsight"}]})).unwrap();
+        assert_eq!(
+            trails
+                .get_insight_selectors(&west, &json!({"TrailName": arn}))
+                .unwrap()["InsightSelectors"][0]["InsightType"],
+            "ApiErrorRateInsight"
+        );
+        assert_eq!(
+            trails.get(&east, &json!({"Name": "org"})).unwrap()["Trail"]["HasInsightSelectors"],
+            true
+        );
+        assert_eq!(
+            trails
+                .put_insight_selectors(
+                    &east,
+                    &json!({"TrailName": "org", "InsightSelectors": [{"InsightType": "Nope"}]})
+                )
+                .unwrap_err()
+                .code,
+            "InvalidInsightSelectorsException"
+        );
+        assert_eq!(
+            trails
+                .put_insight_selectors(&west, &json!({"TrailName": arn, "InsightSelectors": []}))
+                .unwrap_err()
+                .code,
+            "InvalidHomeRegionException"
+        );
+        trails
+            .put_insight_selectors(&east, &json!({"TrailName": "org", "InsightSelectors": []}))
+            .unwrap();
+        assert!(
+            trails
+                .get_insight_selectors(&east, &json!({"TrailName": "org"}))
+                .is_err()
+        );
     }
 
     #[test]
