@@ -448,3 +448,109 @@ async fn accounts_on_moto_land_in_their_account_as_the_caller() {
         assert!(headers["X-Amz-Security-Token"].is_string(), "{headers}");
     }
 }
+
+/// GetTrail, ListTrails and the insight selectors on moto, and ApplyTrail made of them.
+#[tokio::test]
+async fn control_plane_rpcs_on_moto() {
+    let (_moto, _gw, mut c) = moto_gateway().await;
+    c.create_trail(create_request("listed"))
+        .await
+        .expect("create");
+    let trail = c
+        .get_trail(pb::GetTrailRequest {
+            name: "listed".into(),
+        })
+        .await
+        .expect("GetTrail by name")
+        .into_inner()
+        .trail
+        .expect("trail");
+    assert_eq!(trail.trail_arn, format!("{ARN_PREFIX}listed"));
+    let by_arn = c
+        .get_trail(pb::GetTrailRequest {
+            name: trail.trail_arn.clone(),
+        })
+        .await
+        .expect("GetTrail by ARN")
+        .into_inner();
+    assert_eq!(by_arn.trail.map(|t| t.name).as_deref(), Some("listed"));
+    let listed = c
+        .list_trails(pb::ListTrailsRequest::default())
+        .await
+        .expect("ListTrails")
+        .into_inner();
+    assert_eq!(
+        listed.trails,
+        [pb::TrailInfo {
+            trail_arn: trail.trail_arn.clone(),
+            name: "listed".into(),
+            home_region: "us-east-1".into(),
+        }]
+    );
+    let kind = |t: pb::InsightType| pb::InsightSelector {
+        insight_type: t.into(),
+    };
+    let put = c
+        .put_insight_selectors(pb::PutInsightSelectorsRequest {
+            trail_name: "listed".into(),
+            insight_selectors: vec![kind(pb::InsightType::ApiCallRateInsight)],
+            ..Default::default()
+        })
+        .await
+        .expect("PutInsightSelectors")
+        .into_inner();
+    assert_eq!(put.trail_arn, trail.trail_arn);
+    let got = c
+        .get_insight_selectors(pb::GetInsightSelectorsRequest {
+            trail_name: "listed".into(),
+        })
+        .await
+        .expect("GetInsightSelectors")
+        .into_inner();
+    assert_eq!(
+        got.insight_selectors,
+        [kind(pb::InsightType::ApiCallRateInsight)]
+    );
+    let missing = c
+        .get_trail(pb::GetTrailRequest {
+            name: "missing".into(),
+        })
+        .await
+        .expect_err("not found");
+    assert_upstream_error(&missing, Code::NotFound, "TrailNotFoundException");
+
+    // ApplyTrail on moto: created with its parts, then nothing to do.
+    let desired = pb::ApplyTrailRequest {
+        trail: Some(pb::CreateTrailRequest {
+            s3_key_prefix: "org".into(),
+            ..create_request("applied")
+        }),
+        logging: Some(true),
+        event_selectors: Some(pb::EventSelectorList {
+            selectors: vec![pb::EventSelector {
+                read_write_type: ReadWriteType::WriteOnly.into(),
+                include_management_events: Some(true),
+                ..Default::default()
+            }],
+        }),
+        tags: Some(pb::TagList {
+            tags: vec![tag("team", Some("platform"))],
+        }),
+        ..Default::default()
+    };
+    let first = c
+        .apply_trail(desired.clone())
+        .await
+        .expect("ApplyTrail creates")
+        .into_inner();
+    let fields: Vec<&str> = first.changes.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(fields, ["trail", "tags.team", "logging", "event_selectors"]);
+    assert_eq!(first.is_logging, Some(true));
+    let again = c
+        .apply_trail(desired)
+        .await
+        .expect("ApplyTrail again")
+        .into_inner();
+    assert!(again.changes.is_empty(), "{:?}", again.changes);
+    assert_eq!(again.trail.map(|t| t.s3_key_prefix).as_deref(), Some("org"));
+}

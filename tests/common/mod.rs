@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod procs;
+pub mod reconcile;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -226,6 +227,18 @@ pub async fn trail_names(
         .into_iter()
         .map(|t| t.name)
         .collect()
+}
+
+/// `message` with request metadata (`key`, `value`) pairs.
+pub fn request<T>(message: T, metadata: &[(&str, &str)]) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    for (key, value) in metadata {
+        let key = tonic::metadata::MetadataKey::from_bytes(key.as_bytes()).expect("metadata key");
+        request
+            .metadata_mut()
+            .append(key, value.parse().expect("metadata value"));
+    }
+    request
 }
 
 /// A CreateTrail request with the bucket every test backend has (`audit-logs`).
