@@ -11,11 +11,13 @@
 //! Run: `scripts/bench.sh` (or `cargo bench --bench gateway`); `BENCH_SECONDS=10` for longer cells.
 //! The load generator alone: `cargo bench --bench gateway -- load --addr HOST:PORT --rpc NAME ...`
 //! (see `load.rs`). Instructions per call under callgrind: `cargo bench --bench gateway -- profile`.
-//! Accounts and callers (the limiter's ceiling, caller identity, STS calls): `-- accounts`.
+//! Accounts and callers (the limiter's ceiling, caller identity, STS calls): `-- accounts`. The
+//! reconcile scenario (upstream calls per ApplyTrail and per poll): `-- reconcile`.
 
 mod accounts;
 mod load;
 mod profile;
+mod reconcile;
 mod servers;
 
 use std::{
@@ -542,6 +544,7 @@ async fn measure() {
     drop(targets);
     println!();
     accounts::accounts().await;
+    reconcile::reconcile().await;
 }
 
 fn main() {
@@ -561,6 +564,7 @@ fn main() {
             }
         }
         Some("accounts") => runtime.block_on(accounts::accounts()),
+        Some("reconcile") => runtime.block_on(reconcile::reconcile()),
         Some("profile") => runtime.block_on(profile::profile(
             args.get(2).and_then(|n| n.parse().ok()).unwrap_or(25),
         )),

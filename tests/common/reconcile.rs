@@ -132,6 +132,31 @@ pub async fn apply_all(c: &mut Client) -> Result<Vec<pb::ApplyTrailResponse>, St
     Ok(answers)
 }
 
+/// The same, the four accounts and Regions side by side (each has its own quotas).
+pub async fn apply_by_target(c: &Client) -> Result<Vec<pb::ApplyTrailResponse>, Status> {
+    let tasks: Vec<_> = (0..TARGETS.len())
+        .map(|t| {
+            let mut c = c.clone();
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                for i in (t..TRAILS).step_by(TARGETS.len()) {
+                    answers.push((i, c.apply_trail(to(i, desired(i))).await?.into_inner()));
+                }
+                Ok::<_, Status>(answers)
+            })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(TRAILS);
+    for task in tasks {
+        let done = task
+            .await
+            .map_err(|e| Status::internal(format!("task: {e}")))??;
+        answers.extend(done);
+    }
+    answers.sort_by_key(|(i, _)| *i);
+    Ok(answers.into_iter().map(|(_, a)| a).collect())
+}
+
 /// What a poller reads of each trail: its settings, status and event selectors.
 pub async fn poll_all(c: &mut Client) -> Result<(), Status> {
     for i in 0..TRAILS {
