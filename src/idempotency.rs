@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tonic::{Code, Status};
 
-use crate::error::{Error, Refused, Violations};
+use crate::error::{Error, Refused};
 
 /// How long an answer is kept for retries.
 pub const RETAIN: Duration = Duration::from_secs(600);
@@ -132,14 +132,13 @@ impl Drop for Ticket {
 
 /// Checks a request id: a UUID.
 pub fn check_request_id(id: &str) -> Result<(), Error> {
-    let mut v = Violations::default();
-    if uuid::Uuid::try_parse(id).is_err() {
-        v.add(
+    match uuid::Uuid::try_parse(id) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::invalid(
             "request_id",
             format!("'{id}' is not a UUID (e.g. 9f1c0d5e-2b7a-4c1e-8f3d-6a2b1c0d9e8f)"),
-        );
+        )),
     }
-    v.into_result(())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -182,15 +181,10 @@ impl std::fmt::Debug for Idempotency {
 }
 
 fn mismatch() -> Error {
-    let mut v = Violations::default();
-    v.add(
+    Error::invalid(
         "request_id",
         "was used in the last 10 minutes for a different request (another RPC, target or message)",
-    );
-    match v.into_result(()) {
-        Err(e) => e,
-        Ok(()) => Error::DeadlineExceeded, // unreachable: a violation was added
-    }
+    )
 }
 
 fn in_progress() -> Error {

@@ -25,6 +25,7 @@ pub mod operation;
 pub mod principal;
 pub mod server;
 pub mod side_port;
+pub mod stream;
 pub mod telemetry;
 pub mod upstream;
 

@@ -84,6 +84,8 @@ operations! {
     RemoveTags: Write,
     StartLogging: Write,
     StopLogging: Write,
+    // Pages of LookupEvents, paced by its quota.
+    StreamEvents: Lookup,
     UpdateTrail: Write,
 }
 
@@ -133,6 +135,11 @@ impl Operation {
         )
     }
 
+    /// Whether the RPC answers with a stream of messages.
+    pub fn is_streaming(self) -> bool {
+        self == Operation::StreamEvents
+    }
+
     /// Whether the call destroys something that cannot be had back by another call.
     pub fn is_destructive(self) -> bool {
         self == Operation::DeleteTrail
@@ -175,7 +182,7 @@ mod tests {
                 .map(|op| op.name())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(of(QuotaClass::Lookup), ["LookupEvents"]);
+        assert_eq!(of(QuotaClass::Lookup), ["LookupEvents", "StreamEvents"]);
         assert_eq!(
             of(QuotaClass::Read),
             [

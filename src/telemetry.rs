@@ -22,6 +22,9 @@ pub const UPSTREAM_SECONDS: &str = "cloudtrail_upstream_duration_seconds";
 pub const UPSTREAM_ATTEMPTS: &str = "cloudtrail_upstream_attempts_total";
 pub const STS_REQUESTS: &str = "cloudtrail_gateway_sts_assume_role_total";
 pub const PROPAGATION_RETRIES: &str = "cloudtrail_gateway_propagation_retries_total";
+pub const STREAMS: &str = "cloudtrail_gateway_event_streams";
+pub const STREAM_FEEDS: &str = "cloudtrail_gateway_event_feeds";
+pub const STREAMED_EVENTS: &str = "cloudtrail_gateway_streamed_events_total";
 pub const LIMITER_WAITS: &str = "cloudtrail_gateway_limiter_waits_total";
 pub const LIMITER_WAIT_SECONDS: &str = "cloudtrail_gateway_limiter_wait_seconds";
 pub const LIMITER_REJECTIONS: &str = "cloudtrail_gateway_limiter_rejections_total";
@@ -36,7 +39,7 @@ pub const BUILD_INFO: &str = "cloudtrail_gateway_build_info";
 
 /// Every metric the gateway exports, with its `# HELP` text (the README's metrics table says the
 /// same, with the labels).
-const DESCRIBED: [(&str, &str); 20] = [
+const DESCRIBED: [(&str, &str); 23] = [
     (
         STARTED,
         "gRPC calls started, by grpc_type, grpc_service, grpc_method",
@@ -69,6 +72,15 @@ const DESCRIBED: [(&str, &str); 20] = [
     (
         PROPAGATION_RETRIES,
         "CloudTrail calls sent again after a propagation error (a policy or role not visible yet), by operation and the AWS error code",
+    ),
+    (STREAMS, "StreamEvents streams open"),
+    (
+        STREAM_FEEDS,
+        "Shared follow polls running (one per account, Region and filter followed)",
+    ),
+    (
+        STREAMED_EVENTS,
+        "Events delivered by StreamEvents, by phase (history, follow)",
     ),
     (
         LIMITER_WAITS,

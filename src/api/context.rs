@@ -40,6 +40,8 @@ pub struct CallContext {
     pub retry_propagation: bool,
     /// The request id AWS gave the last CloudTrail call made for this one (for the audit record).
     pub aws_request_id: Mutex<Option<String>>,
+    /// Whom the call queues as for quota slots, when nobody calls (the gateway's own polls).
+    queue: Option<&'static str>,
     noted: Option<CallTarget>,
 }
 
@@ -68,7 +70,26 @@ impl CallContext {
                     .eq_ignore_ascii_case(RETRY_PROPAGATION.as_bytes())
             }),
             aws_request_id: Mutex::new(None),
+            queue: None,
             noted: request.extensions().get::<CallTarget>().cloned(),
+        }
+    }
+
+    /// The context of calls the gateway makes on its own (a shared poll) at `target`, queueing for
+    /// quota slots as `queue` (fairly among the callers).
+    pub fn internal(target: Target, queue: &'static str) -> CallContext {
+        CallContext {
+            deadline: None,
+            caller_deadline: false,
+            caller: None,
+            request_id: None,
+            asked: Requested::default(),
+            target_problem: None,
+            target: Some(target),
+            retry_propagation: false,
+            aws_request_id: Mutex::new(None),
+            queue: Some(queue),
+            noted: None,
         }
     }
 
@@ -124,7 +145,11 @@ impl CallContext {
     }
 
     pub fn principal_name(&self) -> &str {
-        self.caller.as_ref().map_or("anonymous", |p| &p.name)
+        match (&self.caller, self.queue) {
+            (Some(p), _) => &p.name,
+            (None, Some(queue)) => queue,
+            (None, None) => "anonymous",
+        }
     }
 }
 

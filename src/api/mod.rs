@@ -16,6 +16,7 @@ mod context;
 mod propagation;
 mod reads;
 mod sendable;
+mod stream;
 
 use std::{
     any::Any,
@@ -26,6 +27,7 @@ use std::{
 use Operation::*;
 use aws_sdk_cloudtrail::{Client, error::ProvideErrorMetadata, operation::RequestId};
 use prost::Message;
+use tokio::sync::watch;
 use tonic::{Code, Request, Response, Status, metadata::MetadataValue};
 
 use crate::{
@@ -45,6 +47,7 @@ use crate::{
     operation::Operation,
     pb::{self, cloud_trail_service_server::CloudTrailService},
     principal::Principal,
+    stream::{Feeds, StreamConfig},
     telemetry::{self, Outcome, UpstreamMetrics},
     upstream::Upstream,
 };
@@ -75,6 +78,8 @@ pub struct Settings {
     pub read_cache_ttl: Duration,
     /// How long an account's trail names → home Regions are kept.
     pub trail_home_ttl: Duration,
+    /// How StreamEvents follows.
+    pub streams: StreamConfig,
 }
 
 /// Which CloudTrail errors a call is sent again after.
@@ -98,6 +103,10 @@ pub struct Gateway {
     reads: Arc<Reads>,
     homes: Arc<TrailHomes>,
     idempotency: Arc<Idempotency>,
+    feeds: Arc<Feeds>,
+    streams: StreamConfig,
+    /// Turns true when the gateway starts shutting down (streams then end with their cursor).
+    draining: watch::Receiver<bool>,
     request_timeout: Duration,
     upstream_metrics: UpstreamMetrics,
     audit: AuditLog,
@@ -110,6 +119,7 @@ impl Gateway {
         policy: Arc<Policy>,
         idempotency: Arc<Idempotency>,
         settings: &Settings,
+        draining: watch::Receiver<bool>,
     ) -> Self {
         let lookups = Arc::new(Coalescer::new(limiter.config().lookup_cache_ttl));
         for source in [Source::Upstream, Source::Coalesced, Source::Cache] {
@@ -121,6 +131,11 @@ impl Gateway {
             metrics::counter!(telemetry::STS_REQUESTS, "outcome" => outcome).increment(0);
         }
         metrics::counter!(telemetry::PROPAGATION_RETRIES).increment(0);
+        metrics::gauge!(telemetry::STREAMS).increment(0.0);
+        metrics::gauge!(telemetry::STREAM_FEEDS).increment(0.0);
+        for phase in ["history", "follow"] {
+            metrics::counter!(telemetry::STREAMED_EVENTS, "phase" => phase).increment(0);
+        }
         Gateway {
             upstream,
             limiter,
@@ -129,6 +144,9 @@ impl Gateway {
             reads: Arc::new(Reads::new(settings.read_cache_ttl)),
             homes: Arc::new(TrailHomes::new(settings.trail_home_ttl)),
             idempotency,
+            feeds: Arc::new(Feeds::default()),
+            streams: settings.streams.clone(),
+            draining,
             request_timeout: settings.request_timeout,
             upstream_metrics: UpstreamMetrics::new(),
             audit: AuditLog::new(settings.audit_reads),
@@ -565,6 +583,14 @@ fn source_label(source: Source) -> &'static str {
 
 #[tonic::async_trait]
 impl CloudTrailService for Gateway {
+    async fn stream_events(
+        &self,
+        request: Request<pb::StreamEventsRequest>,
+    ) -> Result<Response<tonic::codegen::BoxStream<pb::StreamEventsResponse>>, Status> {
+        let stream = Gateway::stream_events(self, request).await?;
+        Ok(stream.map(|s| Box::pin(s) as tonic::codegen::BoxStream<_>))
+    }
+
     async fn create_trail(
         &self,
         request: Request<pb::CreateTrailRequest>,

@@ -196,7 +196,8 @@ mod tests {
                 "ListPublicKeys",
                 "ListTags",
                 "ListTrails",
-                "LookupEvents"
+                "LookupEvents",
+                "StreamEvents"
             ]
         );
         assert_eq!(policy.role_names(), ["admin", "operator", "reader"]);

@@ -17,6 +17,7 @@ mod limits;
 mod local;
 mod reference;
 mod server;
+mod streams;
 mod upstream;
 
 use std::{ffi::OsString, path::PathBuf};
@@ -35,6 +36,7 @@ use crate::{
     accounts::AccountsConfig,
     auth::{AuthConfig, certificates::CertificateEntry, policy::RoleEntry, tokens::TokenEntry},
     limits::LimitsConfig,
+    stream::StreamConfig,
 };
 
 /// Every environment variable is this prefix and the setting's key in upper case.
@@ -64,6 +66,8 @@ pub struct Settings {
     pub auth: auth::AuthSettings,
     #[command(flatten)]
     pub limits: limits::LimitSettings,
+    #[command(flatten)]
+    pub streams: streams::StreamSettings,
     /// Check the configuration as start-up does, print it (secrets masked) as TOML, and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -144,6 +148,7 @@ pub struct Config {
     pub local: LocalConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub streams: StreamConfig,
     pub server: ServerConfig,
     /// With `--print-config`: the effective configuration as TOML, to print instead of serving.
     pub print_config: Option<String>,
@@ -221,12 +226,14 @@ impl Config {
             tables.roles,
         )?;
         let limits = s.limits.check(tables.weights)?;
+        let streams = s.streams.check()?;
         Ok(Config {
             upstream,
             accounts,
             local,
             auth,
             limits,
+            streams,
             server,
             print_config: s.print_config.then(String::new),
         })

@@ -108,6 +108,11 @@ impl Error {
         }
     }
 
+    /// INVALID_ARGUMENT for one field.
+    pub fn invalid(field: &str, description: impl Into<String>) -> Error {
+        Error::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+
     /// Whether CloudTrail answered the AWS error `code`.
     pub fn is_aws(&self, code: &str) -> bool {
         matches!(self, Error::Upstream(up) if up.reason == code)

@@ -59,7 +59,11 @@ const UNKNOWN: Route = Route {
 pub fn route(path: &str) -> Route {
     if let Some(op) = Operation::from_path(path) {
         return Route {
-            kind: "unary",
+            kind: if op.is_streaming() {
+                "server_stream"
+            } else {
+                "unary"
+            },
             service: GATEWAY,
             method: op.name(),
         };

@@ -173,13 +173,17 @@ pub async fn serve_with(
         audit_reads: config.accounts.audit_reads,
         read_cache_ttl: config.limits.read_cache_ttl,
         trail_home_ttl: config.accounts.trail_home_ttl,
+        streams: config.streams.clone(),
     };
+    // Streams end with their cursor when the drain starts.
+    let (drain_streams, draining_streams) = tokio::sync::watch::channel(false);
     let gateway = CloudTrailServiceServer::new(Gateway::new(
         upstream.clone(),
         limiter,
         auth.policy(),
         idempotency,
         &settings,
+        draining_streams,
     ))
     .max_decoding_message_size(config.server.max_message_size)
     .max_encoding_message_size(config.server.max_message_size);
@@ -232,6 +236,7 @@ pub async fn serve_with(
         shutdown.await;
         tracing::info!("shutting down: draining calls in flight");
         drain_health.drain().await;
+        let _ = drain_streams.send(true);
         let _ = draining.send(());
     };
     // The tower layers wrap the routes, outermost first (see `middleware`): the call's record sees
