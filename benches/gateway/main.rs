@@ -12,13 +12,15 @@
 //! The load generator alone: `cargo bench --bench gateway -- load --addr HOST:PORT --rpc NAME ...`
 //! (see `load.rs`). Instructions per call under callgrind: `cargo bench --bench gateway -- profile`.
 //! Accounts and callers (the limiter's ceiling, caller identity, STS calls): `-- accounts`. The
-//! reconcile scenario (upstream calls per ApplyTrail and per poll): `-- reconcile`.
+//! reconcile scenario (upstream calls per ApplyTrail and per poll): `-- reconcile`. StreamEvents
+//! under load (followers, lookers, lag, memory per stream): `-- streams`.
 
 mod accounts;
 mod load;
 mod profile;
 mod reconcile;
 mod servers;
+mod streams;
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -545,6 +547,7 @@ async fn measure() {
     println!();
     accounts::accounts().await;
     reconcile::reconcile().await;
+    streams::streams().await;
 }
 
 fn main() {
@@ -565,6 +568,7 @@ fn main() {
         }
         Some("accounts") => runtime.block_on(accounts::accounts()),
         Some("reconcile") => runtime.block_on(reconcile::reconcile()),
+        Some("streams") => runtime.block_on(streams::streams()),
         Some("profile") => runtime.block_on(profile::profile(
             args.get(2).and_then(|n| n.parse().ok()).unwrap_or(25),
         )),

@@ -57,6 +57,7 @@ use reads::Reads;
 use sendable::Sendable;
 
 pub use context::{RETRY_KEY, RETRY_PROPAGATION};
+pub use stream::FEED_QUEUE;
 
 /// LookupEvents answers by target and encoded request.
 type Lookups = Coalescer<(Target, Vec<u8>), Arc<pb::LookupEventsResponse>>;

@@ -22,10 +22,10 @@ use tokio::{
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status};
 
-use super::{CallContext, Gateway, Operation::*, Retries, unrouted};
+use super::{CallContext, Gateway, Operation::*, Retries, shared_failure, unrouted};
 use crate::{
     convert::events,
-    error::Error,
+    limits::coalesce::Shared,
     pb,
     stream::{
         Batch, Feed, FeedKey, STREAM_BUFFER, Snapshot, cursor::Cursor, cursor::fingerprint,
@@ -35,6 +35,10 @@ use crate::{
 };
 
 pub type EventStream = ReceiverStream<Result<pb::StreamEventsResponse, Status>>;
+
+/// Whom the shared follow polls queue as for LookupEvents slots: one principal among the callers,
+/// weighted like any (`[weights]`; `limits` gives it `STREAM_WEIGHT` unless configured).
+pub const FEED_QUEUE: &str = "event-streams";
 
 /// A resumed follower whose cursor is older than the feed's window by more than this catches up by
 /// itself first; within it, the feed's window is enough (an event CloudTrail shows only later than
@@ -136,7 +140,7 @@ impl Gateway {
     /// A feed's poller: while anyone follows, LookupEvents over the look-back, every page, as often
     /// as the quota (and `poll_interval`) lets it; made as the gateway, shared by every follower.
     async fn poll_feed(self, feed: Arc<Feed>, filters: pb::LookupEventsRequest) {
-        let context = CallContext::internal(feed.key.target.clone(), "event-feed");
+        let context = CallContext::internal(feed.key.target.clone(), FEED_QUEUE);
         let client = self.upstream.client(&feed.key.target, None);
         let lookback = self.streams.lookback.as_secs() as i64;
         let mut failures = 0u32;
@@ -150,11 +154,17 @@ impl Gateway {
                 start_time: Some(timestamp(from)),
                 ..filters.clone()
             };
-            match self.all_pages(&context, &client, window).await {
+            // Polls start at most every poll_interval; one that waited that long for its slot is
+            // followed by the next at once, so the poll stays queued and gets its weight's share.
+            let next = tokio::time::Instant::now() + self.streams.poll_interval;
+            match self
+                .all_pages(&context, &client, window, Pages::Fresh)
+                .await
+            {
                 Ok(events) => {
                     failures = 0;
                     feed.polled(events, from, now);
-                    tokio::time::sleep(self.streams.poll_interval).await;
+                    tokio::time::sleep_until(next).await;
                 }
                 Err(e) => {
                     failures += 1;
@@ -172,7 +182,8 @@ impl Gateway {
         context: &CallContext,
         client: &Client,
         request: pb::LookupEventsRequest,
-    ) -> Result<Vec<pb::Event>, Error> {
+        pages: Pages,
+    ) -> Result<Vec<pb::Event>, Status> {
         let mut events = Vec::new();
         let mut next_token = String::new();
         loop {
@@ -184,6 +195,7 @@ impl Gateway {
                         next_token,
                         ..request.clone()
                     },
+                    pages,
                 )
                 .await?;
             events.extend(page.events);
@@ -200,13 +212,42 @@ impl Gateway {
         context: &CallContext,
         client: &Client,
         request: pb::LookupEventsRequest,
-    ) -> Result<pb::LookupEventsResponse, Error> {
+        pages: Pages,
+    ) -> Result<pb::LookupEventsResponse, Status> {
+        let target = context.target.clone().ok_or_else(unrouted)?;
+        let key = (target, request.encode_to_vec());
         let call = events::lookup_events(request, client.lookup_events())?;
-        let output = self
-            .upstream(LookupEvents, context, call, Retries::None)
-            .await?;
-        Ok(output.into())
+        if pages == Pages::Fresh {
+            let output = self
+                .upstream(LookupEvents, context, call, Retries::None)
+                .await?;
+            return Ok(output.into());
+        }
+        let (answer, _) = self
+            .lookups
+            .get(key, context.deadline, || async {
+                match self
+                    .upstream(LookupEvents, context, call, Retries::None)
+                    .await
+                {
+                    Ok(output) => Shared::Done(Ok(Arc::new(output.into()))),
+                    Err(e) => shared_failure(e),
+                }
+            })
+            .await;
+        Ok(answer?.as_ref().clone())
     }
+}
+
+/// Where LookupEvents pages come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pages {
+    /// Through LookupEvents' coalescer: streams started together with the same filters ask for
+    /// the same pages, and share them (and a cached answer is as good as a new one).
+    Shared,
+    /// Straight from CloudTrail: a feed's poll is already shared, and must see what is there now
+    /// (the horizon it reports is the time it asked).
+    Fresh,
 }
 
 impl Streamer {
@@ -300,9 +341,9 @@ impl Streamer {
                         next_token,
                         ..request.clone()
                     },
+                    Pages::Shared,
                 )
-                .await
-                .map_err(Status::from)?;
+                .await?;
             let mut batch = Vec::with_capacity(page.events.len());
             for event in page.events {
                 let second = second_of(&event);
@@ -419,9 +460,8 @@ impl Streamer {
             };
             let mut missed = self
                 .gateway
-                .all_pages(&self.context, &self.client, gap)
-                .await
-                .map_err(Status::from)?;
+                .all_pages(&self.context, &self.client, gap, Pages::Shared)
+                .await?;
             missed.reverse();
             if !self.deliver_owed(missed).await {
                 return Ok(());

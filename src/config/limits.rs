@@ -10,6 +10,9 @@ use super::{
 };
 use crate::limits::{Fairness, LimitsConfig, Quotas};
 
+/// The default `[weights]` of StreamEvents' shared polls (`api::FEED_QUEUE`).
+pub const STREAM_WEIGHT: u32 = 10;
+
 #[derive(Debug, Args)]
 pub struct LimitSettings {
     /// LookupEvents calls per second per account and Region.
@@ -52,7 +55,12 @@ pub struct LimitSettings {
 }
 
 impl LimitSettings {
-    pub fn check(self, weights: BTreeMap<String, u32>) -> Result<LimitsConfig, ConfigError> {
+    pub fn check(self, mut weights: BTreeMap<String, u32>) -> Result<LimitsConfig, ConfigError> {
+        // The shared follow polls of StreamEvents queue as one principal: as much as ten callers,
+        // so neither the streams nor the LookupEvents callers can starve the others.
+        weights
+            .entry(crate::api::FEED_QUEUE.to_owned())
+            .or_insert(STREAM_WEIGHT);
         if let Some(redis) = &self.redis_url {
             url("redis_url", redis, &["redis", "rediss"])?;
         }

@@ -156,13 +156,17 @@ const TURN: u64 = 1_000_000;
 /// The per-principal virtual times are pruned once this many principals are remembered.
 const PRUNE_PRINCIPALS_AT: usize = 1024;
 
+/// Start-time fair queueing: a waiter's key is its start tag, the later of the queue's virtual time
+/// and its principal's previous finish tag (start + TURN / weight). Ordering by start, not finish,
+/// lets a principal with one call at a time (a shared poll) still get its weight's share: its next
+/// start comes before the next round of the others.
 #[derive(Debug, Default)]
 struct Queue {
-    /// (virtual time, arrival) → the waiter's wake-up.
+    /// (start tag, arrival) → the waiter's wake-up.
     waiters: BTreeMap<(u64, u64), oneshot::Sender<()>>,
-    /// Each principal's last virtual time.
+    /// Each principal's last finish tag.
     last: HashMap<Arc<str>, u64>,
-    /// Virtual time of the last call served.
+    /// The start tag of the last call served.
     now: u64,
     arrivals: u64,
     dispatching: bool,
@@ -306,16 +310,17 @@ impl Limiter {
                 Fairness::Fifo => (q.arrivals, q.arrivals),
                 Fairness::RoundRobin => {
                     let start = q.last.get(principal).copied().unwrap_or(0).max(q.now);
-                    let tag = start + TURN / u64::from(weight);
+                    let finish = start + TURN / u64::from(weight);
                     if q.last.len() >= PRUNE_PRINCIPALS_AT {
-                        // A principal whose last tag is behind the queue's time starts at that time
-                        // anyway: forgetting it changes nothing, and keeps the map bounded by the
-                        // principals actually waiting or served ahead.
-                        let now = q.now;
-                        q.last.retain(|_, last| *last > now);
+                        // A principal whose last finish is within a turn of the queue's time would
+                        // start within a turn of it anyway: forgetting it gives it at most one
+                        // call's head start, and keeps the map bounded by the principals with calls
+                        // queued well ahead.
+                        let horizon = q.now + TURN;
+                        q.last.retain(|_, last| *last > horizon);
                     }
-                    q.last.insert(principal.into(), tag);
-                    (tag, q.arrivals)
+                    q.last.insert(principal.into(), finish);
+                    (start, q.arrivals)
                 }
             };
             q.arrivals += 1;
@@ -495,6 +500,51 @@ mod tests {
         let here = here();
         let again = l.acquire(&here, Class::Lookup, "a", Some(Duration::from_millis(100)));
         assert!(again.await.is_err(), "here's slot is still spent");
+    }
+
+    /// A principal with one call at a time (the shared poll of streams) gets its weight's share
+    /// against many principals each with one call at a time.
+    #[tokio::test(start_paused = true)]
+    async fn a_weighted_principal_with_one_call_at_a_time_gets_its_share() {
+        let share = |weight: u32| async move {
+            let config = LimitsConfig {
+                quotas: Quotas {
+                    lookup: 100.0,
+                    read: 100.0,
+                    write: 100.0,
+                },
+                weights: [("feed".to_owned(), weight)].into(),
+                ..Default::default()
+            };
+            let l = Arc::new(Limiter::new(config).unwrap());
+            let served = Arc::new(Mutex::new(Vec::new()));
+            let stop = tokio::time::Instant::now() + Duration::from_secs(5);
+            let mut tasks = Vec::new();
+            for who in (0..10)
+                .map(|i| format!("looker-{i}"))
+                .chain(["feed".to_owned()])
+            {
+                let (l, served) = (l.clone(), served.clone());
+                tasks.push(tokio::spawn(async move {
+                    while tokio::time::Instant::now() < stop {
+                        l.acquire(&here(), Class::Lookup, &who, None).await.unwrap();
+                        lock(&served).push(who.clone());
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let served = lock(&served).clone();
+            served.iter().filter(|w| *w == "feed").count() as f64 / served.len() as f64
+        };
+        let alone = share(1).await;
+        let weighted = share(10).await;
+        assert!((0.05..0.15).contains(&alone), "weight 1: {alone}");
+        assert!(
+            (0.4..0.6).contains(&weighted),
+            "weight 10 of 20: {weighted}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
