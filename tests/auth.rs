@@ -8,7 +8,7 @@ mod common;
 
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
+    path::Path,
     sync::{
         Arc,
         atomic::{AtomicU8, AtomicUsize, Ordering},
@@ -19,7 +19,7 @@ use std::{
 use base64::Engine;
 use cloudtrail_gateway::{
     auth::{
-        AuthConfig, ClientCertificates, TlsConfig,
+        AuthConfig, ClientCertificates,
         certificates::CertificateEntry,
         jwt::{JwksSource, JwtConfig},
         policy::RoleEntry,
@@ -29,12 +29,17 @@ use cloudtrail_gateway::{
     operation::Operation,
     pb::{self, LookupAttributeKey},
 };
-use common::{Client, TestGateway, create_request, procs::GatewayProcess, tag, trail_arn};
+use common::{
+    Client, TestGateway, create_request,
+    pki::{Pki, temp_dir},
+    procs::GatewayProcess,
+    tag, trail_arn,
+};
 use jsonwebtoken::{
     Algorithm, EncodingKey, Header,
     jwk::{Jwk, JwkSet},
 };
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+use rcgen::KeyPair;
 use sha2::{Digest, Sha256};
 use tonic::{
     Code, Request, Status,
@@ -43,12 +48,6 @@ use tonic::{
 
 const ISSUER: &str = "https://idp.example.test";
 const AUDIENCE: &str = "cloudtrail-gateway";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ctgw-auth-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
 
 fn sha256_hex(token: &str) -> String {
     Sha256::digest(token.as_bytes())
@@ -692,59 +691,6 @@ async fn jwks_from_an_url() {
 }
 
 // ---- mTLS ----
-
-struct Pki {
-    ca_pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let key = KeyPair::generate().expect("CA key");
-        let cert = params.self_signed(&key).expect("CA cert");
-        Pki {
-            ca_pem: cert.pem(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A server certificate for localhost, its key and this CA written to `dir`: the gateway's TLS
-    /// settings, client certificates checked against this CA.
-    fn server_tls(&self, dir: &Path, client_certificates: ClientCertificates) -> TlsConfig {
-        let (cert, key) = self.leaf("gateway", &["localhost"], &[]);
-        for (name, pem) in [
-            ("server.pem", &cert),
-            ("server.key", &key),
-            ("ca.pem", &self.ca_pem),
-        ] {
-            std::fs::write(dir.join(name), pem).expect("write");
-        }
-        TlsConfig {
-            cert: dir.join("server.pem"),
-            key: dir.join("server.key"),
-            client_ca: Some(dir.join("ca.pem")),
-            client_certificates,
-        }
-    }
-
-    /// A leaf certificate and its key (PEM), with a common name and optional URI SANs.
-    fn leaf(&self, cn: &str, dns: &[&str], uris: &[&str]) -> (String, String) {
-        let mut params =
-            CertificateParams::new(dns.iter().map(|d| (*d).to_owned()).collect::<Vec<_>>())
-                .expect("params");
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.subject_alt_names.extend(
-            uris.iter()
-                .map(|u| SanType::URI((*u).try_into().expect("URI"))),
-        );
-        let key = KeyPair::generate().expect("leaf key");
-        let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
-        (cert.pem(), key.serialize_pem())
-    }
-}
 
 async fn tls_client(
     addr: std::net::SocketAddr,

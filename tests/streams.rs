@@ -255,6 +255,43 @@ async fn followers_see_new_events_exactly_once_from_one_shared_poll() {
 }
 
 #[tokio::test]
+async fn a_follower_does_not_get_again_what_its_history_delivered() {
+    let local = common::test_local();
+    let gw = TestGateway::start_with(following_config(), local.clone()).await;
+    let mut c = gw.client.clone();
+    c.create_trail(create_request("made-before"))
+        .await
+        .expect("create");
+    // Seconds later (cursors count whole seconds): no start time, so the history holds the trail
+    // made before, then the stream follows.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let request = pb::StreamEventsRequest {
+        start_time: None,
+        ..creates_from_now()
+    };
+    let mut follower = stream(&mut c, request).await;
+    let (history, _) = follow_until(&mut follower, 1).await;
+    assert_eq!(history.len(), 1);
+    c.create_trail(create_request("made-after"))
+        .await
+        .expect("create");
+    let (followed, _) = follow_until(&mut follower, 1).await;
+    assert_eq!(followed.len(), 1);
+    assert_ne!(followed, history, "the history's event came again");
+    // And nothing more over several polls.
+    let more = tokio::time::timeout(Duration::from_millis(800), async {
+        loop {
+            match follower.message().await {
+                Ok(Some(m)) if m.events.is_empty() => continue,
+                other => return other.map(|m| m.map(|m| m.events.len())),
+            }
+        }
+    })
+    .await;
+    assert!(more.is_err(), "only heartbeats: {more:?}");
+}
+
+#[tokio::test]
 async fn a_drain_ends_followers_with_a_cursor_another_gateway_resumes_from() {
     let local = common::test_local();
     let mut gw = TestGateway::start_with(following_config(), local.clone()).await;

@@ -438,7 +438,7 @@ impl Streamer {
             None => match news.recv().await {
                 Ok(batch) => {
                     let events = batch.events.iter().map(|e| e.as_ref().clone()).collect();
-                    self.cursor.advance(batch.polled_at, 0);
+                    self.cursor.advance(batch.polled_at, self.lookback);
                     (events, batch.covered_from)
                 }
                 Err(_) => {

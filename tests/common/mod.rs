@@ -2,6 +2,7 @@
 //! client, and helpers to read rich error details.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod pki;
 pub mod procs;
 pub mod reconcile;
 

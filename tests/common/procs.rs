@@ -230,6 +230,9 @@ pub struct GatewayProcess {
     pub addr: SocketAddr,
     /// The plain-HTTP side port (/metrics, /healthz, /readyz).
     pub http_addr: SocketAddr,
+    /// Everything after the listen addresses, for a restart.
+    args: Vec<String>,
+    log_level: String,
     proc: Proc,
 }
 
@@ -250,9 +253,33 @@ impl GatewayProcess {
 
     /// The binary on a free loopback port with `args`, logging at `log_level`.
     pub async fn start(args: &[&str], log_level: &str) -> GatewayProcess {
+        let mut all: Vec<&str> = super::UNLIMITED_ARGS.to_vec();
+        all.extend_from_slice(args);
+        Self::start_with_quotas(&all, log_level).await
+    }
+
+    /// As `start`, at the gateway's own quotas (none raised) unless `args` set them.
+    pub async fn start_with_quotas(args: &[&str], log_level: &str) -> GatewayProcess {
         let mut gateway = Self::spawn(args, log_level);
         gateway.wait_answering().await;
         gateway
+    }
+
+    /// Kills the process (SIGKILL: connections break, nothing is drained) and starts it again on
+    /// the same ports with the same arguments.
+    pub async fn restart(&mut self) {
+        let _ = self.proc.child.kill();
+        let _ = self.proc.child.wait();
+        self.respawn().await;
+    }
+
+    /// Starts the process again on the same ports after it exited (e.g. after `terminate`).
+    pub async fn respawn(&mut self) {
+        self.proc = Proc::spawn(
+            Self::command(self.addr, self.http_addr, &self.args, &self.log_level),
+            "gateway",
+        );
+        self.wait_answering().await;
     }
 
     /// As `start`, for a gateway serving TLS: waits for its plain-HTTP side port instead.
@@ -281,6 +308,22 @@ impl GatewayProcess {
     fn spawn(args: &[&str], log_level: &str) -> GatewayProcess {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let http_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        GatewayProcess {
+            addr,
+            http_addr,
+            proc: Proc::spawn(Self::command(addr, http_addr, &args, log_level), "gateway"),
+            args,
+            log_level: log_level.to_owned(),
+        }
+    }
+
+    fn command(
+        addr: SocketAddr,
+        http_addr: SocketAddr,
+        args: &[String],
+        log_level: &str,
+    ) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_cloudtrail-gateway"));
         command
             .args([
@@ -289,7 +332,6 @@ impl GatewayProcess {
                 "--metrics-listen",
                 &http_addr.to_string(),
             ])
-            .args(super::UNLIMITED_ARGS)
             .args(args)
             // Static test credentials; no profile files, no instance metadata (loopback only).
             .env("AWS_ACCESS_KEY_ID", "testing")
@@ -300,11 +342,7 @@ impl GatewayProcess {
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
             .env("RUST_LOG", log_level);
-        GatewayProcess {
-            addr,
-            http_addr,
-            proc: Proc::spawn(command, "gateway"),
-        }
+        command
     }
 
     /// Waits until health answers: SERVING, or NOT_SERVING when the upstream cannot be reached.
