@@ -292,6 +292,37 @@ async fn a_follower_does_not_get_again_what_its_history_delivered() {
 }
 
 #[tokio::test]
+async fn a_follower_ends_cleanly_at_its_deadline() {
+    let gw = TestGateway::start_with(following_config(), common::test_local()).await;
+    let mut c = gw.client.clone();
+    let mut request = tonic::Request::new(creates_from_now());
+    request.set_timeout(Duration::from_millis(1500));
+    let started = tokio::time::Instant::now();
+    let mut follower = c
+        .stream_events(request)
+        .await
+        .expect("StreamEvents")
+        .into_inner();
+    let end = loop {
+        match follower.message().await {
+            Ok(Some(_)) => continue, // caught up, heartbeats
+            Ok(None) => break None,
+            Err(status) => break Some(status.code()),
+        }
+    };
+    let took = started.elapsed();
+    // The gateway ends it at the deadline (OK), or the client's own timer does first.
+    assert!(
+        matches!(end, None | Some(Code::DeadlineExceeded)),
+        "{end:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_drain_ends_followers_with_a_cursor_another_gateway_resumes_from() {
     let local = common::test_local();
     let mut gw = TestGateway::start_with(following_config(), local.clone()).await;

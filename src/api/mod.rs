@@ -538,7 +538,18 @@ impl Gateway {
         let client = self
             .route(LookupEvents, context, message.trail_refs())
             .await?;
-        let context = &*context;
+        let (answer, source) = self.coalesced_lookup(context, &client, message).await?;
+        metrics::counter!(telemetry::LOOKUPS, "source" => source_label(source)).increment(1);
+        Ok((answer, source))
+    }
+
+    /// One LookupEvents call of a routed context, through the coalescer.
+    async fn coalesced_lookup(
+        &self,
+        context: &CallContext,
+        client: &Client,
+        message: pb::LookupEventsRequest,
+    ) -> Result<(Arc<pb::LookupEventsResponse>, Source), Status> {
         let target = context.target.clone().ok_or_else(unrouted)?;
         // Identical requests (same fields and page token) encode identically.
         let key = (target, message.encode_to_vec());
@@ -555,7 +566,6 @@ impl Gateway {
                 }
             })
             .await;
-        metrics::counter!(telemetry::LOOKUPS, "source" => source_label(source)).increment(1);
         Ok((answer?, source))
     }
 }

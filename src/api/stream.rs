@@ -22,10 +22,9 @@ use tokio::{
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status};
 
-use super::{CallContext, Gateway, Operation::*, Retries, shared_failure, unrouted};
+use super::{CallContext, Gateway, Operation::*, Retries, unrouted};
 use crate::{
     convert::events,
-    limits::coalesce::Shared,
     pb,
     stream::{
         Batch, Feed, FeedKey, STREAM_BUFFER, Snapshot, cursor::Cursor, cursor::fingerprint,
@@ -214,28 +213,15 @@ impl Gateway {
         request: pb::LookupEventsRequest,
         pages: Pages,
     ) -> Result<pb::LookupEventsResponse, Status> {
-        let target = context.target.clone().ok_or_else(unrouted)?;
-        let key = (target, request.encode_to_vec());
-        let call = events::lookup_events(request, client.lookup_events())?;
         if pages == Pages::Fresh {
+            let call = events::lookup_events(request, client.lookup_events())?;
             let output = self
                 .upstream(LookupEvents, context, call, Retries::None)
                 .await?;
             return Ok(output.into());
         }
-        let (answer, _) = self
-            .lookups
-            .get(key, context.deadline, || async {
-                match self
-                    .upstream(LookupEvents, context, call, Retries::None)
-                    .await
-                {
-                    Ok(output) => Shared::Done(Ok(Arc::new(output.into()))),
-                    Err(e) => shared_failure(e),
-                }
-            })
-            .await;
-        Ok(answer?.as_ref().clone())
+        let (answer, _) = self.coalesced_lookup(context, client, request).await?;
+        Ok(answer.as_ref().clone())
     }
 }
 

@@ -28,6 +28,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def details(error, kind):
+    """The details of type `kind` (a google.rpc message class) in a failed call's status."""
+    found = []
+    for detail in rpc_status.from_call(error).details:
+        if detail.Is(kind.DESCRIPTOR):
+            message = kind()
+            detail.Unpack(message)
+            found.append(message)
+    return found
+
+
 class Gateway:
     """The gateway binary on free loopback ports, embedded CloudTrail, quotas raised."""
 
@@ -77,13 +88,8 @@ class GatewayTest(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as caught:
             self.stub.CreateTrail(pb.CreateTrailRequest(name="my--trail"), timeout=10)
         self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
-        status = rpc_status.from_call(caught.exception)
-        violations = []
-        for detail in status.details:
-            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                violations += [v.field for v in bad.field_violations]
+        violations = [v.field for bad in details(caught.exception, error_details_pb2.BadRequest)
+                      for v in bad.field_violations]
         self.assertIn("name", violations)
         self.assertIn("s3_bucket_name", violations)
 
@@ -91,13 +97,7 @@ class GatewayTest(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as caught:
             self.stub.GetTrailStatus(pb.GetTrailStatusRequest(name="no-such-trail"), timeout=10)
         self.assertEqual(caught.exception.code(), grpc.StatusCode.NOT_FOUND)
-        status = rpc_status.from_call(caught.exception)
-        infos = []
-        for detail in status.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                infos.append(info)
+        infos = details(caught.exception, error_details_pb2.ErrorInfo)
         self.assertEqual([i.reason for i in infos], ["TrailNotFoundException"])
         self.assertTrue(infos[0].metadata["aws_request_id"])
 
