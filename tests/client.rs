@@ -124,6 +124,26 @@ async fn quota_refusals_are_waited_out_as_retry_info_says() {
             .expect("lookup");
     }
     assert!(handled(&gateway, "LookupEvents", "ResourceExhausted") >= 1);
+    // The target in metadata: the embedded CloudTrail's account in its Region works, another
+    // account is refused by the gateway, naming it.
+    plain
+        .at("123456789012", "us-east-1")
+        .describe_trails(pb::DescribeTrailsRequest::default())
+        .await
+        .expect("the default account, by name");
+    let elsewhere = plain
+        .at("210987654321", "us-east-1")
+        .describe_trails(pb::DescribeTrailsRequest::default())
+        .await
+        .expect_err("not configured");
+    assert!(
+        matches!(elsewhere.code(), Code::NotFound | Code::FailedPrecondition),
+        "{elsewhere:?}"
+    );
+    assert!(
+        elsewhere.message().contains("210987654321"),
+        "{elsewhere:?}"
+    );
     // What cannot succeed is answered at once, not retried.
     let invalid = retrying
         .create_trail(create("a"))
