@@ -66,10 +66,15 @@ fn create(name: &str) -> pb::CreateTrailRequest {
 
 #[tokio::test]
 async fn quota_refusals_are_waited_out_as_retry_info_says() {
-    // CloudTrail's own quotas (1 write, 1 lookup a second), no waiting in the gateway: the second
-    // call of a second is refused RESOURCE_EXHAUSTED with RetryInfo.
+    // A write and a lookup every 2 s (under CloudTrail's quotas, wide enough that a slow machine
+    // does not hide the refusal), no waiting in the gateway: the second call within 2 s is refused
+    // RESOURCE_EXHAUSTED with RetryInfo.
     let gateway = GatewayProcess::start_with_quotas(
         &[
+            "--write-rate",
+            "0.5",
+            "--lookup-rate",
+            "0.5",
             "--limit-max-wait",
             "1ms",
             "--lookup-cache-ttl",
@@ -101,7 +106,7 @@ async fn quota_refusals_are_waited_out_as_retry_info_says() {
         .await
         .expect("retried");
     assert!(
-        started.elapsed() >= Duration::from_millis(900),
+        started.elapsed() >= Duration::from_millis(1900),
         "{:?}",
         started.elapsed()
     );
@@ -256,9 +261,13 @@ fn logged_history() -> pb::StreamEventsRequest {
 #[tokio::test]
 async fn an_event_stream_carries_on_through_a_killed_gateway() {
     let logs = history_file(120);
-    // One LookupEvents a second: each page of the stream comes a second after the one before.
-    let mut gateway =
-        GatewayProcess::start_with_quotas(&["--local-load-logs", &logs], "warn").await;
+    // One LookupEvents every 2 s: each page of the stream comes 2 s after the one before, so the
+    // kill lands mid-stream.
+    let mut gateway = GatewayProcess::start_with_quotas(
+        &["--local-load-logs", &logs, "--lookup-rate", "0.5"],
+        "warn",
+    )
+    .await;
     let client = client(&gateway, RetryPolicy::default()).await;
     // Killed (SIGKILL: the connection breaks, no status) after the first message, started again.
     let (ids, resumed) = read_all(client.stream_events(logged_history()), async || {
