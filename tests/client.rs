@@ -6,12 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use cloudtrail_gateway_client::{Client, Code, RetryPolicy, pb};
+use cloudtrail_gateway_client::{Client, Code, RetryPolicy, StreamExt, pb};
 use common::{
     pki::{Pki, temp_dir},
     procs::{GatewayProcess, http},
 };
-use tokio_stream::StreamExt;
 
 /// A log file of `count` records in us-east-1 in 2025, one a minute (LookupEvents pages hold 50).
 fn history_file(count: usize) -> String {

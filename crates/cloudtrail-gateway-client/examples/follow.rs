@@ -5,8 +5,7 @@
 //!
 //!     cargo run -p cloudtrail-gateway-client --example follow
 
-use cloudtrail_gateway_client::{Client, pb};
-use tokio_stream::StreamExt;
+use cloudtrail_gateway_client::{Client, StreamExt, pb};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

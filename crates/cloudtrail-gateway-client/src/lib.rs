@@ -28,6 +28,8 @@ mod retry;
 pub use connect::{ClientBuilder, Error};
 pub use events::EventStream;
 pub use retry::RetryPolicy;
+/// `next()` on an [`EventStream`], without a dependency of your own.
+pub use tokio_stream::StreamExt;
 /// The status type of every call (with `tonic_types::StatusExt` for its details).
 pub use tonic::{Code, Status};
 /// Reading a status's details: `BadRequest` field violations, `ErrorInfo` (the AWS error code and
