@@ -378,3 +378,45 @@ async fn calls_have_access_log_lines() {
         verbose.log()
     );
 }
+
+/// `--local-state-file`: the embedded CloudTrail's trails outlive the process; a file that is not
+/// one is refused at start and by `--print-config`, naming the setting.
+#[tokio::test]
+async fn the_embedded_cloudtrail_keeps_its_trails_across_restarts() {
+    let dir = common::pki::temp_dir("local-state");
+    let path = dir.join("trails.json");
+    let _ = std::fs::remove_file(&path);
+    let state = path.to_string_lossy().into_owned();
+    let mut gw = GatewayProcess::start(&["--local-state-file", &state], "warn").await;
+    let mut c = gw.client().await;
+    c.create_trail(common::create_request("kept-trail"))
+        .await
+        .expect("create");
+    c.start_logging(pb::StartLoggingRequest {
+        name: "kept-trail".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("start");
+    gw.restart().await;
+    let mut c = gw.client().await;
+    let status = c
+        .get_trail_status(pb::GetTrailStatusRequest {
+            name: "kept-trail".into(),
+        })
+        .await
+        .expect("still there after the restart")
+        .into_inner();
+    assert_eq!(status.is_logging, Some(true));
+
+    std::fs::write(&path, "not json").expect("write");
+    for first in ["--print-config", "--listen=127.0.0.1:0"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_cloudtrail-gateway"))
+            .args([first, "--local-state-file", &state])
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{first}: started");
+        assert!(stderr.contains("`local_state_file`"), "{first}: {stderr}");
+    }
+}

@@ -19,6 +19,11 @@ pub struct LocalSettings {
     /// comma-separated in the environment variable).
     #[arg(long, value_name = "PATH", value_delimiter = ',')]
     pub local_load_logs: Vec<PathBuf>,
+    /// Embedded CloudTrail: a JSON file that keeps its trails (settings, selectors, tags, logging)
+    /// across restarts, created when missing [unset: trails live in memory only]. The event
+    /// history is not kept.
+    #[arg(long, value_name = "FILE")]
+    pub local_state_file: Option<PathBuf>,
     /// Embedded CloudTrail: events kept per account and Region, oldest dropped first (about 1.8 KB
     /// each: ~36 MB at the default, which fits a small pod).
     #[arg(long, value_name = "N", default_value = "20000")]
@@ -47,6 +52,7 @@ pub type PlannedFault = (Option<String>, u64, Fault);
 pub struct LocalConfig {
     pub options: Options,
     pub load_logs: Vec<PathBuf>,
+    pub state_file: Option<PathBuf>,
     pub faults: Vec<PlannedFault>,
 }
 
@@ -96,6 +102,13 @@ impl LocalSettings {
         if upstream.kind == UpstreamKind::Aws && !self.local_faults.is_empty() {
             return Err(invalid("local_faults", "only with upstream = local"));
         }
+        if upstream.kind == UpstreamKind::Aws && self.local_state_file.is_some() {
+            return Err(invalid("local_state_file", "only with upstream = local"));
+        }
+        if let Some(path) = &self.local_state_file {
+            cloudtrail_local::check_state_file(path)
+                .map_err(|e| invalid("local_state_file", e.to_string()))?;
+        }
         let faults = self
             .local_faults
             .iter()
@@ -114,6 +127,7 @@ impl LocalSettings {
                 username: "cloudtrail-gateway".into(),
             },
             load_logs: self.local_load_logs,
+            state_file: self.local_state_file,
             faults,
         })
     }

@@ -7,7 +7,7 @@ pub mod tls;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use cloudtrail_local::{LoadError, LocalCloudTrail};
+use cloudtrail_local::{LoadError, LocalCloudTrail, StateError};
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::transport::Server;
 use tower::ServiceBuilder;
@@ -38,6 +38,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error("cannot load CloudTrail logs: {0}")]
     LoadLogs(#[from] LoadError),
+    #[error("cannot keep the embedded CloudTrail's trails: {0}")]
+    LocalState(#[from] StateError),
     #[error(transparent)]
     Upstream(#[from] upstream::ConnectError),
     #[error("cannot set up rate limits: {0}")]
@@ -108,6 +110,10 @@ pub async fn serve_with(
                 ?fault,
                 "embedded CloudTrail: faults planned"
             );
+        }
+        if let Some(path) = &config.local.state_file {
+            let restored = local.keep_state_in(path)?;
+            tracing::info!(path = %path.display(), trails = restored, "embedded CloudTrail: trails kept in a state file");
         }
         for path in &config.local.load_logs {
             let added = local.load_logs_into(&default_target.account, path)?;

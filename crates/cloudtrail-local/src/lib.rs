@@ -38,13 +38,14 @@ mod keys;
 mod operations;
 mod quotas;
 mod rules;
+mod state;
 mod sts;
 mod trails;
 mod wire;
 
 use std::{
     collections::{HashMap, VecDeque},
-    path::Path,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex, MutexGuard},
     time::SystemTime,
 };
@@ -67,6 +68,7 @@ pub use events::LoadError;
 pub use faults::Fault;
 pub use identity::{AccessKey, Identity};
 pub use quotas::Quotas;
+pub use state::{StateError, check_state_file};
 pub use sts::Role;
 
 /// How the embedded CloudTrail is set up.
@@ -129,6 +131,8 @@ struct Inner {
     log: Mutex<CallLog>,
     faults: Mutex<faults::Faults>,
     roles: Mutex<sts::Roles>,
+    /// Where the trails are kept across restarts, if anywhere.
+    state_file: Mutex<Option<PathBuf>>,
 }
 
 /// A handle on the embedded CloudTrail; clones share one state.
@@ -218,6 +222,7 @@ impl LocalCloudTrail {
             log: Mutex::new(CallLog::default()),
             faults: Mutex::new(faults::Faults::default()),
             roles: Mutex::new(sts::Roles::default()),
+            state_file: Mutex::new(None),
             options,
         });
         LocalCloudTrail {
@@ -312,6 +317,25 @@ impl LocalCloudTrail {
     /// events were stored.
     pub fn load_logs(&self, path: &Path) -> Result<usize, LoadError> {
         self.load_logs_into(&self.inner.options.account_id, path)
+    }
+
+    /// Keeps the trails in `path` from now on: the trails it holds are restored (it is created
+    /// when missing), and it is rewritten after every change. Returns how many were restored.
+    pub fn keep_state_in(&self, path: &Path) -> Result<usize, StateError> {
+        let saved = state::read(path)?;
+        let mut accounts = lock(&self.inner.accounts);
+        let mut restored = 0;
+        for (id, trails) in saved {
+            restored += trails.len();
+            self.inner
+                .account(&mut accounts, &id)
+                .trails
+                .restore(trails);
+        }
+        // Written at once: a path that cannot be written is refused now, not at the first change.
+        state::write(path, &accounts)?;
+        *lock(&self.inner.state_file) = Some(path.to_owned());
+        Ok(restored)
     }
 
     /// [`load_logs`](Self::load_logs) into `account`'s event history.
@@ -490,7 +514,20 @@ impl Inner {
             response: &result,
             resource_arn,
         });
+        if !operation.read_only && result.is_ok() {
+            self.save_state(&accounts);
+        }
         result
+    }
+
+    /// Writes the trails to the state file, if one is kept. A failure does not undo the change:
+    /// it is reported and the next change tries again.
+    fn save_state(&self, accounts: &HashMap<String, Account>) {
+        if let Some(path) = lock(&self.state_file).as_deref()
+            && let Err(e) = state::write(path, accounts)
+        {
+            eprintln!("cloudtrail-local: the trails were changed but not saved: {e}");
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use aws_smithy_types::DateTime;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
@@ -17,7 +17,7 @@ use crate::{
     wire::ApiError,
 };
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
 struct Tag {
     key: String,
@@ -25,13 +25,14 @@ struct Tag {
     value: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Selectors {
     Basic(Value),
     Advanced(Value),
 }
 
-#[derive(Debug, Clone)]
+/// A trail as CloudTrail keeps it; also what the state file holds (`crate::state`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Trail {
     pub name: String,
     pub home_region: String,
@@ -47,7 +48,9 @@ pub struct Trail {
     kms_key_id: Option<String>,
     recursive_logging: Option<bool>,
     is_logging: bool,
+    #[serde(with = "crate::state::epoch_seconds")]
     start_logging_time: Option<DateTime>,
+    #[serde(with = "crate::state::epoch_seconds")]
     stop_logging_time: Option<DateTime>,
     selectors: Selectors,
     has_custom_event_selectors: bool,
@@ -238,6 +241,17 @@ impl Trail {
 }
 
 impl Trails {
+    /// Every trail, for the state file.
+    pub fn all(&self) -> impl Iterator<Item = &Trail> {
+        self.by_arn.values()
+    }
+
+    /// Puts back trails read from the state file.
+    pub fn restore(&mut self, trails: impl IntoIterator<Item = Trail>) {
+        self.by_arn
+            .extend(trails.into_iter().map(|t| (t.arn.clone(), t)));
+    }
+
     /// Trails the Region sees: its own and other Regions' multi-Region trails.
     fn visible<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a Trail> + 'a {
         self.by_arn.values().filter(move |t| t.visible_in(region))

@@ -254,3 +254,89 @@ async fn a_role_session_is_recorded_as_aws_records_an_assumed_role() {
     assert_eq!(denied.code(), Some("AccessDenied"));
     assert_eq!(cloudtrail.served("AssumeRole").len(), 2);
 }
+
+#[tokio::test]
+async fn trails_kept_in_a_state_file_outlive_the_emulator() {
+    let dir = std::env::temp_dir().join(format!("cloudtrail-local-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.json");
+    let _ = std::fs::remove_file(&path);
+    let options = || Options {
+        quotas: RAISED,
+        ..Options::default()
+    };
+
+    let first = LocalCloudTrail::new(options());
+    assert_eq!(first.keep_state_in(&path).unwrap(), 0);
+    let c = client(&first, "AKIAANYKEY", "secret");
+    c.create_trail()
+        .name("kept")
+        .s3_bucket_name("audit-logs")
+        .tags_list(
+            aws_sdk_cloudtrail::types::Tag::builder()
+                .key("team")
+                .value("platform")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    c.start_logging().name("kept").send().await.unwrap();
+    c.put_event_selectors()
+        .trail_name("kept")
+        .event_selectors(
+            aws_sdk_cloudtrail::types::EventSelector::builder()
+                .read_write_type(aws_sdk_cloudtrail::types::ReadWriteType::WriteOnly)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    c.create_trail()
+        .name("deleted")
+        .s3_bucket_name("audit-logs")
+        .send()
+        .await
+        .unwrap();
+    c.delete_trail().name("deleted").send().await.unwrap();
+    drop(first);
+
+    let second = LocalCloudTrail::new(options());
+    assert_eq!(second.keep_state_in(&path).unwrap(), 1);
+    let c = client(&second, "AKIAANYKEY", "secret");
+    let trails = c.describe_trails().send().await.unwrap();
+    let names: Vec<_> = trails
+        .trail_list()
+        .iter()
+        .filter_map(|t| t.name())
+        .collect();
+    assert_eq!(names, ["kept"]);
+    let status = c.get_trail_status().name("kept").send().await.unwrap();
+    assert_eq!(status.is_logging(), Some(true));
+    assert!(status.start_logging_time().is_some());
+    let selectors = c
+        .get_event_selectors()
+        .trail_name("kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        selectors.event_selectors()[0].read_write_type(),
+        Some(&aws_sdk_cloudtrail::types::ReadWriteType::WriteOnly)
+    );
+    let arn = trails.trail_list()[0].trail_arn().unwrap();
+    let tags = c.list_tags().resource_id_list(arn).send().await.unwrap();
+    assert_eq!(
+        tags.resource_tag_list()[0].tags_list()[0].value(),
+        Some("platform")
+    );
+
+    // Not a state file: refused, naming the file.
+    std::fs::write(&path, "{\"not\": \"state\"}").unwrap();
+    let error = LocalCloudTrail::new(options())
+        .keep_state_in(&path)
+        .unwrap_err();
+    assert!(error.to_string().contains("state.json"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
