@@ -388,21 +388,17 @@ impl Streamer {
     /// Joins the feed of its filters and delivers what appears, until the caller's deadline, its
     /// leaving, a drain, or (with an end time) nothing more can appear.
     async fn following(&mut self) -> Result<(), Status> {
-        let key = FeedKey {
-            target: self.context.target.clone().ok_or_else(unrouted)?,
-            filters: pb::LookupEventsRequest {
-                lookup_attributes: self.filters.lookup_attributes.clone(),
-                event_category: self.filters.event_category,
-                ..Default::default()
-            }
-            .encode_to_vec(),
-        };
-        let poller = self.gateway.clone();
+        // A feed's filters: the attribute and the category (the time range is each follower's).
         let feed_filters = pb::LookupEventsRequest {
             lookup_attributes: self.filters.lookup_attributes.clone(),
             event_category: self.filters.event_category,
             ..Default::default()
         };
+        let key = FeedKey {
+            target: self.context.target.clone().ok_or_else(unrouted)?,
+            filters: feed_filters.encode_to_vec(),
+        };
+        let poller = self.gateway.clone();
         let (
             Snapshot {
                 events,

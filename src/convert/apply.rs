@@ -129,6 +129,10 @@ fn bool_text(b: Option<bool>) -> String {
 
 /// Whether a key named as CloudTrail reports keys (an ARN) is the one wanted (an ARN or a key id;
 /// an alias cannot be compared and always differs).
+fn same_text(wanted: &str, current: &str) -> bool {
+    wanted == current
+}
+
 fn same_key(wanted: &str, current: &str) -> bool {
     wanted == current || current.ends_with(&format!("/{wanted}"))
 }
@@ -140,8 +144,9 @@ pub fn setting_changes(
     current: &pb::Trail,
 ) -> Vec<pb::TrailChange> {
     let mut changes = Vec::new();
-    let mut text = |field: &str, wanted: &str, now: &str, same: bool| {
-        if !wanted.is_empty() && !same {
+    // `same`: how a wanted value matches what CloudTrail reports (a KMS key by id or ARN).
+    let mut text = |field: &str, wanted: &str, now: &str, same: fn(&str, &str) -> bool| {
+        if !wanted.is_empty() && !same(wanted, now) {
             changes.push(change(field, now, wanted));
         }
     };
@@ -149,13 +154,13 @@ pub fn setting_changes(
         "s3_bucket_name",
         &desired.s3_bucket_name,
         &current.s3_bucket_name,
-        desired.s3_bucket_name == current.s3_bucket_name,
+        same_text,
     );
     text(
         "s3_key_prefix",
         &desired.s3_key_prefix,
         &current.s3_key_prefix,
-        desired.s3_key_prefix == current.s3_key_prefix,
+        same_text,
     );
     // A topic is wanted by name or ARN; CloudTrail reports both.
     let topic_now = if desired.sns_topic_name.starts_with("arn:") {
@@ -167,25 +172,25 @@ pub fn setting_changes(
         "sns_topic_name",
         &desired.sns_topic_name,
         topic_now,
-        desired.sns_topic_name == *topic_now,
+        same_text,
     );
     text(
         "cloud_watch_logs_log_group_arn",
         &desired.cloud_watch_logs_log_group_arn,
         &current.cloud_watch_logs_log_group_arn,
-        desired.cloud_watch_logs_log_group_arn == current.cloud_watch_logs_log_group_arn,
+        same_text,
     );
     text(
         "cloud_watch_logs_role_arn",
         &desired.cloud_watch_logs_role_arn,
         &current.cloud_watch_logs_role_arn,
-        desired.cloud_watch_logs_role_arn == current.cloud_watch_logs_role_arn,
+        same_text,
     );
     text(
         "kms_key_id",
         &desired.kms_key_id,
         &current.kms_key_id,
-        same_key(&desired.kms_key_id, &current.kms_key_id),
+        same_key,
     );
     let mut flag = |field: &str, wanted: Option<bool>, now: Option<bool>| {
         if let Some(wanted) = wanted
