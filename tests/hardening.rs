@@ -100,7 +100,7 @@ async fn idle_and_half_open_connections_are_closed_and_bounded() {
     )
     .await;
     let addr = gw.addr;
-    let (idle, half, mut extra) = tokio::task::spawn_blocking(move || {
+    let (idle, half, third, mut extra) = tokio::task::spawn_blocking(move || {
         let idle = TcpStream::connect(addr).expect("connect");
         let mut half = TcpStream::connect(addr).expect("connect");
         half.write_all(b"PRI * HTTP/2.0\r\n")
@@ -108,14 +108,16 @@ async fn idle_and_half_open_connections_are_closed_and_bounded() {
         let third = TcpStream::connect(addr).expect("connect");
         std::thread::sleep(Duration::from_millis(100));
         let extra = TcpStream::connect(addr).expect("connect");
-        drop(third);
-        (idle, half, extra)
+        (idle, half, third, extra)
     })
     .await
     .expect("blocking");
     let started = Instant::now();
     let closed = tokio::task::spawn_blocking(move || {
+        // The third stays open until then: closed earlier, it could free its place before the
+        // gateway gets to accept the fourth.
         let over_limit = closed_by_peer(&mut extra, Duration::from_millis(200));
+        drop(third);
         let (mut idle, mut half) = (idle, half);
         (
             over_limit,
