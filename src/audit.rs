@@ -1,7 +1,8 @@
 //! The audit log: one structured record per mutating call (and per read with `audit_reads`), on
 //! the `cloudtrail_gateway::audit` log target at INFO, whatever its outcome; calls the
 //! authorization layer refuses are recorded whatever their RPC. Fields (the README's "Audit log"
-//! documents them): `principal`, `auth`, `account`, `region`, `rpc`, `trail`, `outcome` (`ok`,
+//! documents them): `principal`, `auth`, `principal_id` (the name qualified by its source:
+//! `token:NAME`, `jwt:ISSUER#SUB`, `certificate:NAME`), `account`, `region`, `rpc`, `trail`, `outcome` (`ok`,
 //! `error`), `code`, `request_id`, `aws_request_id`; the time is the log line's. Never a credential:
 //! the principal's name, never its token.
 
@@ -48,6 +49,7 @@ pub fn write(r: &AuditRecord) {
         target: AUDIT_TARGET,
         principal = %r.principal.map_or("anonymous", |p| &*p.name),
         auth = %r.principal.map_or("-", |p| p.method.label()),
+        principal_id = %r.principal.map_or("-", |p| &*p.key),
         account = %r.account.unwrap_or("-"),
         region = %r.region.unwrap_or("-"),
         rpc = %r.operation.name(),

@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// The probe's caller name (the `Username` of its events on the embedded CloudTrail).
-pub const PROBE: &str = "gateway-health-probe";
+pub const PROBE: &str = crate::principal::HEALTH_PROBE;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]

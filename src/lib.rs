@@ -20,6 +20,7 @@ pub mod health;
 pub mod idempotency;
 pub mod ids;
 pub mod limits;
+pub mod logfmt;
 pub mod middleware;
 pub mod operation;
 pub mod principal;

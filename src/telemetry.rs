@@ -341,6 +341,18 @@ impl Drop for TracingGuard {
     }
 }
 
+/// The human format's lines: callers' values escaped (`logfmt`).
+pub fn human_layer<S>(
+    ansi: bool,
+) -> tracing_subscriber::fmt::Layer<S, crate::logfmt::SafeFields>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
+        .fmt_fields(crate::logfmt::SafeFields)
+        .with_ansi(ansi)
+}
+
 /// Starts logging (level from RUST_LOG, default info) and, with an OTLP endpoint, span export to it.
 /// Callers' W3C `traceparent` becomes the parent of their call's span (see `middleware::trace`).
 pub fn init_tracing(
@@ -355,9 +367,7 @@ pub fn init_tracing(
     let lines = match format {
         // Colours only on a terminal: escape codes in a log file or collector are noise (and cost
         // formatting on every span field).
-        LogFormat::Human => tracing_subscriber::fmt::layer()
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-            .boxed(),
+        LogFormat::Human => human_layer(std::io::IsTerminal::is_terminal(&std::io::stdout())).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)

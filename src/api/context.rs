@@ -146,9 +146,9 @@ impl CallContext {
 
     pub fn principal_name(&self) -> &str {
         match (&self.caller, self.queue) {
-            (Some(p), _) => &p.name,
+            (Some(p), _) => &p.key,
             (None, Some(queue)) => queue,
-            (None, None) => "anonymous",
+            (None, None) => crate::principal::ANONYMOUS,
         }
     }
 }

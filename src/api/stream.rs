@@ -15,11 +15,7 @@ use std::{
 
 use aws_sdk_cloudtrail::Client;
 use prost::Message;
-use tokio::{
-    sync::{broadcast, mpsc},
-    time::Instant,
-};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::{sync::broadcast, time::Instant};
 use tonic::{Code, Request, Response, Status};
 
 use super::{CallContext, Gateway, Operation::*, Retries, unrouted};
@@ -27,17 +23,16 @@ use crate::{
     convert::events,
     pb,
     stream::{
-        Batch, Feed, FeedKey, STREAM_BUFFER, Snapshot, cursor::Cursor, cursor::fingerprint,
-        second_of,
+        Batch, Feed, FeedKey, Snapshot, buffer, cursor::Cursor, cursor::fingerprint, second_of,
     },
     telemetry,
 };
 
-pub type EventStream = ReceiverStream<Result<pb::StreamEventsResponse, Status>>;
+pub type EventStream = buffer::Receiver<Result<pb::StreamEventsResponse, Status>>;
 
 /// Whom the shared follow polls queue as for LookupEvents slots: one principal among the callers,
 /// weighted like any (`[weights]`; `limits` gives it `STREAM_WEIGHT` unless configured).
-pub const FEED_QUEUE: &str = "event-streams";
+pub const FEED_QUEUE: &str = crate::principal::FEED_QUEUE;
 
 /// A resumed follower whose cursor is older than the feed's window by more than this catches up by
 /// itself first; within it, the feed's window is enough (an event CloudTrail shows only later than
@@ -85,7 +80,7 @@ struct Streamer {
     cursor: Cursor,
     follow: bool,
     lookback: i64,
-    sender: mpsc::Sender<Result<pb::StreamEventsResponse, Status>>,
+    sender: buffer::Sender<Result<pb::StreamEventsResponse, Status>>,
     /// The caller's deadline, as an instant.
     deadline: Option<Instant>,
     /// When an idle follower sends its next heartbeat.
@@ -114,11 +109,12 @@ impl Gateway {
         // LookupEvents' rules apply to the filters.
         events::lookup_events(filters.clone(), client.lookup_events())?;
         let fingerprint = fingerprint(&filters.encode_to_vec());
+        let lookback = self.streams.lookback.as_secs() as i64;
         let cursor = match message.cursor.as_str() {
             "" => Cursor::start(fingerprint, now_second()),
-            text => Cursor::decode(text, &fingerprint)?,
+            text => Cursor::decode(text, &fingerprint, now_second(), lookback)?,
         };
-        let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+        let (sender, receiver) = buffer::channel();
         let deadline = context.deadline.map(|d| Instant::now() + d);
         let streamer = Streamer {
             deadline,
@@ -129,11 +125,11 @@ impl Gateway {
             filters,
             cursor,
             follow: message.follow,
-            lookback: self.streams.lookback.as_secs() as i64,
+            lookback,
             sender,
         };
         tokio::spawn(streamer.run());
-        Ok(Response::new(ReceiverStream::new(receiver)))
+        Ok(Response::new(receiver))
     }
 
     /// A feed's poller: while anyone follows, LookupEvents over the look-back, every page, as often
@@ -244,7 +240,8 @@ impl Streamer {
             Err(status) => End::Failed(status),
         };
         if let End::Failed(status) = end {
-            let _ = self.sender.send(Err(status)).await;
+            let size = status.message().len() + status.details().len();
+            let _ = self.sender.send(Err(status), size).await;
         }
         metrics::gauge!(telemetry::STREAMS).decrement(1.0);
     }
@@ -274,7 +271,8 @@ impl Streamer {
             caught_up: self.cursor.caught_up,
         };
         self.next_heartbeat = Instant::now() + self.gateway.streams.heartbeat;
-        self.sender.send(Ok(message)).await.is_ok()
+        let size = message.encoded_len();
+        self.sender.send(Ok(message), size).await
     }
 
     /// What is left of the caller's deadline for the next call (`Some(ZERO)`: none).

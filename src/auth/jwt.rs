@@ -281,6 +281,11 @@ impl JwtVerifier {
     }
 
     /// Whether a key set has been loaded.
+    /// The issuer its tokens must name (qualifies their principals).
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
     pub fn is_loaded(&self) -> bool {
         *self.loaded.borrow()
     }

@@ -89,12 +89,19 @@ pub enum Failure {
     UnknownToken,
     Jwt(JwtProblem),
     Certificate(CertificateProblem),
+    /// A valid credential naming a principal the gateway uses itself (`principal::RESERVED`).
+    Reserved,
 }
 
 impl Failure {
     /// Every failure there is (for their metric series to exist, at zero, from the start).
     pub fn all() -> impl Iterator<Item = Failure> {
-        [Failure::Missing, Failure::Scheme, Failure::UnknownToken]
+        [
+            Failure::Missing,
+            Failure::Scheme,
+            Failure::UnknownToken,
+            Failure::Reserved,
+        ]
             .into_iter()
             .chain(JwtProblem::ALL.map(Failure::Jwt))
             .chain(CertificateProblem::ALL.map(Failure::Certificate))
@@ -106,6 +113,7 @@ impl Failure {
             Failure::Missing => "missing",
             Failure::Scheme => "scheme",
             Failure::UnknownToken => "unknown_token",
+            Failure::Reserved => "reserved_principal",
             Failure::Jwt(p) => p.label(),
             Failure::Certificate(CertificateProblem::Unparsable) => "certificate_unparsable",
             Failure::Certificate(CertificateProblem::SeveralSpiffeIds) => "certificate_spiffe_ids",
@@ -161,11 +169,14 @@ impl Authenticator {
             token_principals: config
                 .tokens
                 .iter()
-                .map(|t| Principal {
-                    name: t.principal.as_str().into(),
-                    roles: t.roles.clone().into(),
-                    method: AuthMethod::StaticToken,
-                    scope: Arc::new(Scope::new(&t.accounts, &t.regions)),
+                .map(|t| {
+                    Principal::new(
+                        &t.principal,
+                        t.roles.clone().into(),
+                        AuthMethod::StaticToken,
+                        Arc::new(Scope::new(&t.accounts, &t.regions)),
+                        None,
+                    )
                 })
                 .collect(),
             jwt,
@@ -212,9 +223,10 @@ impl Authenticator {
                         return Decision::Unauthenticated(Failure::UnknownToken);
                     };
                     match jwt.verify(&token).await {
-                        Ok((name, roles)) => {
-                            this.authorize_operation(path, jwt_principal(name, roles))
-                        }
+                        Ok((name, roles)) => match jwt_principal(jwt, name, roles) {
+                            Ok(principal) => this.authorize_operation(path, principal),
+                            Err(failure) => Decision::Unauthenticated(failure),
+                        },
                         Err(problem) => Decision::Unauthenticated(Failure::Jwt(problem)),
                     }
                 }))
@@ -257,7 +269,7 @@ impl Authenticator {
             return match &self.jwt {
                 Some(jwt) if token.matches('.').count() == 2 => {
                     match jwt.verify_with_current_keys(token) {
-                        Checked::Done(Ok((name, roles))) => Ok(jwt_principal(name, roles)),
+                        Checked::Done(Ok((name, roles))) => Ok(jwt_principal(jwt, name, roles)?),
                         Checked::Done(Err(problem)) => Err(Failure::Jwt(problem).into()),
                         Checked::KeyNotHeld => Err(Pending::KeyNotHeld(token.to_owned())),
                     }
@@ -274,24 +286,33 @@ impl Authenticator {
                 .get(&name)
                 .cloned()
                 .unwrap_or_else(|| (Arc::new([]), Arc::default()));
-            return Ok(Principal {
-                name: name.into(),
+            if crate::principal::is_reserved(&name) {
+                return Err(Failure::Reserved.into());
+            }
+            return Ok(Principal::new(
+                &name,
                 roles,
-                method: AuthMethod::Certificate,
+                AuthMethod::Certificate,
                 scope,
-            });
+                None,
+            ));
         }
         Err(Failure::Missing.into())
     }
 }
 
-fn jwt_principal(name: String, roles: Vec<String>) -> Principal {
-    Principal {
-        name: name.into(),
-        roles: roles.into(),
-        method: AuthMethod::Jwt,
-        scope: Arc::default(),
+/// A verified JWT's principal; a `sub` the gateway uses itself names nobody.
+fn jwt_principal(jwt: &JwtVerifier, name: String, roles: Vec<String>) -> Result<Principal, Failure> {
+    if crate::principal::is_reserved(&name) {
+        return Err(Failure::Reserved);
     }
+    Ok(Principal::new(
+        &name,
+        roles.into(),
+        AuthMethod::Jwt,
+        Arc::default(),
+        Some(jwt.issuer()),
+    ))
 }
 
 /// Why authentication has no answer yet.

@@ -164,6 +164,27 @@ impl AuthSettings {
         })?;
         let policy =
             Policy::new(&roles).map_err(|e| invalid(format!("roles.{}", e.role), e.reason()))?;
+        let named = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("tokens[{i}].principal"), &t.principal))
+            .chain(
+                certificates
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (format!("certificates[{i}].principal"), &c.principal)),
+            );
+        for (key, name) in named {
+            if crate::principal::is_reserved(name) {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "'{name}' is a name the gateway uses itself (reserved: {})",
+                        crate::principal::RESERVED.join(", ")
+                    ),
+                ));
+            }
+        }
         let scopes = tokens
             .iter()
             .enumerate()

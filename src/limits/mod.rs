@@ -70,7 +70,8 @@ pub struct LimitsConfig {
     /// The longest a call that set no deadline waits for its slot.
     pub max_wait_without_deadline: Duration,
     pub fairness: Fairness,
-    /// Per-principal weights for round-robin (default 1).
+    /// Per-principal weights for round-robin (default 1), by qualified key (`Principal::key`) or,
+    /// for a token's or certificate's principal, by its plain name.
     pub weights: BTreeMap<String, u32>,
     /// Shared slots across replicas.
     pub redis_url: Option<String>,
@@ -82,6 +83,23 @@ pub struct LimitsConfig {
     pub lookup_cache_ttl: Duration,
     /// Pollers' reads served again within this time (0: off).
     pub read_cache_ttl: Duration,
+}
+
+impl LimitsConfig {
+    /// The weight of the caller keyed `principal` (a `Principal::key`, or the gateway's own queue
+    /// name). A plain name in `[weights]` is a configured principal's (token or certificate), never
+    /// a JWT's: an identity provider cannot hand out the weight the operator gave someone else.
+    pub fn weight_of(&self, principal: &str) -> u32 {
+        let configured = ["token:", "certificate:"]
+            .iter()
+            .find_map(|source| principal.strip_prefix(source));
+        self.weights
+            .get(principal)
+            .or_else(|| configured.and_then(|name| self.weights.get(name)))
+            .copied()
+            .unwrap_or(1)
+            .max(1)
+    }
 }
 
 impl Default for LimitsConfig {
@@ -299,13 +317,7 @@ impl Limiter {
         };
         let (key, position, receiver) = {
             let mut q = lock(&limiter.queue);
-            let weight = self
-                .config
-                .weights
-                .get(principal)
-                .copied()
-                .unwrap_or(1)
-                .max(1);
+            let weight = self.config.weight_of(principal);
             let key = match self.config.fairness {
                 Fairness::Fifo => (q.arrivals, q.arrivals),
                 Fairness::RoundRobin => {

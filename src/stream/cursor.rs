@@ -51,6 +51,17 @@ pub struct Cursor {
 
 const VERSION: u32 = 1;
 
+/// The longest cursor accepted, as text. A cursor travels in every message, so its size is bounded
+/// like the entries in it; ours never reach it (see `MAX_ENTRIES`).
+pub const MAX_TEXT: usize = 640 * 1024;
+/// The most ids a cursor holds in `seen` and in `low_ids` each. Beyond, the oldest are forgotten:
+/// a very busy window may deliver one of them again (never miss one).
+pub const MAX_ENTRIES: usize = 4096;
+/// The longest event id accepted (CloudTrail's are 36-character UUIDs).
+const MAX_ID: usize = 128;
+/// How far ahead of the gateway's clock a cursor's times may be (another replica's clock).
+const CLOCK_SLACK: i64 = 300;
+
 /// The fingerprint of a stream's filters (attribute, time range, category; not follow).
 pub fn fingerprint(filters: &[u8]) -> Vec<u8> {
     Sha256::digest(filters)[..8].to_vec()
@@ -75,14 +86,28 @@ impl Cursor {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.encode_to_vec())
     }
 
-    /// The cursor a caller sent, checked against the filters of its request.
-    pub fn decode(text: &str, filters: &[u8]) -> Result<Cursor, Error> {
+    /// The cursor a caller sent, checked against the filters of its request and against what a
+    /// cursor of this gateway can hold at second `now`: nothing in it is trusted beyond that (a
+    /// forged one with far-future seconds was never pruned and grew every message).
+    pub fn decode(text: &str, filters: &[u8], now: i64, lookback: i64) -> Result<Cursor, Error> {
+        if text.len() > MAX_TEXT {
+            return Err(Error::invalid(
+                "cursor",
+                format!("longer than {MAX_TEXT} characters: not a cursor of this gateway"),
+            ));
+        }
         let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(text)
             .ok()
             .and_then(|raw| <Cursor as Message>::decode(raw.as_slice()).ok());
         let problem = match cursor {
-            Some(c) if c.version == VERSION && c.filters == filters => return Ok(c),
+            Some(c) if c.version == VERSION && c.filters == filters => match c.checked(now) {
+                Ok(mut c) => {
+                    c.prune(lookback);
+                    return Ok(c);
+                }
+                Err(problem) => problem,
+            },
             None => "not a cursor of this gateway's StreamEvents",
             Some(c) if c.version != VERSION => "a cursor of another version",
             Some(_) => {
@@ -90,6 +115,56 @@ impl Cursor {
             }
         };
         Err(Error::invalid("cursor", problem))
+    }
+
+    /// What no cursor of this gateway holds: times before 1970 or after now, more ids than it
+    /// keeps, ids longer than CloudTrail's.
+    fn checked(self, now: i64) -> Result<Cursor, &'static str> {
+        let latest = now.saturating_add(CLOCK_SLACK);
+        let in_time = |second: i64| (0..=latest).contains(&second);
+        if !in_time(self.top) || !in_time(self.horizon) || self.low.is_some_and(|l| !in_time(l)) {
+            return Err("a time in the cursor is before 1970 or after now");
+        }
+        if self.low.is_some_and(|low| low > self.top) {
+            return Err("the cursor's history goes below its own start");
+        }
+        if self.seen.len() > MAX_ENTRIES || self.low_ids.len() > MAX_ENTRIES {
+            return Err("the cursor holds more events than a cursor of this gateway");
+        }
+        let ids = self.low_ids.iter().chain(self.seen.iter().map(|s| &s.id));
+        if ids.into_iter().any(|id| id.len() > MAX_ID) {
+            return Err("an event id in the cursor is longer than CloudTrail's");
+        }
+        if self.seen.iter().any(|s| !in_time(s.second)) {
+            return Err("a time in the cursor is before 1970 or after now");
+        }
+        Ok(self)
+    }
+
+    /// Forgets what its own horizon says is done (and, while catching up, what is newer than its
+    /// start), and keeps at most `MAX_ENTRIES` of each list.
+    fn prune(&mut self, lookback: i64) {
+        let (floor, top) = if self.caught_up {
+            (self.horizon - lookback, self.horizon)
+        } else {
+            (self.top - lookback, self.top)
+        };
+        self.seen.retain(|s| (floor..=top).contains(&s.second));
+        self.bound();
+    }
+
+    /// At most `MAX_ENTRIES` ids in each list: past it, the oldest eighth goes (at once, so the
+    /// sort is not paid per event).
+    fn bound(&mut self) {
+        const KEEP: usize = MAX_ENTRIES - MAX_ENTRIES / 8;
+        if self.seen.len() > MAX_ENTRIES {
+            self.seen.sort_by_key(|s| std::cmp::Reverse(s.second));
+            self.seen.truncate(KEEP);
+        }
+        if self.low_ids.len() > MAX_ENTRIES {
+            let extra = self.low_ids.len() - KEEP;
+            self.low_ids.drain(..extra);
+        }
     }
 
     /// Notes `id` (of `second`) delivered while catching up, newest first.
@@ -105,6 +180,7 @@ impl Cursor {
                 second,
             });
         }
+        self.bound();
     }
 
     /// Whether an event met again while catching up was delivered already.
@@ -131,6 +207,7 @@ impl Cursor {
             id: id.to_owned(),
             second,
         });
+        self.bound();
     }
 
     /// Following: a poll up to second `horizon` is done; what is older than the look-back is
@@ -155,6 +232,88 @@ impl Cursor {
 mod tests {
     use super::*;
 
+    fn refused(cursor: &Cursor, now: i64) -> String {
+        let status = Cursor::decode(&cursor.encode(), &cursor.filters, now, 900).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        format!("{status:?}")
+    }
+
+    /// The attack: `seen` entries with second = i64::MAX were never pruned and were re-encoded into
+    /// every message (10 streams with 4 MB cursors: RSS 30 MiB -> 964 MiB).
+    #[test]
+    fn forged_cursors_are_refused_or_pruned() {
+        let filters = fingerprint(b"f");
+        let now = 1_700_000_000;
+        let forged = |f: &dyn Fn(&mut Cursor)| {
+            let mut c = Cursor::start(filters.clone(), now);
+            c.catch_up(900);
+            f(&mut c);
+            c
+        };
+        let far = forged(&|c| {
+            c.seen.push(Seen {
+                id: "x".into(),
+                second: i64::MAX,
+            })
+        });
+        assert!(refused(&far, now).contains("after now"));
+        assert!(refused(&forged(&|c| c.horizon = i64::MIN), now).contains("before 1970"));
+        assert!(refused(&forged(&|c| c.top = now + 3_600), now).contains("after now"));
+        let many = forged(&|c| {
+            c.seen = (0..=MAX_ENTRIES)
+                .map(|i| Seen {
+                    id: i.to_string(),
+                    second: now,
+                })
+                .collect()
+        });
+        assert!(refused(&many, now).contains("more events"));
+        let long_id = forged(&|c| {
+            c.seen.push(Seen {
+                id: "i".repeat(200),
+                second: now,
+            })
+        });
+        assert!(refused(&long_id, now).contains("longer"));
+        // Too long as text: refused before decoding.
+        let text = "A".repeat(MAX_TEXT + 1);
+        assert!(Cursor::decode(&text, &filters, now, 900).is_err());
+        // Within bounds, what its own horizon says is done is forgotten at once.
+        let stale = forged(&|c| {
+            c.seen = vec![
+                Seen {
+                    id: "old".into(),
+                    second: now - 5_000,
+                },
+                Seen {
+                    id: "new".into(),
+                    second: now - 10,
+                },
+            ]
+        });
+        let decoded = Cursor::decode(&stale.encode(), &filters, now, 900).unwrap();
+        assert_eq!(decoded.seen.len(), 1);
+        assert_eq!(decoded.seen[0].id, "new");
+    }
+
+    #[test]
+    fn a_cursor_keeps_a_bounded_number_of_ids() {
+        let mut c = Cursor::start(fingerprint(b"f"), 10_000);
+        for i in 0..(MAX_ENTRIES + 100) {
+            c.delivered_in_history(&format!("h{i}"), 10_000, 900);
+        }
+        assert!(c.low_ids.len() <= MAX_ENTRIES && c.seen.len() <= MAX_ENTRIES);
+        assert!(c.low_ids.contains(&format!("h{}", MAX_ENTRIES + 99)), "the newest stay");
+        c.catch_up(900);
+        for i in 0..(MAX_ENTRIES * 2) {
+            c.delivered_following(&format!("{:036}", i), 10_000 + i as i64 / 100);
+        }
+        assert!(c.seen.len() <= MAX_ENTRIES);
+        assert!(c.encode().len() < MAX_TEXT, "{}", c.encode().len());
+        let oldest_kept = c.seen.iter().map(|s| s.second).min().unwrap();
+        assert!(oldest_kept > 10_000 + 40, "the oldest went first: {oldest_kept}");
+    }
+
     #[test]
     fn cursors_round_trip_and_belong_to_their_filters() {
         let filters = fingerprint(b"EventName=CreateTrail");
@@ -169,10 +328,11 @@ mod tests {
         assert!(c.history_has("a", 990) && c.history_has("c", 900) && !c.history_has("d", 900));
         assert!(!c.history_has("e", 899));
         let text = c.encode();
-        assert_eq!(Cursor::decode(&text, &filters).unwrap(), c);
-        let other = Cursor::decode(&text, &fingerprint(b"EventName=DeleteTrail")).unwrap_err();
+        assert_eq!(Cursor::decode(&text, &filters, 1_000, 60).unwrap(), c);
+        let other = Cursor::decode(&text, &fingerprint(b"EventName=DeleteTrail"), 1_000, 60)
+            .unwrap_err();
         assert_eq!(other.code(), tonic::Code::InvalidArgument);
-        assert!(Cursor::decode("not a cursor", &filters).is_err());
+        assert!(Cursor::decode("not a cursor", &filters, 1_000, 60).is_err());
         // Into following: the history's newest events (within the look-back) are remembered.
         c.catch_up(60);
         assert_eq!(

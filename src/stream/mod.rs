@@ -5,6 +5,7 @@
 //! events of that window, and hands each newly visible one to every follower once, through a bounded
 //! broadcast: a follower further behind than its capacity is told so (and ends with its cursor).
 
+pub mod buffer;
 pub mod cursor;
 
 use std::{
@@ -40,6 +41,8 @@ impl Default for StreamConfig {
 
 /// Messages a stream holds for a reader that has not taken them (then it stops fetching).
 pub const STREAM_BUFFER: usize = 16;
+/// Bytes a stream holds for a reader that has not taken them (then it stops fetching).
+pub const STREAM_BUFFER_BYTES: usize = 1 << 20;
 /// Batches a feed holds for its slowest follower (then that follower is ended with its cursor).
 pub const FEED_BUFFER: usize = 256;
 

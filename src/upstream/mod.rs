@@ -46,7 +46,7 @@ fn timeout_config(c: &UpstreamConfig) -> TimeoutConfig {
 }
 
 /// Who a call is made as when no principal makes it (authentication off, the health probe).
-pub const GATEWAY: &str = "cloudtrail-gateway";
+pub const GATEWAY: &str = crate::principal::GATEWAY;
 
 /// How the identity of a call's credentials is chosen.
 #[derive(Debug)]
@@ -62,7 +62,33 @@ enum Identities {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
     target: Target,
-    who: Arc<str>,
+    who: Who,
+}
+
+/// Whom calls are made as: `key` keeps callers apart (a principal qualified by its source, see
+/// `Principal::key`), `name` is what CloudTrail is told (session name, SourceIdentity, the
+/// embedded CloudTrail's user).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Who {
+    pub key: Arc<str>,
+    pub name: Arc<str>,
+}
+
+impl Who {
+    /// The gateway itself, or one of its own identities (the health probe).
+    fn own(name: Arc<str>) -> Who {
+        Who {
+            key: name.clone(),
+            name,
+        }
+    }
+
+    fn caller(principal: &Principal) -> Who {
+        Who {
+            key: principal.key.clone(),
+            name: principal.name.clone(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -110,13 +136,13 @@ impl Upstream {
     }
 
     /// Whom `caller`'s calls are made as.
-    fn who(&self, caller: Option<&Principal>) -> Arc<str> {
+    fn who(&self, caller: Option<&Principal>) -> Who {
         let inner = &*self.0;
         match (&inner.identities, caller) {
-            (Identities::Own, _) => inner.own.clone(),
-            (Identities::Sessions(s), Some(p)) if s.caller_identity() => p.name.clone(),
-            (Identities::LocalUsers(_), Some(p)) => p.name.clone(),
-            _ => inner.gateway.clone(),
+            (Identities::Own, _) => Who::own(inner.own.clone()),
+            (Identities::Sessions(s), Some(p)) if s.caller_identity() => Who::caller(p),
+            (Identities::LocalUsers(_), Some(p)) => Who::caller(p),
+            _ => Who::own(inner.gateway.clone()),
         }
     }
 
@@ -132,10 +158,10 @@ impl Upstream {
             Identities::Own => self.0.own.clone(),
             _ => Arc::from(name),
         };
-        self.client_of(target, who)
+        self.client_of(target, Who::own(who))
     }
 
-    fn client_of(&self, target: &Target, who: Arc<str>) -> Client {
+    fn client_of(&self, target: &Target, who: Who) -> Client {
         let key = ClientKey {
             target: target.clone(),
             who,
@@ -152,7 +178,7 @@ impl Upstream {
         match &inner.identities {
             Identities::Own => {}
             Identities::LocalUsers(local) => {
-                let user = local.user_key(&key.who);
+                let user = local.user_key(&key.who.name);
                 config = config.credentials_provider(Credentials::new(
                     user.access_key_id,
                     user.secret_access_key,

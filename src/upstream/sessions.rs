@@ -25,7 +25,7 @@ use aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriorit
 use aws_smithy_types::retry::ErrorKind;
 use tonic::Code;
 
-use super::GATEWAY;
+use super::{GATEWAY, Who};
 use crate::{
     accounts::{Account, AccountRole, names},
     error::Refused,
@@ -42,12 +42,12 @@ const STS_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Whose session, in which account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SessionKey {
-    who: Arc<str>,
+    who: Who,
     account: Arc<str>,
 }
 
 impl SessionKey {
-    pub fn new(who: Arc<str>, account: Arc<str>) -> SessionKey {
+    pub fn new(who: Who, account: Arc<str>) -> SessionKey {
         SessionKey { who, account }
     }
 }
@@ -148,7 +148,7 @@ impl Sessions {
     }
 
     async fn assume(&self, key: &SessionKey, role: &AccountRole) -> Result<Session, Refused> {
-        let who = &*key.who;
+        let who = &*key.who.name;
         let tag = |name: &str, value: String| {
             aws_sdk_sts::types::Tag::builder()
                 .key(name)

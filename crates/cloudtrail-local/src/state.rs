@@ -33,8 +33,18 @@ struct Snapshot {
     accounts: BTreeMap<String, Vec<Trail>>,
 }
 
-/// The trails in `path`, by account; none when the file does not exist yet.
+/// The trails in `path`, by account; none when the file does not exist yet. Anything but a regular
+/// file (a FIFO would hang the start, a device would be read forever) is refused.
 pub(crate) fn read(path: &Path) -> Result<BTreeMap<String, Vec<Trail>>, StateError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(StateError::Io {
+                path: path.to_owned(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            });
+        }
+        _ => {}
+    }
     let text = match std::fs::read(path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
@@ -80,10 +90,85 @@ pub(crate) fn write(path: &Path, accounts: &HashMap<String, Account>) -> Result<
         source,
     };
     let text = serde_json::to_vec_pretty(&snapshot).map_err(|e| io(e.into()))?;
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    std::fs::write(&partial, text).map_err(io)?;
-    std::fs::rename(&partial, path).map_err(io)
+    let partial = partial_name(path);
+    let written = write_new(&partial, &text).and_then(|()| std::fs::rename(&partial, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written.map_err(io)
+}
+
+/// A temporary name beside `path` nobody can have planted in advance: random, so a link or file
+/// waiting under a guessable name is never written through.
+fn partial_name(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{:016x}.partial", rand::random::<u64>()));
+    PathBuf::from(name)
+}
+
+/// Creates `path` exclusively (`O_CREAT|O_EXCL`: an existing file or symlink there is an error,
+/// never followed), readable by the owner only, and writes `bytes` to disk.
+fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ctl-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// The attack: a `<state>.partial` symlink planted beside the state file made every write go
+    /// through it to its target.
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_link_is_never_written_through() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = dir("link");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let state = dir.join("state.json");
+        std::os::unix::fs::symlink(&victim, dir.join("state.json.partial")).unwrap();
+        write(&state, &HashMap::new()).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(read(&state).unwrap().is_empty(), "the state was written");
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "owner only");
+        // Nothing left behind but the state and the planted link.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+        // A temporary name taken already (even by a link) is an error, not followed.
+        let taken = dir.join("taken");
+        std::os::unix::fs::symlink(&victim, &taken).unwrap();
+        assert!(write_new(&taken, b"x").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    /// The attack: a FIFO as state file hung the start.
+    #[cfg(unix)]
+    #[test]
+    fn only_a_regular_file_is_a_state_file() {
+        let dir = dir("fifo");
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let error = read(&fifo).unwrap_err().to_string();
+            assert!(error.contains("not a regular file"), "{error}");
+        }
+        let error = read(&dir).unwrap_err().to_string();
+        assert!(error.contains("not a regular file"), "{error}");
+    }
 }
 
 /// `Option<DateTime>` as seconds since the epoch (fractions kept), for serde.
