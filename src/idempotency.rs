@@ -130,10 +130,11 @@ impl Drop for Ticket {
     }
 }
 
-/// Checks a request id: a UUID.
-pub fn check_request_id(id: &str) -> Result<(), Error> {
+/// Checks a request id, a UUID, and returns it as one spelling: upper case, braces, `urn:uuid:` or
+/// no hyphens are the same id (a retry that respells it is still a retry).
+pub fn check_request_id(id: &str) -> Result<String, Error> {
     match uuid::Uuid::try_parse(id) {
-        Ok(_) => Ok(()),
+        Ok(uuid) => Ok(uuid.hyphenated().to_string()),
         Err(_) => Err(Error::invalid(
             "request_id",
             format!("'{id}' is not a UUID (e.g. 9f1c0d5e-2b7a-4c1e-8f3d-6a2b1c0d9e8f)"),
@@ -385,8 +386,19 @@ mod tests {
 
     #[test]
     fn request_ids_are_uuids() {
-        assert!(check_request_id(ID).is_ok());
+        assert_eq!(check_request_id(ID).unwrap(), ID);
         assert!(check_request_id("retry-1").is_err());
+        // One id, however it is spelled.
+        let upper = ID.to_uppercase();
+        let simple = ID.replace('-', "");
+        for spelling in [
+            upper.as_str(),
+            &format!("{{{ID}}}"),
+            &format!("urn:uuid:{ID}"),
+            &simple,
+        ] {
+            assert_eq!(check_request_id(spelling).unwrap(), ID, "{spelling}");
+        }
         assert_ne!(key("a", ID), key("b", ID));
         assert_ne!(
             fingerprint("CreateTrail", "t", b"m"),

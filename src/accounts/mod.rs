@@ -252,10 +252,23 @@ impl Accounts {
     /// only where the gateway may go. `refs` are the request's trail names and ARNs.
     pub fn resolve(&self, requested: Requested, refs: &[String]) -> Result<Target, Error> {
         // A malformed ARN routes nothing: the request's validation refuses it, naming its field.
-        let mut arns = refs
+        let arns: Vec<_> = refs
             .iter()
             .filter(|r| r.starts_with("arn:"))
-            .filter_map(|a| rules::parse_arn(a).ok().map(|parsed| (a, parsed)));
+            .filter_map(|a| rules::parse_arn(a).ok().map(|parsed| (a, parsed)))
+            .collect();
+        // Every ARN's partition, not only the first's: a second one elsewhere would go upstream.
+        if let Some((arn, parsed)) = arns.iter().find(|(_, p)| p.partition != "aws") {
+            return Err(refused(
+                Code::InvalidArgument,
+                "PartitionNotServed",
+                format!(
+                    "'{arn}' is in the {} partition; this gateway serves the aws partition",
+                    parsed.partition
+                ),
+            ));
+        }
+        let mut arns = arns.into_iter();
         let parsed = arns.next();
         if let Some((first, one)) = &parsed
             && let Some((other, _)) =
@@ -271,16 +284,6 @@ impl Accounts {
         }
         let (account, region) = match parsed {
             Some((arn, parsed)) => {
-                if parsed.partition != "aws" {
-                    return Err(refused(
-                        Code::InvalidArgument,
-                        "PartitionNotServed",
-                        format!(
-                            "'{arn}' is in the {} partition; this gateway serves the aws partition",
-                            parsed.partition
-                        ),
-                    ));
-                }
                 for (key, asked, named) in [
                     (ACCOUNT_KEY, &requested.account, parsed.account),
                     (REGION_KEY, &requested.region, parsed.region),
@@ -437,6 +440,14 @@ mod tests {
             )),
             Code::InvalidArgument
         );
+        // Another partition in second place is refused too (it was sent upstream).
+        let second = [
+            arn.to_owned(),
+            "arn:aws-cn:cloudtrail:eu-west-1:222222222222:trail/u".to_owned(),
+        ];
+        let refused = a.resolve(Requested::default(), &second).unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert!(refused.to_string().contains("aws-cn"), "{refused}");
         assert_eq!(
             code(a.resolve(ask(Some("333333333333"), None), &[])),
             Code::NotFound

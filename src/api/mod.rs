@@ -194,7 +194,9 @@ impl Gateway {
             .accounts()
             .account(&target.account)
             .map_or(0, |a| a.regions.len());
-        if !operation.finds_one_trail() || name.starts_with("arn:") || regions < 2 {
+        // A name that breaks the rules is refused by the conversion: no ListTrails for it.
+        let invalid = crate::convert::rules::trail_name_problem(name).is_some();
+        if !operation.finds_one_trail() || name.starts_with("arn:") || regions < 2 || invalid {
             return Ok(None);
         }
         let client = self.upstream.client(target, context.caller.as_ref());
@@ -342,8 +344,8 @@ impl Gateway {
             return (execute(message, context, &client).await, false);
         }
         let claim = async {
-            idempotency::check_request_id(message.request_id())?;
-            let key = idempotency::key(context.principal_name(), message.request_id());
+            let request_id = idempotency::check_request_id(message.request_id())?;
+            let key = idempotency::key(context.principal_name(), &request_id);
             let target = context.target.as_ref().map(ToString::to_string);
             let fingerprint = idempotency::fingerprint(
                 operation.name(),

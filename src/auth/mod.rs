@@ -91,6 +91,8 @@ pub enum Failure {
     Certificate(CertificateProblem),
     /// A valid credential naming a principal the gateway uses itself (`principal::RESERVED`).
     Reserved,
+    /// More than one `authorization` header.
+    Several,
 }
 
 impl Failure {
@@ -101,6 +103,7 @@ impl Failure {
             Failure::Scheme,
             Failure::UnknownToken,
             Failure::Reserved,
+            Failure::Several,
         ]
             .into_iter()
             .chain(JwtProblem::ALL.map(Failure::Jwt))
@@ -114,6 +117,7 @@ impl Failure {
             Failure::Scheme => "scheme",
             Failure::UnknownToken => "unknown_token",
             Failure::Reserved => "reserved_principal",
+            Failure::Several => "several_credentials",
             Failure::Jwt(p) => p.label(),
             Failure::Certificate(CertificateProblem::Unparsable) => "certificate_unparsable",
             Failure::Certificate(CertificateProblem::SeveralSpiffeIds) => "certificate_spiffe_ids",

@@ -140,6 +140,21 @@ fn what_start_up_refuses_is_refused_by_the_check() {
         err.contains("`tokens[0].roles`") && err.contains("reeder"),
         "{err}"
     );
+    // The names the gateway uses itself are nobody's (H6).
+    for reserved in ["cloudtrail-gateway", "event-streams", "Gateway-Health-Probe"] {
+        let file = temp_file(
+            "reserved.toml",
+            &format!(
+                "[[tokens]]\nprincipal = \"{reserved}\"\nsha256 = \"{}\"\n",
+                "0".repeat(64)
+            ),
+        );
+        let err = error_of(&["--config", file.to_str().unwrap()]);
+        assert!(
+            err.contains("`tokens[0].principal`") && err.contains("reserved"),
+            "{err}"
+        );
+    }
     let missing = [
         "--jwks-file",
         "/nonexistent/jwks.json",

@@ -142,17 +142,22 @@ where
             .extensions()
             .get::<TlsConnectInfo<TcpConnectInfo>>()
             .and_then(|info| info.peer_certs());
-        let verdict = self.auth.decide(
+        let mut presented = request.headers().get_all(http::header::AUTHORIZATION).iter();
+        let authorization = presented.next().map(|v| v.as_bytes());
+        // Two credentials are nobody's: which one a proxy or a server reads differs.
+        let several = presented.next().is_some();
+        let verdict = match self.auth.decide(
             request.uri().path(),
-            request
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .map(|v| v.as_bytes()),
+            authorization,
             certificates
                 .as_ref()
                 .and_then(|c| c.first())
                 .map(|c| c.as_ref()),
-        );
+        ) {
+            Verdict::Now(Decision::Open) => Verdict::Now(Decision::Open),
+            _ if several => Verdict::Now(Decision::Unauthenticated(Failure::Several)),
+            verdict => verdict,
+        };
         let state = match verdict {
             Verdict::Now(decision) => match act(decision, &mut request) {
                 Ok(principal) => State::Calling {
@@ -317,6 +322,17 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(code(&health), Some("0"));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // Two authorization headers, even both valid, are refused.
+        let service = layer(auth.clone()).layer(inner.clone());
+        let mut twice = request(&Operation::DescribeTrails.path());
+        for _ in 0..2 {
+            twice
+                .headers_mut()
+                .append("authorization", "Bearer s3cret".parse().unwrap());
+        }
+        let refused = service.oneshot(twice).await.unwrap();
+        assert_eq!(code(&refused), Some("16"));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

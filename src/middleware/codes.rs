@@ -1,7 +1,8 @@
 //! Status codes tonic chooses where gRPC's status-code table (and grpc-go, grpc-java, grpc-core)
 //! choose another: a message over `--max-message-size` is RESOURCE_EXHAUSTED there, OUT_OF_RANGE in
-//! tonic. Fixed in the headers (a request too large: trailers-only answer) and in the trailers (an
-//! answer too large), the message kept.
+//! tonic; a request that is not a valid protobuf message is the caller's error (INVALID_ARGUMENT),
+//! INTERNAL in tonic. Fixed in the headers (a request too large or malformed: trailers-only answer)
+//! and in the trailers (an answer too large), the message kept.
 
 use std::{
     future::Future,
@@ -16,24 +17,29 @@ use tower::{Layer, Service};
 
 const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
-/// OUT_OF_RANGE because a message was over the size limit → RESOURCE_EXHAUSTED.
+/// OUT_OF_RANGE because a message was over the size limit → RESOURCE_EXHAUSTED; INTERNAL because
+/// the request did not decode → INVALID_ARGUMENT.
 fn correct(headers: &mut HeaderMap) {
-    let out_of_range = headers
-        .get(&GRPC_STATUS)
-        .is_some_and(|v| v.as_bytes() == (Code::OutOfRange as i32).to_string().as_bytes());
-    if !out_of_range {
+    let is = |code: Code| {
+        headers
+            .get(&GRPC_STATUS)
+            .is_some_and(|v| v.as_bytes() == (code as i32).to_string().as_bytes())
+    };
+    // grpc-message is percent-encoded; tonic's size errors say "message length too large", its
+    // decode errors "failed to decode Protobuf message".
+    let says = |text: &str| {
+        headers
+            .get("grpc-message")
+            .is_some_and(|m| String::from_utf8_lossy(m.as_bytes()).contains(text))
+    };
+    let corrected = if is(Code::OutOfRange) && says("message%20length%20too%20large") {
+        Code::ResourceExhausted
+    } else if is(Code::Internal) && says("failed%20to%20decode%20Protobuf%20message") {
+        Code::InvalidArgument
+    } else {
         return;
-    }
-    // grpc-message is percent-encoded; tonic's size errors say "message length too large".
-    let too_large = headers.get("grpc-message").is_some_and(|m| {
-        String::from_utf8_lossy(m.as_bytes()).contains("message%20length%20too%20large")
-    });
-    if too_large {
-        headers.insert(
-            GRPC_STATUS,
-            HeaderValue::from(Code::ResourceExhausted as i32),
-        );
-    }
+    };
+    headers.insert(GRPC_STATUS, HeaderValue::from(corrected as i32));
 }
 
 #[derive(Debug, Clone, Default)]
@@ -167,6 +173,29 @@ mod tests {
             Some("11"),
             "other OUT_OF_RANGE stays"
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_does_not_decode_is_invalid_argument() {
+        let undecodable = || {
+            Ok(Status::internal(
+                "failed to decode Protobuf message: DescribeTrailsRequest.trail_name_list: invalid wire type",
+            )
+            .into_http())
+        };
+        let response = layer()
+            .layer(answer(undecodable))
+            .oneshot(request("/x/Y"))
+            .await
+            .unwrap();
+        assert_eq!(code_of(response.headers()), Some("3"));
+        let other = || Ok(Status::internal("a kept answer does not decode").into_http());
+        let response = layer()
+            .layer(answer(other))
+            .oneshot(request("/x/Y"))
+            .await
+            .unwrap();
+        assert_eq!(code_of(response.headers()), Some("13"), "other INTERNAL stays");
     }
 
     #[test]
