@@ -342,9 +342,7 @@ impl Drop for TracingGuard {
 }
 
 /// The human format's lines: callers' values escaped (`logfmt`).
-pub fn human_layer<S>(
-    ansi: bool,
-) -> tracing_subscriber::fmt::Layer<S, crate::logfmt::SafeFields>
+pub fn human_layer<S>(ansi: bool) -> tracing_subscriber::fmt::Layer<S, crate::logfmt::SafeFields>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
@@ -367,7 +365,9 @@ pub fn init_tracing(
     let lines = match format {
         // Colours only on a terminal: escape codes in a log file or collector are noise (and cost
         // formatting on every span field).
-        LogFormat::Human => human_layer(std::io::IsTerminal::is_terminal(&std::io::stdout())).boxed(),
+        LogFormat::Human => {
+            human_layer(std::io::IsTerminal::is_terminal(&std::io::stdout())).boxed()
+        }
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)

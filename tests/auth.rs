@@ -535,35 +535,55 @@ async fn jwt_principals_are_kept_apart_from_tokens_and_the_gateway() {
     auth.tokens = vec![token_entry("platform", "platform-token", &["operator"])];
     let gw = gateway_with(auth).await;
     let mut c = gw.client.clone();
-    for reserved in ["cloudtrail-gateway", "event-streams", "gateway-health-probe"] {
+    for reserved in [
+        "cloudtrail-gateway",
+        "event-streams",
+        "gateway-health-probe",
+    ] {
         let status = jwt_status(&mut c, &rsa.sign(claims(reserved, &["admin"])))
             .await
             .expect_err("a reserved name");
-        assert_eq!(status.code(), Code::Unauthenticated, "{reserved}: {status:?}");
+        assert_eq!(
+            status.code(),
+            Code::Unauthenticated,
+            "{reserved}: {status:?}"
+        );
     }
     let create = |request_id: &str| pb::CreateTrailRequest {
         request_id: request_id.into(),
         ..common::create_request("apart-trail")
     };
     let by_token = c
-        .create_trail(authorized(create("9f1c0d5e-2b7a-4c1e-8f3d-6a2b1c0d9e8f"), Some("platform-token")))
+        .create_trail(authorized(
+            create("9f1c0d5e-2b7a-4c1e-8f3d-6a2b1c0d9e8f"),
+            Some("platform-token"),
+        ))
         .await
         .expect("the token principal creates");
     assert!(by_token.metadata().get("x-cloudtrail-replayed").is_none());
     let jwt = rsa.sign(claims("platform", &["operator"]));
     // The same request id from the JWT's `platform` is its own: a new call, which CloudTrail refuses.
     let by_jwt = c
-        .create_trail(authorized(create("9f1c0d5e-2b7a-4c1e-8f3d-6a2b1c0d9e8f"), Some(&jwt)))
+        .create_trail(authorized(
+            create("9f1c0d5e-2b7a-4c1e-8f3d-6a2b1c0d9e8f"),
+            Some(&jwt),
+        ))
         .await
         .expect_err("not the token principal's answer");
     assert_eq!(by_jwt.code(), Code::AlreadyExists, "{by_jwt:?}");
     // The token principal's own retry is still a replay.
     let again = c
-        .create_trail(authorized(create("9f1c0d5e-2b7a-4c1e-8f3d-6a2b1c0d9e8f"), Some("platform-token")))
+        .create_trail(authorized(
+            create("9f1c0d5e-2b7a-4c1e-8f3d-6a2b1c0d9e8f"),
+            Some("platform-token"),
+        ))
         .await
         .expect("replayed");
     assert_eq!(
-        again.metadata().get("x-cloudtrail-replayed").map(|v| v.as_bytes()),
+        again
+            .metadata()
+            .get("x-cloudtrail-replayed")
+            .map(|v| v.as_bytes()),
         Some(&b"true"[..])
     );
 }

@@ -205,3 +205,78 @@ async fn an_impossible_answer_from_redis_is_not_believed() {
         "{metrics}"
     );
 }
+
+/// The attack: one reader's 4.1 MB DescribeTrails (460 000 names) was accepted and recorded as a
+/// ~4.6 MB event; from then on LookupEvents pages and StreamEvents in that account and Region failed
+/// for everyone ("encoded message length too large"). Now the gateway refuses the list at the edge,
+/// and the embedded CloudTrail (reached here directly, as any SDK client could) leaves an oversized
+/// field out, as CloudTrail does, and keeps its pages small.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_huge_request_cannot_poison_the_event_history() {
+    use aws_sdk_cloudtrail::config::{BehaviorVersion, Credentials, Region};
+    let local = common::test_local();
+    let gw = TestGateway::start_with(common::test_config(), local.clone()).await;
+    let mut client = gw.client.clone();
+    let names: Vec<String> = (0..200_000).map(|i| format!("trail-{i:08}")).collect();
+    let refused = client
+        .describe_trails(pb::DescribeTrailsRequest {
+            trail_name_list: names[..1001].to_vec(),
+            include_shadow_trails: None,
+        })
+        .await
+        .expect_err("over the list's bound");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(
+        common::violations(&refused).len(),
+        1,
+        "one violation, not 1001"
+    );
+    // Straight to the embedded CloudTrail: it takes the list, as CloudTrail would.
+    let key = local.user_key("attacker");
+    let direct = aws_sdk_cloudtrail::Client::from_conf(
+        aws_sdk_cloudtrail::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                key.access_key_id,
+                key.secret_access_key,
+                None,
+                None,
+                "test",
+            ))
+            .http_client(local.clone())
+            .build(),
+    );
+    direct
+        .describe_trails()
+        .set_trail_name_list(Some(names))
+        .send()
+        .await
+        .expect("the embedded CloudTrail answers");
+    // Everyone's LookupEvents still pages, and the huge call's record says its field was left out.
+    let page = client
+        .lookup_events(pb::LookupEventsRequest::default())
+        .await
+        .expect("a default page")
+        .into_inner();
+    let recorded = page
+        .events
+        .iter()
+        .find(|e| e.event_name == "DescribeTrails" && e.username == "attacker")
+        .expect("the call is recorded");
+    let record: serde_json::Value =
+        serde_json::from_str(&recorded.cloud_trail_event).expect("JSON");
+    assert_eq!(record["omitted"], true, "{record}");
+    assert!(record["requestParameters"].is_null());
+    assert!(recorded.cloud_trail_event.len() < 10_000);
+    let mut stream = client
+        .stream_events(pb::StreamEventsRequest::default())
+        .await
+        .expect("a stream")
+        .into_inner();
+    let mut streamed = 0;
+    while let Some(message) = tokio_stream::StreamExt::next(&mut stream).await {
+        streamed += message.expect("every message sendable").events.len();
+    }
+    assert!(streamed >= 1);
+}

@@ -105,9 +105,9 @@ impl Failure {
             Failure::Reserved,
             Failure::Several,
         ]
-            .into_iter()
-            .chain(JwtProblem::ALL.map(Failure::Jwt))
-            .chain(CertificateProblem::ALL.map(Failure::Certificate))
+        .into_iter()
+        .chain(JwtProblem::ALL.map(Failure::Jwt))
+        .chain(CertificateProblem::ALL.map(Failure::Certificate))
     }
 
     /// A short label for logs and metrics (never the credential itself).
@@ -306,7 +306,11 @@ impl Authenticator {
 }
 
 /// A verified JWT's principal; a `sub` the gateway uses itself names nobody.
-fn jwt_principal(jwt: &JwtVerifier, name: String, roles: Vec<String>) -> Result<Principal, Failure> {
+fn jwt_principal(
+    jwt: &JwtVerifier,
+    name: String,
+    roles: Vec<String>,
+) -> Result<Principal, Failure> {
     if crate::principal::is_reserved(&name) {
         return Err(Failure::Reserved);
     }

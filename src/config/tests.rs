@@ -141,7 +141,11 @@ fn what_start_up_refuses_is_refused_by_the_check() {
         "{err}"
     );
     // The names the gateway uses itself are nobody's (H6).
-    for reserved in ["cloudtrail-gateway", "event-streams", "Gateway-Health-Probe"] {
+    for reserved in [
+        "cloudtrail-gateway",
+        "event-streams",
+        "Gateway-Health-Probe",
+    ] {
         let file = temp_file(
             "reserved.toml",
             &format!(

@@ -12,6 +12,10 @@ pub const MAX_EVENT_SELECTORS: usize = 5;
 pub const MAX_DATA_RESOURCE_VALUES: usize = 250;
 pub const MAX_ADVANCED_CONDITIONS: usize = 500;
 pub const MAX_LIST_TAGS_ARNS: usize = 20;
+/// DescribeTrails' `trailNameList`: CloudTrail documents no bound, so the gateway sets one far above
+/// what an account holds (five trails per Region, plus organization and shadow trails): a 4 MB list
+/// of 460 000 names was accepted and recorded as one event too large to page through.
+pub const MAX_DESCRIBE_TRAILS_NAMES: usize = 1000;
 pub const MAX_LOOKUP_RESULTS: i32 = 50;
 pub const MAX_LOOKUP_VALUE_CHARS: usize = 2000;
 

@@ -91,6 +91,18 @@ pub fn describe_trails(
     call: DescribeTrailsFluentBuilder,
 ) -> Result<DescribeTrailsFluentBuilder, Error> {
     let mut v = Violations::default();
+    if req.trail_name_list.len() > rules::MAX_DESCRIBE_TRAILS_NAMES {
+        // One violation, not one per name: the answer stays small too.
+        v.add(
+            "trail_name_list",
+            format!(
+                "at most {} names, got {}",
+                rules::MAX_DESCRIBE_TRAILS_NAMES,
+                req.trail_name_list.len()
+            ),
+        );
+        return v.into_result(call);
+    }
     for (i, name) in req.trail_name_list.iter().enumerate() {
         rules::trail_name_or_arn(&mut v, &format!("trail_name_list[{i}]"), name);
     }

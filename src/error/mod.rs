@@ -335,26 +335,40 @@ impl From<Error> for Status {
     }
 }
 
-/// Collects field violations while a request is checked, so a caller learns every problem at once.
+/// Collects field violations while a request is checked, so a caller learns every problem at once
+/// (the first `MAX_VIOLATIONS`, then how many more: a huge bad request gets a small answer).
 #[derive(Debug, Default)]
-pub struct Violations(Vec<FieldViolation>);
+pub struct Violations(Vec<FieldViolation>, usize);
+
+/// The most violations one answer lists.
+pub const MAX_VIOLATIONS: usize = 100;
 
 impl Violations {
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, description));
+        if self.0.len() < MAX_VIOLATIONS {
+            self.0.push(FieldViolation::new(field, description));
+        } else {
+            self.1 += 1;
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    /// `Ok(value)` when nothing was found, else the INVALID_ARGUMENT error listing every violation.
+    /// `Ok(value)` when nothing was found, else the INVALID_ARGUMENT error listing the violations.
     pub fn into_result<T>(self, value: T) -> Result<T, Error> {
-        if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(Error::InvalidArgument(self.0))
+        let Violations(mut found, more) = self;
+        if found.is_empty() {
+            return Ok(value);
         }
+        if more > 0 {
+            found.push(FieldViolation::new(
+                "(request)",
+                format!("and {more} more violations"),
+            ));
+        }
+        Err(Error::InvalidArgument(found))
     }
 }
 

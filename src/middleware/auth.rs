@@ -142,7 +142,10 @@ where
             .extensions()
             .get::<TlsConnectInfo<TcpConnectInfo>>()
             .and_then(|info| info.peer_certs());
-        let mut presented = request.headers().get_all(http::header::AUTHORIZATION).iter();
+        let mut presented = request
+            .headers()
+            .get_all(http::header::AUTHORIZATION)
+            .iter();
         let authorization = presented.next().map(|v| v.as_bytes());
         // Two credentials are nobody's: which one a proxy or a server reads differs.
         let several = presented.next().is_some();

@@ -195,7 +195,11 @@ mod tests {
             .oneshot(request("/x/Y"))
             .await
             .unwrap();
-        assert_eq!(code_of(response.headers()), Some("13"), "other INTERNAL stays");
+        assert_eq!(
+            code_of(response.headers()),
+            Some("13"),
+            "other INTERNAL stays"
+        );
     }
 
     #[test]

@@ -77,7 +77,10 @@ mod tests {
         let third = tokio::time::timeout(Duration::from_millis(50), sender.send(3, half)).await;
         assert!(third.is_err(), "held: the reader took nothing");
         assert_eq!(receiver.next().await, Some(1));
-        assert!(sender.send(3, half).await, "a message taken gave its bytes back");
+        assert!(
+            sender.send(3, half).await,
+            "a message taken gave its bytes back"
+        );
         // Larger than the whole budget: sent once the buffer is empty.
         assert_eq!(receiver.next().await, Some(2));
         assert_eq!(receiver.next().await, Some(3));

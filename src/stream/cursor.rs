@@ -303,7 +303,10 @@ mod tests {
             c.delivered_in_history(&format!("h{i}"), 10_000, 900);
         }
         assert!(c.low_ids.len() <= MAX_ENTRIES && c.seen.len() <= MAX_ENTRIES);
-        assert!(c.low_ids.contains(&format!("h{}", MAX_ENTRIES + 99)), "the newest stay");
+        assert!(
+            c.low_ids.contains(&format!("h{}", MAX_ENTRIES + 99)),
+            "the newest stay"
+        );
         c.catch_up(900);
         for i in 0..(MAX_ENTRIES * 2) {
             c.delivered_following(&format!("{:036}", i), 10_000 + i as i64 / 100);
@@ -311,7 +314,10 @@ mod tests {
         assert!(c.seen.len() <= MAX_ENTRIES);
         assert!(c.encode().len() < MAX_TEXT, "{}", c.encode().len());
         let oldest_kept = c.seen.iter().map(|s| s.second).min().unwrap();
-        assert!(oldest_kept > 10_000 + 40, "the oldest went first: {oldest_kept}");
+        assert!(
+            oldest_kept > 10_000 + 40,
+            "the oldest went first: {oldest_kept}"
+        );
     }
 
     #[test]
@@ -329,8 +335,8 @@ mod tests {
         assert!(!c.history_has("e", 899));
         let text = c.encode();
         assert_eq!(Cursor::decode(&text, &filters, 1_000, 60).unwrap(), c);
-        let other = Cursor::decode(&text, &fingerprint(b"EventName=DeleteTrail"), 1_000, 60)
-            .unwrap_err();
+        let other =
+            Cursor::decode(&text, &fingerprint(b"EventName=DeleteTrail"), 1_000, 60).unwrap_err();
         assert_eq!(other.code(), tonic::Code::InvalidArgument);
         assert!(Cursor::decode("not a cursor", &filters, 1_000, 60).is_err());
         // Into following: the history's newest events (within the look-back) are remembered.

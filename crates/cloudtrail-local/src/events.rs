@@ -129,7 +129,7 @@ impl EventStore {
             "awsRegion": region,
             "sourceIPAddress": "127.0.0.1",
             "userAgent": s.user_agent,
-            "requestParameters": camel_keys(s.request),
+            "requestParameters": Value::Null,
             "responseElements": Value::Null,
             "requestID": s.request_id,
             "eventID": id,
@@ -139,8 +139,11 @@ impl EventStore {
             "recipientAccountId": account,
             "eventCategory": "Management",
         });
+        record["requestParameters"] = within_field_size(camel_keys(s.request), &mut record);
         match s.response {
-            Ok(answer) if !read_only => record["responseElements"] = camel_keys(answer),
+            Ok(answer) if !read_only => {
+                record["responseElements"] = within_field_size(camel_keys(answer), &mut record)
+            }
             Ok(_) => {}
             Err(e) => {
                 record["errorCode"] = json!(e.code);
@@ -285,6 +288,7 @@ impl EventStore {
             None => (i64::MAX, u32::MAX, u64::MAX),
         };
         let mut events = Vec::with_capacity(query.max_results);
+        let mut bytes = 0;
         let mut next_token = None;
         let Some(stored) = self.regions.get(ctx.region) else {
             return Ok(json!({ "Events": [] }));
@@ -300,11 +304,14 @@ impl EventStore {
             if !query.matches(e) {
                 continue;
             }
-            if events.len() == query.max_results {
+            if events.len() == query.max_results || bytes + e.json.len() > MAX_PAGE_BYTES {
                 // One more matches: the page is full and the token points after its last event.
-                next_token = Some(query.encode_token(last_key(&events)));
-                break;
+                if !events.is_empty() {
+                    next_token = Some(query.encode_token(last_key(&events)));
+                    break;
+                }
             }
+            bytes += e.json.len();
             events.push((*key, e));
         }
         let list: Vec<Value> = events
@@ -317,6 +324,23 @@ impl EventStore {
         }
         Ok(answer)
     }
+}
+
+/// The largest `requestParameters` or `responseElements` CloudTrail keeps (100 KB): beyond, the
+/// field is left out and the record says `"omitted": true`, as CloudTrail documents for a field over
+/// its size. A 4 MB request recorded whole made every LookupEvents page holding it unsendable.
+pub const MAX_FIELD_BYTES: usize = 100 * 1024;
+
+/// The most event bytes one LookupEvents page holds (then it ends early, with a NextToken): a page
+/// of 50 large events stays well inside a gRPC message.
+pub const MAX_PAGE_BYTES: usize = 1 << 20;
+
+fn within_field_size(field: Value, record: &mut Value) -> Value {
+    if field.to_string().len() <= MAX_FIELD_BYTES {
+        return field;
+    }
+    record["omitted"] = json!(true);
+    Value::Null
 }
 
 /// CloudTrail records API parameters with the first letter lowered (`S3BucketName` → `s3BucketName`).
@@ -602,6 +626,37 @@ mod tests {
         }
         let expected: Vec<String> = (0..7).rev().map(|i| format!("id-{i}")).collect();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn pages_stay_within_their_byte_bound() {
+        let mut store = EventStore::new(1000);
+        let big = "p".repeat(300_000);
+        for i in 0..10 {
+            let record = json!({
+                "eventID": format!("big-{i}"), "eventName": "Big", "eventTime": rfc(1_700_000_000 + i),
+                "awsRegion": "us-east-1", "eventSource": "test.amazonaws.com",
+                "userIdentity": {"type": "IAMUser", "userName": "alice"},
+                "requestParameters": {"x": big},
+            });
+            assert!(store.add_record(&record));
+        }
+        let mut body = json!({"MaxResults": 50});
+        let mut seen = Vec::new();
+        loop {
+            let page = store.lookup(&ctx("us-east-1"), &body).unwrap();
+            assert!(
+                page.to_string().len() < MAX_PAGE_BYTES + 400_000,
+                "one event past the bound at most"
+            );
+            assert!(!ids(&page).is_empty());
+            seen.extend(ids(&page));
+            match page.get("NextToken") {
+                Some(t) => body["NextToken"] = t.clone(),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 10, "every event, over several pages");
     }
 
     #[test]
