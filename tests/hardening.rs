@@ -280,3 +280,51 @@ async fn one_huge_request_cannot_poison_the_event_history() {
     }
     assert!(streamed >= 1);
 }
+
+/// The attack: ~9000 idle TCP connections to the side port exhausted the process's file descriptors
+/// (`accept failed error=Too many open files` on the gRPC port; calls and /readyz stopped). Now the
+/// side port holds at most `metrics_max_connections`, each with `handshake_timeout` to send its
+/// request, and serves one request per connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_side_port_is_bounded_and_idle_connections_are_closed() {
+    let gw = TestGateway::start_with(
+        with_server(|s| {
+            s.metrics_max_connections = 4;
+            s.handshake_timeout = Duration::from_millis(500);
+        }),
+        common::test_local(),
+    )
+    .await;
+    let side = gw.http_addr;
+    let closed = tokio::task::spawn_blocking(move || {
+        let mut idle: Vec<TcpStream> = (0..4)
+            .map(|_| TcpStream::connect(side).expect("connect"))
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        let mut over = TcpStream::connect(side).expect("connect");
+        let over_closed = closed_by_peer(&mut over, Duration::from_millis(300));
+        let started = Instant::now();
+        let idle_closed = idle
+            .iter_mut()
+            .all(|s| closed_by_peer(s, Duration::from_secs(3)));
+        (over_closed, idle_closed, started.elapsed())
+    })
+    .await
+    .expect("blocking");
+    assert!(closed.0, "beyond metrics_max_connections: closed at once");
+    assert!(closed.1, "idle connections: closed");
+    assert!(closed.2 < Duration::from_secs(2), "{:?}", closed.2);
+    // The places are free again, and the gRPC port never noticed.
+    let (status, body) = gw.http_get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("cloudtrail_gateway_connections_refused_total{reason=\"side_port_limit\"} 1"),
+        "{body}"
+    );
+    assert_eq!(gw.http_get("/readyz").await.0, 200);
+    gw.client
+        .clone()
+        .describe_trails(pb::DescribeTrailsRequest::default())
+        .await
+        .expect("served");
+}

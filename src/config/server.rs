@@ -37,12 +37,23 @@ pub struct ServerSettings {
     /// stream ends; beyond, RESOURCE_EXHAUSTED at once.
     #[arg(long, value_name = "N", default_value = "1000")]
     pub max_streaming_calls: usize,
+    /// Of those, streams opened without credentials (health Watch, reflection) open at once.
+    #[arg(long, value_name = "N", default_value = "100")]
+    pub max_open_streams: usize,
+    /// Of those, streams one principal may hold open at once (a role's `max_streams` raises it).
+    #[arg(long, value_name = "N", default_value = "100")]
+    pub max_streams_per_principal: usize,
     /// Client connections open at once; beyond, a new connection is closed at once.
     #[arg(long, value_name = "N", default_value = "2000")]
     pub max_connections: usize,
-    /// Time a new connection has to finish its TLS handshake and send the HTTP/2 preface.
+    /// Time a new connection has to finish its TLS handshake, send the HTTP/2 preface and open its
+    /// first stream (on the side port: to send its request headers).
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub handshake_timeout: HumanDuration,
+    /// Connections to the side port (metrics_listen) open at once; beyond, closed at once. Each
+    /// serves one request and has handshake_timeout to send it.
+    #[arg(long, value_name = "N", default_value = "64")]
+    pub metrics_max_connections: usize,
     /// Largest request or response message in bytes.
     #[arg(long, value_name = "BYTES", default_value = "4194304")]
     pub max_message_size: usize,
@@ -71,8 +82,11 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     pub max_concurrent_requests: usize,
     pub max_streaming_calls: usize,
+    pub max_open_streams: usize,
+    pub max_streams_per_principal: usize,
     pub max_connections: usize,
     pub handshake_timeout: Duration,
+    pub metrics_max_connections: usize,
     pub max_message_size: usize,
     pub request_timeout: Duration,
     pub keepalive_interval: Duration,
@@ -97,8 +111,17 @@ impl ServerSettings {
                 self.max_concurrent_requests,
             )?,
             max_streaming_calls: at_least_one("max_streaming_calls", self.max_streaming_calls)?,
+            max_open_streams: at_least_one("max_open_streams", self.max_open_streams)?,
+            max_streams_per_principal: at_least_one(
+                "max_streams_per_principal",
+                self.max_streams_per_principal,
+            )?,
             max_connections: at_least_one("max_connections", self.max_connections)?,
             handshake_timeout: positive("handshake_timeout", self.handshake_timeout.0)?,
+            metrics_max_connections: at_least_one(
+                "metrics_max_connections",
+                self.metrics_max_connections,
+            )?,
             max_message_size: at_least_one("max_message_size", self.max_message_size)?,
             request_timeout: positive("request_timeout", self.request_timeout.0)?,
             keepalive_interval: positive("keepalive_interval", self.keepalive_interval.0)?,

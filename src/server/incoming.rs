@@ -123,6 +123,10 @@ pub enum Refused {
     Handshake,
     Preface,
     Timeout,
+    /// No first stream within the handshake time after the preface.
+    Idle,
+    /// At the side port's `metrics_max_connections`.
+    SidePortLimit,
 }
 
 impl Refused {
@@ -132,11 +136,13 @@ impl Refused {
             Refused::Handshake => "tls_handshake",
             Refused::Preface => "not_http2",
             Refused::Timeout => "handshake_timeout",
+            Refused::Idle => "no_stream",
+            Refused::SidePortLimit => "side_port_limit",
         }
     }
 }
 
-fn refused(reason: Refused) {
+pub fn refused(reason: Refused) {
     metrics::counter!(telemetry::CONNECTIONS_REFUSED, "reason" => reason.label()).increment(1);
 }
 
@@ -151,6 +157,39 @@ async fn preface<S: AsyncRead + Unpin>(stream: &mut S) -> Result<[u8; 24], Refus
         Ok(preface)
     } else {
         Err(Refused::Preface)
+    }
+}
+
+/// A listener's connections, accept errors waited out.
+pub struct Accepting {
+    listener: TcpListener,
+    backoff: Duration,
+}
+
+impl Accepting {
+    pub fn new(listener: TcpListener) -> Accepting {
+        Accepting {
+            listener,
+            backoff: Duration::from_millis(5),
+        }
+    }
+
+    /// The next connection. Out of file descriptors, most likely, when accept fails: wait for
+    /// connections to close (5 ms, doubling to 1 s) rather than spin on an accept that fails at once.
+    pub async fn next(&mut self) -> TcpStream {
+        loop {
+            match self.listener.accept().await {
+                Ok((tcp, _)) => {
+                    self.backoff = Duration::from_millis(5);
+                    return tcp;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?self.backoff, "accept failed");
+                    tokio::time::sleep(self.backoff).await;
+                    self.backoff = (self.backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
     }
 }
 
@@ -203,6 +242,8 @@ pub fn accept<H: Handshake>(
         Refused::Handshake,
         Refused::Preface,
         Refused::Timeout,
+        Refused::Idle,
+        Refused::SidePortLimit,
     ] {
         metrics::counter!(telemetry::CONNECTIONS_REFUSED, "reason" => reason.label()).increment(0);
     }
@@ -210,25 +251,11 @@ pub fn accept<H: Handshake>(
     let (ready, queue) = mpsc::channel(QUEUE);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(5);
+        let mut accepting = Accepting::new(listener);
         loop {
             let tcp = tokio::select! {
-                accepted = listener.accept() => accepted,
+                tcp = accepting.next() => tcp,
                 () = ready.closed() => return,
-            };
-            let tcp = match tcp {
-                Ok((tcp, _)) => {
-                    backoff = Duration::from_millis(5);
-                    tcp
-                }
-                Err(e) => {
-                    // Out of file descriptors, most likely: wait for connections to close rather
-                    // than spin on an accept that fails at once.
-                    tracing::warn!(error = %e, retry_in = ?backoff, "accept failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
             };
             let Ok(permit) = slots.clone().try_acquire_owned() else {
                 refused(Refused::Limit);

@@ -2,6 +2,7 @@
 //! its tower layers, health and reflection, the HTTP side port, and a graceful shutdown.
 //! Connections are accepted by `incoming` (bounded, timed handshakes) and secured by `tls`.
 
+pub mod fds;
 pub mod incoming;
 pub mod tls;
 
@@ -98,6 +99,7 @@ pub async fn serve_with(
     // One crypto provider for every rustls user (server TLS, Redis TLS, the JWKS fetcher); a second
     // call finds it installed.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    fds::check(config.server.max_connections + config.server.metrics_max_connections);
     let metrics = telemetry::metrics()?;
     let upstream = upstream::connect(&config.upstream, &config.accounts, &local).await?;
     let default_target = upstream.accounts().default_target().clone();
@@ -161,12 +163,17 @@ pub async fn serve_with(
     })));
     let (side_port_stop, side_port_stopped) = oneshot::channel::<()>();
     let metrics_addr = http.as_ref().and_then(|l| l.local_addr().ok());
+    let side_limits = side_port::Limits {
+        max_connections: config.server.metrics_max_connections,
+        request_timeout: config.server.handshake_timeout,
+    };
     let side_port = http.map(|listener| {
         tokio::spawn(side_port::serve(
             listener,
             metrics,
             health.clone(),
             limiter.clone(),
+            side_limits,
             async {
                 let _ = side_port_stopped.await;
             },
