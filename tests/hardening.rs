@@ -328,3 +328,134 @@ async fn the_side_port_is_bounded_and_idle_connections_are_closed() {
         .await
         .expect("served");
 }
+
+fn token(
+    principal: &str,
+    token: &str,
+    roles: &[&str],
+) -> cloudtrail_gateway::auth::tokens::TokenEntry {
+    use sha2::Digest;
+    cloudtrail_gateway::auth::tokens::TokenEntry {
+        principal: principal.into(),
+        sha256: sha2::Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        accounts: Vec::new(),
+        regions: Vec::new(),
+    }
+}
+
+fn follow_as(token: &str) -> tonic::Request<pb::StreamEventsRequest> {
+    common::request(
+        pb::StreamEventsRequest {
+            follow: true,
+            ..Default::default()
+        },
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+}
+
+/// The attack: 1200 unauthenticated Health/Watch streams, or 1000 followers from one reader, made
+/// every other caller's StreamEvents and Health/Watch RESOURCE_EXHAUSTED; and 2000 connections that
+/// sent the HTTP/2 preface and then nothing held their places ~41 s each. Now unauthenticated streams
+/// have a pool of their own, each principal a bound of its own, and a connection that opens no
+/// stream within `handshake_timeout` is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_caller_can_take_every_stream_or_connection() {
+    let mut config = with_server(|s| {
+        s.max_streaming_calls = 50;
+        s.max_open_streams = 2;
+        s.max_streams_per_principal = 3;
+        s.handshake_timeout = Duration::from_millis(500);
+    });
+    config.auth = cloudtrail_gateway::auth::AuthConfig {
+        tokens: vec![
+            token("greedy", "greedy-token", &["reader"]),
+            token("polite", "polite-token", &["reader"]),
+        ],
+        open_health: true,
+        ..Default::default()
+    };
+    let gw = TestGateway::start_with(config, common::test_local()).await;
+    let mut health = HealthClient::new(common::channel(gw.addr).await);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(
+            health
+                .watch(HealthCheckRequest::default())
+                .await
+                .expect("a place")
+                .into_inner(),
+        );
+    }
+    let refused = health
+        .watch(HealthCheckRequest::default())
+        .await
+        .expect_err("pool full");
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    let mut client = gw.client.clone();
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        streams.push(
+            client
+                .stream_events(follow_as("greedy-token"))
+                .await
+                .expect("within its bound")
+                .into_inner(),
+        );
+    }
+    let over = client
+        .stream_events(follow_as("greedy-token"))
+        .await
+        .expect_err("over its bound");
+    assert_eq!(over.code(), Code::ResourceExhausted, "{over:?}");
+    assert!(over.message().contains("this caller"), "{over:?}");
+    // The other reader is not locked out by either.
+    streams.push(
+        client
+            .stream_events(follow_as("polite-token"))
+            .await
+            .expect("its own places")
+            .into_inner(),
+    );
+    // A connection that says the preface and then nothing is closed within the handshake time.
+    let addr = gw.addr;
+    let silent_closed = tokio::task::spawn_blocking(move || {
+        let mut silent = TcpStream::connect(addr).expect("connect");
+        silent
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .expect("preface");
+        silent
+            .write_all(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0])
+            .expect("SETTINGS");
+        let started = Instant::now();
+        // The server's SETTINGS and ACK come first; then the close.
+        let mut bytes = [0u8; 256];
+        silent
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        loop {
+            match silent.read(&mut bytes) {
+                Ok(0) | Err(_) => break started.elapsed(),
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await
+    .expect("blocking");
+    assert!(
+        silent_closed < Duration::from_secs(3),
+        "closed after {silent_closed:?}"
+    );
+    let (_, metrics) = gw.http_get("/metrics").await;
+    for expected in [
+        "cloudtrail_gateway_shed_total{kind=\"stream_open\"} 1",
+        "cloudtrail_gateway_shed_total{kind=\"stream_principal\"} 1",
+        "cloudtrail_gateway_connections_refused_total{reason=\"no_stream\"} 1",
+    ] {
+        assert!(metrics.contains(expected), "{expected}\n{metrics}");
+    }
+    drop(streams);
+}

@@ -50,6 +50,10 @@ pub enum RoleEntry {
         accounts: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         regions: Vec<String>,
+        /// Streams a principal with this role may hold open at once (instead of
+        /// `max_streams_per_principal`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_streams: Option<usize>,
     },
 }
 
@@ -57,6 +61,13 @@ impl RoleEntry {
     pub fn rpcs(&self) -> &[String] {
         match self {
             RoleEntry::Rpcs(rpcs) | RoleEntry::Scoped { rpcs, .. } => rpcs,
+        }
+    }
+
+    pub fn max_streams(&self) -> Option<usize> {
+        match self {
+            RoleEntry::Rpcs(_) => None,
+            RoleEntry::Scoped { max_streams, .. } => *max_streams,
         }
     }
 
@@ -90,6 +101,7 @@ impl UnknownRpc {
 struct Grant {
     operations: HashSet<Operation>,
     scope: Scope,
+    max_streams: Option<usize>,
 }
 
 /// Role name → what it allows.
@@ -105,6 +117,7 @@ impl Policy {
         let anywhere = |operations: HashSet<Operation>| Grant {
             operations,
             scope: Scope::default(),
+            max_streams: None,
         };
         let mut roles: HashMap<String, Grant> = HashMap::new();
         roles.insert(
@@ -132,6 +145,7 @@ impl Policy {
                 Grant {
                     operations,
                     scope: entry.scope(),
+                    max_streams: entry.max_streams(),
                 },
             );
         }
@@ -153,6 +167,14 @@ impl Policy {
             .iter()
             .filter_map(|r| self.roles.get(r))
             .any(|grant| grant.operations.contains(&operation) && grant.scope.includes(target))
+    }
+
+    /// The most streams any of `roles` lets a principal hold open, if one of them says.
+    pub fn max_streams(&self, roles: &[String]) -> Option<usize> {
+        roles
+            .iter()
+            .filter_map(|r| self.roles.get(r)?.max_streams)
+            .max()
     }
 
     pub fn has_role(&self, role: &str) -> bool {
@@ -212,6 +234,7 @@ mod tests {
                 rpcs: vec!["CreateTrail".into()],
                 accounts: vec!["111111111111".into()],
                 regions: vec!["eu-west-1".into()],
+                max_streams: Some(5),
             },
         );
         let policy = Policy::new(&custom).unwrap();
@@ -239,6 +262,8 @@ mod tests {
         .unwrap();
         assert_eq!(parsed["plain"].scope(), Scope::default());
         assert_eq!(parsed["scoped"].scope().accounts, ["111111111111"]);
+        assert_eq!(policy.max_streams(&roles), Some(5));
+        assert_eq!(policy.max_streams(&["reader".into()]), None);
     }
 
     #[test]

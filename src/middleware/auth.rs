@@ -58,7 +58,7 @@ fn act<B>(decision: Decision, request: &mut http::Request<B>) -> Result<Option<P
         Decision::Unauthenticated(failure) => {
             metrics::counter!(crate::telemetry::AUTH_FAILURES, "reason" => failure.label())
                 .increment(1);
-            let path = crate::middleware::observe::route(request.uri().path());
+            let path = crate::middleware::routes::route(request.uri().path());
             tracing::warn!(
                 method = path.method,
                 reason = failure.label(),

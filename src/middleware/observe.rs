@@ -23,6 +23,7 @@ use metrics::{Counter, Gauge, Histogram};
 use tonic::{Code, Status, body::Body};
 use tower::{BoxError, Layer, Service};
 
+use super::routes::{HEALTH, REFLECTION_V1, REFLECTION_V1ALPHA, Route, route};
 use crate::{accounts::Target, operation::Operation, principal::Principal, telemetry};
 
 /// Where a call went, once the API knows (its request extensions carry this): the access log names
@@ -33,70 +34,6 @@ pub struct CallTarget(Arc<OnceLock<Target>>);
 impl CallTarget {
     pub fn set(&self, target: &Target) {
         let _ = self.0.set(target.clone());
-    }
-}
-
-const GATEWAY: &str = crate::pb::cloud_trail_service_server::SERVICE_NAME;
-const HEALTH: &str = tonic_health::pb::health_server::SERVICE_NAME;
-const REFLECTION_V1: &str = tonic_reflection::pb::v1::server_reflection_server::SERVICE_NAME;
-const REFLECTION_V1ALPHA: &str =
-    tonic_reflection::pb::v1alpha::server_reflection_server::SERVICE_NAME;
-
-/// What a path is, as labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Route {
-    pub kind: &'static str,
-    pub service: &'static str,
-    pub method: &'static str,
-}
-
-const UNKNOWN: Route = Route {
-    kind: "unary",
-    service: "unknown",
-    method: "unknown",
-};
-
-pub fn route(path: &str) -> Route {
-    if let Some(op) = Operation::from_path(path) {
-        return Route {
-            kind: if op.is_streaming() {
-                "server_stream"
-            } else {
-                "unary"
-            },
-            service: GATEWAY,
-            method: op.name(),
-        };
-    }
-    let (service, method) = path
-        .strip_prefix('/')
-        .and_then(|p| p.split_once('/'))
-        .unwrap_or(("", ""));
-    match (service, method) {
-        (GATEWAY, _) => Route {
-            service: GATEWAY,
-            ..UNKNOWN
-        },
-        (HEALTH, "Watch") => Route {
-            kind: "server_stream",
-            service: HEALTH,
-            method: "Watch",
-        },
-        (HEALTH, _) => Route {
-            kind: "unary",
-            service: HEALTH,
-            method: "Check",
-        },
-        (REFLECTION_V1 | REFLECTION_V1ALPHA, _) => Route {
-            kind: "bidi_stream",
-            service: if service == REFLECTION_V1 {
-                REFLECTION_V1
-            } else {
-                REFLECTION_V1ALPHA
-            },
-            method: "ServerReflectionInfo",
-        },
-        _ => UNKNOWN,
     }
 }
 

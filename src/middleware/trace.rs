@@ -59,7 +59,7 @@ impl<B> MakeSpan<B> for CallSpan {
         // Debug-escaping strings char by char was a visible share of a call's cost.
         let span = tracing::info_span!(
             "rpc",
-            method = %super::observe::route(request.uri().path()).method,
+            method = %super::routes::route(request.uri().path()).method,
             request_id = %id,
             principal = tracing::field::Empty,
             aws_request_id = tracing::field::Empty,

@@ -1,7 +1,9 @@
 //! Accepting connections, bounded: at most `max_connections` open (beyond, a new connection is closed
 //! at once), each given `handshake_timeout` to finish its TLS handshake and send the HTTP/2 preface
-//! (idle and half-open connections are closed), and accept errors (file descriptors exhausted) back
-//! off instead of spinning. What reaches tonic is a connection that has spoken HTTP/2.
+//! (idle and half-open connections are closed), then as long again to open its first stream (a
+//! preface followed by silence held a place for ~41 s, until keepalive gave up), and accept errors
+//! (file descriptors exhausted) back off instead of spinning. What reaches tonic is a connection
+//! that has spoken HTTP/2.
 
 use std::{
     io,
@@ -10,6 +12,8 @@ use std::{
     task::{Context, Poll},
     time::Duration,
 };
+
+use std::future::Future as _;
 
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf},
@@ -35,13 +39,58 @@ pub struct Limits {
 }
 
 /// A connection that has sent the HTTP/2 preface, which it reads again first; it holds its place
-/// among `max_connections` until tonic drops it.
+/// among `max_connections` until tonic drops it, and is cut off if it opens no stream in time.
 pub struct Prefaced<S> {
     stream: S,
     preface: [u8; 24],
     replayed: usize,
+    first_stream: Option<FirstStream>,
     _permit: OwnedSemaphorePermit,
     _open: OpenGauge,
+}
+
+/// Waits for a connection's first HEADERS frame, reading frame headers as they pass.
+struct FirstStream {
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    frames: FrameScan,
+}
+
+/// Where the reader stands in the frame sequence (RFC 9113, 4.1: a 9-byte header, then the payload).
+#[derive(Debug, Default)]
+struct FrameScan {
+    header: [u8; 9],
+    filled: usize,
+    skip: usize,
+}
+
+/// HEADERS: the frame that opens a stream.
+const HEADERS: u8 = 0x1;
+
+impl FrameScan {
+    /// Reads `bytes`; whether a HEADERS frame began in them.
+    fn opened_stream(&mut self, mut bytes: &[u8]) -> bool {
+        while !bytes.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(bytes.len());
+                self.skip -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (9 - self.filled).min(bytes.len());
+            self.header[self.filled..self.filled + n].copy_from_slice(&bytes[..n]);
+            self.filled += n;
+            bytes = &bytes[n..];
+            if self.filled == 9 {
+                if self.header[3] == HEADERS {
+                    return true;
+                }
+                let h = self.header;
+                self.skip = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
+                self.filled = 0;
+            }
+        }
+        false
+    }
 }
 
 /// Counts the connection in the open-connections gauge while it lives.
@@ -74,7 +123,30 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefaced<S> {
             this.replayed += n;
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.stream).poll_read(cx, buf)
+        let Some(waiting) = &mut this.first_stream else {
+            return Pin::new(&mut this.stream).poll_read(cx, buf);
+        };
+        let before = buf.filled().len();
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if waiting.frames.opened_stream(&buf.filled()[before..]) {
+                    this.first_stream = None;
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => match waiting.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.first_stream = None;
+                    refused(Refused::Idle);
+                    Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no stream opened within the handshake timeout",
+                    )))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+            other => other,
+        }
     }
 }
 
@@ -275,11 +347,16 @@ pub fn accept<H: Handshake>(
                 .unwrap_or(Err(Refused::Timeout));
                 match prefaced {
                     Ok((stream, preface)) => {
+                        let first_stream = FirstStream {
+                            deadline: Box::pin(tokio::time::sleep(limits.handshake_timeout)),
+                            frames: FrameScan::default(),
+                        };
                         let _ = ready
                             .send(Ok(Prefaced {
                                 stream,
                                 preface,
                                 replayed: 0,
+                                first_stream: Some(first_stream),
                                 _permit: permit,
                                 _open: OpenGauge::new(),
                             }))
@@ -335,6 +412,67 @@ mod tests {
             "the silent one is closed"
         );
         assert!(matches!(http1.read(&mut byte).await, Ok(0) | Err(_)));
+    }
+
+    #[test]
+    fn frame_headers_are_followed_to_the_first_stream() {
+        let settings = [0, 0, 6, 0x4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100];
+        let window = [0, 0, 4, 0x8, 0, 0, 0, 0, 0, 0, 1, 0, 0];
+        let headers = [0, 0, 1, HEADERS, 0x4, 0, 0, 0, 1, 0x82];
+        let mut scan = FrameScan::default();
+        assert!(!scan.opened_stream(&settings));
+        // Split anywhere, even inside a header.
+        assert!(!scan.opened_stream(&window[..5]));
+        assert!(!scan.opened_stream(&window[5..]));
+        assert!(!scan.opened_stream(&headers[..4]));
+        assert!(scan.opened_stream(&headers[4..]));
+        // A payload that looks like a HEADERS header is skipped as payload.
+        let mut scan = FrameScan::default();
+        let data_like = [0, 0, 9, 0x0, 0, 0, 0, 0, 1, 0, 0, 1, HEADERS, 0, 0, 0, 0, 1];
+        assert!(!scan.opened_stream(&data_like));
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_opens_no_stream_is_closed() {
+        let (l, addr) = listener().await;
+        let limits = Limits {
+            max_connections: 2,
+            handshake_timeout: Duration::from_millis(200),
+        };
+        let mut incoming = accept(l, Plain, limits);
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        silent.write_all(PREFACE).await.unwrap();
+        silent
+            .write_all(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0])
+            .await
+            .unwrap();
+        let mut served = incoming.next().await.unwrap().unwrap();
+        let mut bytes = [0u8; 64];
+        let mut read = 0;
+        let ended = loop {
+            match served.read(&mut bytes).await {
+                Ok(0) => break None,
+                Ok(n) => read += n,
+                Err(e) => break Some(e.kind()),
+            }
+        };
+        assert_eq!(read, 24 + 9, "the preface and SETTINGS got through");
+        assert_eq!(ended, Some(io::ErrorKind::TimedOut));
+        // One that opens a stream in time is left alone.
+        let mut talker = TcpStream::connect(addr).await.unwrap();
+        talker.write_all(PREFACE).await.unwrap();
+        talker
+            .write_all(&[0, 0, 1, HEADERS, 0x4, 0, 0, 0, 1, 0x82])
+            .await
+            .unwrap();
+        let mut served = incoming.next().await.unwrap().unwrap();
+        let mut got = [0u8; 34];
+        served.read_exact(&mut got).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        talker.write_all(b"more").await.unwrap();
+        let mut more = [0u8; 4];
+        served.read_exact(&mut more).await.unwrap();
+        assert_eq!(&more, b"more");
     }
 
     #[tokio::test]

@@ -252,6 +252,12 @@ pub async fn serve_with(
         let _ = drain_streams.send(true);
         let _ = draining.send(());
     };
+    let stream_limits = middleware::streams::StreamLimits {
+        max_streams: config.server.max_streaming_calls,
+        max_open_streams: config.server.max_open_streams,
+        max_streams_per_principal: config.server.max_streams_per_principal,
+        authentication: config.auth.is_enabled(),
+    };
     // The tower layers wrap the routes, outermost first (see `middleware`): the call's record sees
     // every call, refused ones too; authentication comes before anything that holds a resource.
     let layers = ServiceBuilder::new()
@@ -264,10 +270,8 @@ pub async fn serve_with(
         ))
         .layer(PropagateRequestIdLayer::new(trace::REQUEST_ID))
         .layer(trace::layer())
-        .layer(middleware::streams::layer(
-            config.server.max_streaming_calls,
-        ))
-        .layer(middleware::auth::layer(auth))
+        .layer(middleware::auth::layer(auth.clone()))
+        .layer(middleware::streams::layer(stream_limits, auth.policy()))
         .layer(middleware::shed::layer(
             config.server.max_concurrent_requests,
         ));
