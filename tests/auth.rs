@@ -1228,3 +1228,128 @@ async fn failed_tls_handshakes_are_logged() {
         "{log}"
     );
 }
+
+/// The attack: a custom role granted ApplyTrail but not StopLogging or PutEventSelectors stopped a
+/// trail's logging and changed its selectors through ApplyTrail, and `validate_only` showed logging,
+/// selectors and tags to roles without the Get grants. Now ApplyTrail is authorized as each call it
+/// makes, every write before the first, and the refusal names the missing grant.
+#[tokio::test]
+async fn apply_trail_needs_the_grants_of_the_calls_it_makes() {
+    let mut config = token_config();
+    config.roles.insert(
+        "applier".to_owned(),
+        RoleEntry::Rpcs(
+            [
+                "ApplyTrail",
+                "GetTrail",
+                "GetTrailStatus",
+                "GetEventSelectors",
+                "StartLogging",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        ),
+    );
+    config.roles.insert(
+        "blind".to_owned(),
+        RoleEntry::Rpcs(vec!["ApplyTrail".to_owned()]),
+    );
+    config
+        .tokens
+        .push(token_entry("applier-bot", "applier-token", &["applier"]));
+    config
+        .tokens
+        .push(token_entry("blind-bot", "blind-token", &["blind"]));
+    let gw = gateway_with(config).await;
+    let mut c = gw.client.clone();
+    c.create_trail(authorized(create_request("guarded"), Some("admin-token")))
+        .await
+        .expect("created");
+    c.start_logging(authorized(
+        pb::StartLoggingRequest {
+            name: "guarded".into(),
+            ..Default::default()
+        },
+        Some("admin-token"),
+    ))
+    .await
+    .expect("logging");
+    let apply =
+        |logging: Option<bool>, selectors: bool, validate_only: bool| pb::ApplyTrailRequest {
+            trail: Some(create_request("guarded")),
+            logging,
+            event_selectors: selectors.then(|| pb::EventSelectorList {
+                selectors: vec![pb::EventSelector {
+                    read_write_type: pb::ReadWriteType::WriteOnly.into(),
+                    include_management_events: Some(true),
+                    ..Default::default()
+                }],
+            }),
+            validate_only,
+            ..Default::default()
+        };
+    let refused = |r: Result<tonic::Response<pb::ApplyTrailResponse>, Status>, grant: &str| {
+        let status = r.expect_err("refused");
+        assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+        assert!(status.message().contains(grant), "{grant}: {status:?}");
+    };
+    // Stopping logging needs StopLogging; the selectors change in the same request is not made either.
+    refused(
+        c.apply_trail(authorized(
+            apply(Some(false), true, false),
+            Some("applier-token"),
+        ))
+        .await,
+        "StopLogging",
+    );
+    refused(
+        c.apply_trail(authorized(apply(None, true, false), Some("applier-token")))
+            .await,
+        "PutEventSelectors",
+    );
+    let status = c
+        .get_trail_status(authorized(
+            pb::GetTrailStatusRequest {
+                name: "guarded".into(),
+            },
+            Some("admin-token"),
+        ))
+        .await
+        .expect("status")
+        .into_inner();
+    assert_eq!(status.is_logging, Some(true), "still logging");
+    let selectors = c
+        .get_event_selectors(authorized(
+            pb::GetEventSelectorsRequest {
+                trail_name: "guarded".into(),
+            },
+            Some("admin-token"),
+        ))
+        .await
+        .expect("selectors")
+        .into_inner();
+    assert_ne!(
+        selectors.event_selectors[0].read_write_type,
+        i32::from(pb::ReadWriteType::WriteOnly),
+        "selectors unchanged"
+    );
+    // validate_only reads as the caller: without GetTrail nothing is shown.
+    refused(
+        c.apply_trail(authorized(
+            apply(Some(false), true, true),
+            Some("blind-token"),
+        ))
+        .await,
+        "GetTrail",
+    );
+    // With the grants it needs, the same caller's apply goes through.
+    let fine = c
+        .apply_trail(authorized(
+            apply(Some(true), false, false),
+            Some("applier-token"),
+        ))
+        .await
+        .expect("nothing it may not do")
+        .into_inner();
+    assert_eq!(fine.is_logging, Some(true));
+}

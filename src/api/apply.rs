@@ -3,17 +3,82 @@
 //! (the caller's session, the quota, the deadline), with propagation errors always retried; after a
 //! create, "not found" too (the new trail may not be visible yet). What to compare and how to write it
 //! is `convert::apply`'s.
+//!
+//! ApplyTrail is authorized as the calls it makes: each read as that read (so `validate_only` shows
+//! nothing the caller could not Get), and every write it plans before the first is made (so a
+//! caller without StopLogging cannot stop logging through it, and a refusal leaves nothing half
+//! applied). A refusal names the grant that is missing.
 
 use aws_sdk_cloudtrail::Client;
+use tonic::Code;
 
-use super::{CallContext, Gateway, Operation::*, Retries, unrouted};
+use super::{CallContext, Gateway, Operation, Operation::*, Retries, sendable::Sendable, unrouted};
 use crate::{
     convert::{apply as plan, tags},
-    error::Error,
+    error::{Error, Refused},
     pb,
 };
 
+/// A write ApplyTrail will make, once every one is known to be allowed.
+enum Write<'a> {
+    Create,
+    Update(Vec<pb::TrailChange>),
+    Logging(bool),
+    Selectors(&'a plan::Selectors),
+    Insights(&'a [pb::InsightSelector]),
+    RemoveTags(Vec<pb::Tag>),
+    AddTags(Vec<pb::Tag>),
+}
+
+impl Write<'_> {
+    fn operation(&self) -> Operation {
+        match self {
+            Write::Create => CreateTrail,
+            Write::Update(_) => UpdateTrail,
+            Write::Logging(true) => StartLogging,
+            Write::Logging(false) => StopLogging,
+            Write::Selectors(_) => PutEventSelectors,
+            Write::Insights(_) => PutInsightSelectors,
+            Write::RemoveTags(_) => RemoveTags,
+            Write::AddTags(_) => AddTags,
+        }
+    }
+}
+
 impl Gateway {
+    /// One of ApplyTrail's calls, made only if the caller may make it itself.
+    async fn as_caller<B: Sendable>(
+        &self,
+        operation: Operation,
+        context: &CallContext,
+        call: B,
+        retries: Retries,
+    ) -> Result<B::Output, Error> {
+        self.may_apply(operation, context)?;
+        self.upstream(operation, context, call, retries).await
+    }
+
+    /// PERMISSION_DENIED naming `operation` when the caller may not call it where ApplyTrail goes.
+    fn may_apply(&self, operation: Operation, context: &CallContext) -> Result<(), Error> {
+        let target = context.target.as_ref().ok_or_else(unrouted)?;
+        match &context.caller {
+            Some(principal) if !self.allows(operation, principal, target) => {
+                metrics::counter!(crate::telemetry::AUTH_FAILURES, "reason" => super::TARGET_DENIED_LABEL)
+                    .increment(1);
+                Err(Refused::new(
+                    Code::PermissionDenied,
+                    "ApplyTrailNeedsGrant",
+                    format!(
+                        "ApplyTrail would call {operation} in account {}, Region {}, which principal '{}' may not call",
+                        target.account, target.region, principal.name
+                    ),
+                )
+                .into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub(super) async fn apply(
         &self,
         context: &CallContext,
@@ -22,13 +87,14 @@ impl Gateway {
     ) -> Result<pb::ApplyTrailResponse, Error> {
         let desired = plan::check(request)?;
         let target = context.target.as_ref().ok_or_else(unrouted)?;
-        let write = !desired.validate_only;
         let name = desired.trail.name.clone();
         let mut changes = Vec::new();
+        let mut writes = Vec::new();
 
+        // Read what is there (a new trail: nothing to read) and plan the writes.
         let get = client.get_trail().name(&name);
         let existing = match self
-            .upstream(GetTrail, context, get, Retries::Propagation)
+            .as_caller(GetTrail, context, get, Retries::Propagation)
             .await
         {
             Ok(found) => found.trail.map(pb::Trail::from),
@@ -36,45 +102,26 @@ impl Gateway {
             Err(e) => return Err(e),
         };
         let created = existing.is_none();
+        let planned_arn = plan::planned_arn(&target.region, &target.account, &name);
         let arn = match &existing {
             Some(trail) => {
                 let settings = plan::setting_changes(&desired.trail, trail);
-                if write && !settings.is_empty() {
-                    let call = plan::update_call(
-                        &desired.trail,
-                        &trail.trail_arn,
-                        &settings,
-                        client.update_trail(),
-                    );
-                    self.upstream(UpdateTrail, context, call, Retries::Propagation)
-                        .await?;
+                if !settings.is_empty() {
+                    changes.extend(settings.iter().cloned());
+                    writes.push(Write::Update(settings));
                 }
-                changes.extend(settings);
                 trail.trail_arn.clone()
             }
             None => {
-                let planned = plan::planned_arn(&target.region, &target.account, &name);
-                changes.push(plan::change("trail", "", planned.as_str()));
+                changes.push(plan::change("trail", "", planned_arn.as_str()));
                 let (_, _, tag_changes) =
                     plan::tag_changes(desired.tags.as_deref().unwrap_or_default(), &[]);
                 changes.extend(tag_changes);
-                if !write {
-                    planned
-                } else {
-                    let call = plan::create_call(&desired, client.create_trail())?;
-                    let out = self
-                        .upstream(CreateTrail, context, call, Retries::Propagation)
-                        .await?;
-                    out.trail_arn.unwrap_or(planned)
-                }
+                writes.push(Write::Create);
+                planned_arn.clone()
             }
         };
-        // What follows a create may not see the new trail at once.
-        let retries = if created {
-            Retries::AfterCreate
-        } else {
-            Retries::Propagation
-        };
+        let retries = Retries::Propagation;
 
         let mut is_logging = None;
         if let Some(wanted) = desired.logging {
@@ -83,21 +130,15 @@ impl Gateway {
             } else {
                 let call = client.get_trail_status().name(&arn);
                 let status = self
-                    .upstream(GetTrailStatus, context, call, retries)
+                    .as_caller(GetTrailStatus, context, call, retries)
                     .await?;
                 status.is_logging.unwrap_or(false)
             };
             if now != wanted {
                 changes.push(plan::change("logging", now.to_string(), wanted.to_string()));
-                if write && wanted {
-                    let call = client.start_logging().name(&arn);
-                    self.upstream(StartLogging, context, call, retries).await?;
-                } else if write {
-                    let call = client.stop_logging().name(&arn);
-                    self.upstream(StopLogging, context, call, retries).await?;
-                }
+                writes.push(Write::Logging(wanted));
             }
-            is_logging = Some(if write { wanted } else { now });
+            is_logging = Some(if desired.validate_only { now } else { wanted });
         }
 
         if let Some(wanted) = &desired.selectors {
@@ -106,18 +147,13 @@ impl Gateway {
             } else {
                 let call = client.get_event_selectors().trail_name(&arn);
                 pb::GetEventSelectorsResponse::from(
-                    self.upstream(GetEventSelectors, context, call, retries)
+                    self.as_caller(GetEventSelectors, context, call, retries)
                         .await?,
                 )
             };
             if let Some(change) = plan::selectors_change(wanted, &now) {
-                if write {
-                    let call =
-                        plan::put_selectors_call(wanted, &arn, client.put_event_selectors())?;
-                    self.upstream(PutEventSelectors, context, call, retries)
-                        .await?;
-                }
                 changes.push(change);
+                writes.push(Write::Selectors(wanted));
             }
         }
 
@@ -127,7 +163,7 @@ impl Gateway {
             } else {
                 let call = client.get_insight_selectors().trail_name(&arn);
                 match self
-                    .upstream(GetInsightSelectors, context, call, retries)
+                    .as_caller(GetInsightSelectors, context, call, retries)
                     .await
                 {
                     Ok(found) => pb::GetInsightSelectorsResponse::from(found).insight_selectors,
@@ -136,21 +172,16 @@ impl Gateway {
                 }
             };
             if let Some(change) = plan::insights_change(wanted, &now) {
-                if write {
-                    let call =
-                        plan::put_insights_call(wanted, &arn, client.put_insight_selectors())?;
-                    self.upstream(PutInsightSelectors, context, call, retries)
-                        .await?;
-                }
                 changes.push(change);
+                writes.push(Write::Insights(wanted));
             }
         }
 
-        // A new trail got its tags in CreateTrail.
+        // A new trail gets its tags in CreateTrail.
         if let (Some(wanted), false) = (&desired.tags, created) {
             let call = client.list_tags().resource_id_list(&arn);
             let listed =
-                pb::ListTagsResponse::from(self.upstream(ListTags, context, call, retries).await?);
+                pb::ListTagsResponse::from(self.as_caller(ListTags, context, call, retries).await?);
             let now: Vec<pb::Tag> = listed
                 .resource_tag_list
                 .into_iter()
@@ -158,28 +189,89 @@ impl Gateway {
                 .flat_map(|r| r.tags_list)
                 .collect();
             let (add, remove, tag_changes) = plan::tag_changes(wanted, &now);
-            if write && !remove.is_empty() {
-                let request = pb::RemoveTagsRequest {
-                    resource_id: arn.clone(),
-                    tags_list: remove,
-                    request_id: String::new(),
-                };
-                let call = tags::remove_tags(request, client.remove_tags())?;
-                self.upstream(RemoveTags, context, call, retries).await?;
+            if !remove.is_empty() {
+                writes.push(Write::RemoveTags(remove));
             }
-            if write && !add.is_empty() {
-                let request = pb::AddTagsRequest {
-                    resource_id: arn.clone(),
-                    tags_list: add,
-                    request_id: String::new(),
-                };
-                let call = tags::add_tags(request, client.add_tags())?;
-                self.upstream(AddTags, context, call, retries).await?;
+            if !add.is_empty() {
+                writes.push(Write::AddTags(add));
             }
             changes.extend(tag_changes);
         }
 
-        let wrote = write && !changes.is_empty();
+        // Every write allowed, or none made.
+        for write in &writes {
+            self.may_apply(write.operation(), context)?;
+        }
+        if desired.validate_only {
+            return Ok(pb::ApplyTrailResponse {
+                trail: existing,
+                is_logging,
+                changes,
+            });
+        }
+        let mut arn = arn;
+        // What follows a create may not see the new trail at once.
+        let retries = if created {
+            Retries::AfterCreate
+        } else {
+            Retries::Propagation
+        };
+        for write in writes {
+            let operation = write.operation();
+            match write {
+                Write::Create => {
+                    let call = plan::create_call(&desired, client.create_trail())?;
+                    let out = self
+                        .upstream(operation, context, call, Retries::Propagation)
+                        .await?;
+                    arn = out.trail_arn.unwrap_or(planned_arn.clone());
+                }
+                Write::Update(settings) => {
+                    let call =
+                        plan::update_call(&desired.trail, &arn, &settings, client.update_trail());
+                    self.upstream(operation, context, call, Retries::Propagation)
+                        .await?;
+                }
+                Write::Logging(true) => {
+                    let call = client.start_logging().name(&arn);
+                    self.upstream(operation, context, call, retries).await?;
+                }
+                Write::Logging(false) => {
+                    let call = client.stop_logging().name(&arn);
+                    self.upstream(operation, context, call, retries).await?;
+                }
+                Write::Selectors(wanted) => {
+                    let call =
+                        plan::put_selectors_call(wanted, &arn, client.put_event_selectors())?;
+                    self.upstream(operation, context, call, retries).await?;
+                }
+                Write::Insights(wanted) => {
+                    let call =
+                        plan::put_insights_call(wanted, &arn, client.put_insight_selectors())?;
+                    self.upstream(operation, context, call, retries).await?;
+                }
+                Write::RemoveTags(remove) => {
+                    let request = pb::RemoveTagsRequest {
+                        resource_id: arn.clone(),
+                        tags_list: remove,
+                        request_id: String::new(),
+                    };
+                    let call = tags::remove_tags(request, client.remove_tags())?;
+                    self.upstream(operation, context, call, retries).await?;
+                }
+                Write::AddTags(add) => {
+                    let request = pb::AddTagsRequest {
+                        resource_id: arn.clone(),
+                        tags_list: add,
+                        request_id: String::new(),
+                    };
+                    let call = tags::add_tags(request, client.add_tags())?;
+                    self.upstream(operation, context, call, retries).await?;
+                }
+            }
+        }
+
+        let wrote = !changes.is_empty();
         if wrote {
             self.changed(ApplyTrail, target).await;
         }
@@ -188,7 +280,7 @@ impl Gateway {
             (false, existing) => existing,
             (true, _) => {
                 let call = client.get_trail().name(&arn);
-                let found = self.upstream(GetTrail, context, call, retries).await?;
+                let found = self.as_caller(GetTrail, context, call, retries).await?;
                 found.trail.map(pb::Trail::from)
             }
         };

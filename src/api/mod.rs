@@ -233,8 +233,15 @@ impl Gateway {
         }
     }
 
-    /// Whether `caller` may call `operation` at `target`: one of its roles allows it there, and its
-    /// own scope includes it. (The auth layer already checked that some role allows the RPC.)
+    /// Whether `principal` may call `operation` at `target`: one of its roles allows it there, and
+    /// its own scope includes it.
+    fn allows(&self, operation: Operation, principal: &Principal, target: &Target) -> bool {
+        principal.scope.includes(target)
+            && self.policy.allows_at(&principal.roles, operation, target)
+    }
+
+    /// Whether `caller` may call `operation` at `target` (see `allows`); PERMISSION_DENIED if not.
+    /// (The auth layer already checked that some role allows the RPC.)
     fn authorize(
         &self,
         operation: Operation,
@@ -244,9 +251,7 @@ impl Gateway {
         let Some(principal) = caller else {
             return Ok(());
         };
-        if principal.scope.includes(target)
-            && self.policy.allows_at(&principal.roles, operation, target)
-        {
+        if self.allows(operation, principal, target) {
             return Ok(());
         }
         metrics::counter!(telemetry::AUTH_FAILURES, "reason" => TARGET_DENIED_LABEL).increment(1);
