@@ -3,12 +3,21 @@
 //! authorization layer refuses are recorded whatever their RPC. Fields (the README's "Audit log"
 //! documents them): `principal`, `auth`, `principal_id` (the name qualified by its source:
 //! `token:NAME`, `jwt:ISSUER#SUB`, `certificate:NAME`), `account`, `region`, `rpc`, `trail`, `outcome` (`ok`,
-//! `error`), `code`, `request_id`, `aws_request_id`; the time is the log line's. Never a credential:
+//! `error`), `code`, `request_id`, `aws_request_id`, `answer`; the time is the log line's. Never a credential:
 //! the principal's name, never its token.
 
 use tonic::Code;
 
-use crate::{operation::Operation, principal::Principal, telemetry};
+use crate::{limits::coalesce::Source, operation::Operation, principal::Principal, telemetry};
+
+/// How the audit record names where a shared or cached answer came from.
+pub fn answer_label(source: Source) -> &'static str {
+    match source {
+        Source::Upstream => "cloudtrail",
+        Source::Coalesced => "shared",
+        Source::Cache => "cache",
+    }
+}
 
 pub const AUDIT_TARGET: &str = "cloudtrail_gateway::audit";
 
@@ -42,6 +51,11 @@ pub struct AuditRecord<'a> {
     /// The gateway's request id.
     pub request_id: Option<&'a str>,
     pub aws_request_id: Option<&'a str>,
+    /// Where the answer came from: `cloudtrail` (its own call), `shared` (an identical call of
+    /// another caller's, in flight), `cache` (another caller's answer within the read cache's TTL:
+    /// CloudTrail's log names that caller, not this one), `replay` (its own earlier answer for
+    /// the request id); `None` when none came.
+    pub answered: Option<&'a str>,
 }
 
 pub fn write(r: &AuditRecord) {
@@ -58,6 +72,7 @@ pub fn write(r: &AuditRecord) {
         code = %telemetry::code_name(r.code),
         request_id = %r.request_id.unwrap_or("-"),
         aws_request_id = %r.aws_request_id.unwrap_or("-"),
+        answer = %r.answered.unwrap_or("-"),
         "audit"
     );
 }

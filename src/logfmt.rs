@@ -167,6 +167,7 @@ mod tests {
                 code: tonic::Code::PermissionDenied,
                 request_id: None,
                 aws_request_id: None,
+                answered: None,
             })
         });
         assert_eq!(text.lines().count(), 1, "{text}");

@@ -40,6 +40,8 @@ pub struct CallContext {
     pub retry_propagation: bool,
     /// The request id AWS gave the last CloudTrail call made for this one (for the audit record).
     pub aws_request_id: Mutex<Option<String>>,
+    /// Where the answer came from (`audit::answer_label`), for the audit record.
+    answered: Mutex<Option<&'static str>>,
     /// Whom the call queues as for quota slots, when nobody calls (the gateway's own polls).
     queue: Option<&'static str>,
     noted: Option<CallTarget>,
@@ -70,6 +72,7 @@ impl CallContext {
                     .eq_ignore_ascii_case(RETRY_PROPAGATION.as_bytes())
             }),
             aws_request_id: Mutex::new(None),
+            answered: Mutex::new(None),
             queue: None,
             noted: request.extensions().get::<CallTarget>().cloned(),
         }
@@ -88,6 +91,7 @@ impl CallContext {
             target: Some(target),
             retry_propagation: false,
             aws_request_id: Mutex::new(None),
+            answered: Mutex::new(None),
             queue: Some(queue),
             noted: None,
         }
@@ -119,6 +123,12 @@ impl CallContext {
         }
     }
 
+    /// Notes where the answer came from: CloudTrail, a call shared with another caller, the read
+    /// cache, or a replay of the caller's own request id.
+    pub fn note_answered(&self, how: &'static str) {
+        *self.answered.lock().unwrap_or_else(|p| p.into_inner()) = Some(how);
+    }
+
     /// The audit record of this call, finished with `code`.
     pub fn audit_record<'a>(
         &'a self,
@@ -141,6 +151,7 @@ impl CallContext {
             code,
             request_id: self.request_id.as_ref().and_then(|v| v.to_str().ok()),
             aws_request_id,
+            answered: *self.answered.lock().unwrap_or_else(|p| p.into_inner()),
         }
     }
 

@@ -367,6 +367,7 @@ impl Gateway {
                         Status::internal(format!("a kept answer does not decode: {e}"))
                     })
                 });
+                context.note_answered("replay");
                 (answer, true)
             }
             Ok(Claim::Run(ticket)) => {
@@ -410,7 +411,7 @@ impl Gateway {
         if self.reads.caches(operation) {
             let key = self.reads.key(target, operation, message.encode_to_vec());
             let call = build(message, client)?;
-            let (answer, _) = self
+            let (answer, source) = self
                 .reads
                 .get(key, context.deadline, || async {
                     match self.upstream(operation, context, call, retries).await {
@@ -422,6 +423,7 @@ impl Gateway {
                     }
                 })
                 .await;
+            context.note_answered(audit::answer_label(source));
             return answer?
                 .downcast_ref::<R>()
                 .cloned()
@@ -429,6 +431,7 @@ impl Gateway {
         }
         let call = build(message, client)?;
         let output = self.upstream(operation, context, call, retries).await?;
+        context.note_answered("cloudtrail");
         if !operation.is_read_only() {
             self.changed(operation, target).await;
         }
@@ -546,6 +549,7 @@ impl Gateway {
             .route(LookupEvents, context, message.trail_refs())
             .await?;
         let (answer, source) = self.coalesced_lookup(context, &client, message).await?;
+        context.note_answered(audit::answer_label(source));
         metrics::counter!(telemetry::LOOKUPS, "source" => source_label(source)).increment(1);
         Ok((answer, source))
     }

@@ -92,6 +92,7 @@ fn act<B>(decision: Decision, request: &mut http::Request<B>) -> Result<Option<P
                     .get(crate::middleware::trace::REQUEST_ID)
                     .and_then(|v| v.to_str().ok()),
                 aws_request_id: None,
+                answered: None,
             });
             let message = format!("principal '{}' may not call {operation}", principal.name);
             Err(Status::permission_denied(message))
