@@ -483,7 +483,7 @@ async fn sts_failures_get_clear_statuses_and_never_the_gateways_identity() {
 async fn changes_are_audited_with_who_where_and_what() {
     let gw = GatewayProcess::start(
         &["--config", EXAMPLE],
-        "warn,cloudtrail_gateway::audit=info",
+        "warn,cloudtrail_gateway::audit=info,cloudtrail_gateway::access=info",
     )
     .await;
     let mut c = gw.client().await;
@@ -506,6 +506,15 @@ async fn changes_are_audited_with_who_where_and_what() {
     ))
     .await
     .expect("a read");
+    // A read refused for where it goes is a security event: audited, reads or not.
+    c.describe_trails(to(
+        TEAM_A,
+        Some(B),
+        None,
+        pb::DescribeTrailsRequest::default(),
+    ))
+    .await
+    .expect_err("team-a may read only its own account");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let log = gw.log();
     let audit: Vec<&str> = log
@@ -538,10 +547,31 @@ async fn changes_are_audited_with_who_where_and_what() {
             && l.contains("code=PermissionDenied")),
         "{audit:?}"
     );
-    // Reads are not audited by default.
     assert!(
-        !audit.iter().any(|l| l.contains("rpc=DescribeTrails")),
-        "{audit:?}"
+        created.contains("answer=cloudtrail") && created.contains("principal_id=token:platform"),
+        "{created}"
+    );
+    // Reads are not audited by default; a refused one is.
+    let reads: Vec<&&str> = audit
+        .iter()
+        .filter(|l| l.contains("rpc=DescribeTrails"))
+        .collect();
+    assert_eq!(reads.len(), 1, "{audit:?}");
+    for field in [
+        "principal=team-a",
+        "account=222222222222",
+        "code=PermissionDenied",
+        "answer=-",
+    ] {
+        assert!(reads[0].contains(field), "{field} missing: {}", reads[0]);
+    }
+    // The access log names whom the authorization layer refused.
+    assert!(
+        log.lines().any(|l| l.contains("cloudtrail_gateway::access")
+            && l.contains("method=CreateTrail")
+            && l.contains("principal=team-a")
+            && l.contains("PermissionDenied")),
+        "{log}"
     );
     assert!(
         !log.contains(PLATFORM) && !log.contains(TEAM_A),

@@ -303,21 +303,10 @@ impl Gateway {
     {
         let mut context = CallContext::of(&request, self.request_timeout);
         let message = request.into_inner();
-        let audited = self.audit.wants(operation);
-        let trail = audited
-            .then(|| message.trail_refs().first().cloned())
-            .flatten();
+        let trail = message.trail_refs().first().cloned();
         let (answer, replayed) = self.answer(operation, &mut context, message, execute).await;
-        if audited {
-            let code = answer.as_ref().map_or_else(Status::code, |_| Code::Ok);
-            let aws_request_id = context.aws_request_id();
-            audit::write(&context.audit_record(
-                operation,
-                trail.as_deref(),
-                code,
-                aws_request_id.as_deref(),
-            ));
-        }
+        let code = answer.as_ref().map_or_else(Status::code, |_| Code::Ok);
+        self.audit(operation, &context, trail.as_deref(), code);
         let mut response = Response::new(answer?);
         if replayed {
             response
@@ -325,6 +314,15 @@ impl Gateway {
                 .insert(REPLAYED_KEY, MetadataValue::from_static("true"));
         }
         Ok(response)
+    }
+
+    /// The audit record of a finished call, when it is one to audit: a change, a read with
+    /// `audit_reads`, and any call refused for where it went (a refusal is a security event).
+    fn audit(&self, operation: Operation, context: &CallContext, trail: Option<&str>, code: Code) {
+        if self.audit.wants(operation) || code == Code::PermissionDenied {
+            let aws_request_id = context.aws_request_id();
+            audit::write(&context.audit_record(operation, trail, code, aws_request_id.as_deref()));
+        }
     }
 
     /// The call's answer, and whether it was replayed: for a request id answered before, that
@@ -778,10 +776,8 @@ impl CloudTrailService for Gateway {
     ) -> Result<Response<pb::LookupEventsResponse>, Status> {
         let mut context = CallContext::of(&request, self.request_timeout);
         let answer = self.lookup(&mut context, request.into_inner()).await;
-        if self.audit.wants(LookupEvents) {
-            let code = answer.as_ref().map_or_else(Status::code, |_| Code::Ok);
-            audit::write(&context.audit_record(LookupEvents, None, code, None));
-        }
+        let code = answer.as_ref().map_or_else(Status::code, |_| Code::Ok);
+        self.audit(LookupEvents, &context, None, code);
         Ok(Response::new(answer?.0.as_ref().clone()))
     }
 

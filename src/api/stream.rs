@@ -98,7 +98,14 @@ impl Gateway {
             context.deadline = None;
         }
         let message = request.into_inner();
-        let client = self.route(StreamEvents, &mut context, &[]).await?;
+        let client = match self.route(StreamEvents, &mut context, &[]).await {
+            Ok(client) => client,
+            Err(e) => {
+                let status = Status::from(e);
+                self.audit(StreamEvents, &context, None, status.code());
+                return Err(status);
+            }
+        };
         let filters = pb::LookupEventsRequest {
             lookup_attributes: message.lookup_attributes,
             start_time: message.start_time,

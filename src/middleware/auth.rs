@@ -46,8 +46,14 @@ fn unauthenticated(failure: Failure) -> Status {
     status
 }
 
+/// A refusal, and who was refused when that is known (the access log names them).
+type Refusal = (Status, Option<Principal>);
+
 /// The answer to a refused call, or the call let through with its principal.
-fn act<B>(decision: Decision, request: &mut http::Request<B>) -> Result<Option<Principal>, Status> {
+fn act<B>(
+    decision: Decision,
+    request: &mut http::Request<B>,
+) -> Result<Option<Principal>, Refusal> {
     match decision {
         Decision::Open => Ok(None),
         Decision::Allowed(principal) => {
@@ -64,7 +70,7 @@ fn act<B>(decision: Decision, request: &mut http::Request<B>) -> Result<Option<P
                 reason = failure.label(),
                 "unauthenticated call refused"
             );
-            Err(unauthenticated(failure))
+            Err((unauthenticated(failure), None))
         }
         Decision::Denied {
             principal,
@@ -95,7 +101,7 @@ fn act<B>(decision: Decision, request: &mut http::Request<B>) -> Result<Option<P
                 answered: None,
             });
             let message = format!("principal '{}' may not call {operation}", principal.name);
-            Err(Status::permission_denied(message))
+            Err((Status::permission_denied(message), Some(principal)))
         }
     }
 }
@@ -168,8 +174,9 @@ where
                     call: self.inner.clone().oneshot(request),
                     principal,
                 },
-                Err(status) => State::Refused {
+                Err((status, principal)) => State::Refused {
                     status: Some(status),
+                    principal,
                 },
             },
             Verdict::Later(decision) => State::Deciding {
@@ -202,6 +209,7 @@ pin_project_lite::pin_project! {
         },
         Refused {
             status: Option<Status>,
+            principal: Option<Principal>,
         },
     }
 }
@@ -225,8 +233,9 @@ where
                             call: inner.oneshot(request),
                             principal,
                         },
-                        Err(status) => State::Refused {
+                        Err((status, principal)) => State::Refused {
                             status: Some(status),
+                            principal,
                         },
                     }
                 }
@@ -237,11 +246,15 @@ where
                     }
                     return Poll::Ready(Ok(response));
                 }
-                StateProjection::Refused { status } => {
+                StateProjection::Refused { status, principal } => {
                     let status = status
                         .take()
                         .unwrap_or_else(|| Status::internal("auth: polled again"));
-                    return Poll::Ready(Ok(status.into_http()));
+                    let mut response = status.into_http();
+                    if let Some(principal) = principal.take() {
+                        response.extensions_mut().insert(principal);
+                    }
+                    return Poll::Ready(Ok(response));
                 }
             };
             self.as_mut().project().state.set(next);
