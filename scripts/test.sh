@@ -67,10 +67,12 @@ if ! .venv/bin/python -c 'import grpc_tools, grpc_status' >/dev/null 2>&1; then
   say "installing grpcio-tools and grpcio-status into .venv"
   .venv/bin/pip install --quiet --disable-pip-version-check grpcio grpcio-tools grpcio-status
 fi
-say "Python stubs from proto/ (grpc_tools.protoc)"
-rm -rf target/python-stubs && mkdir -p target/python-stubs
-.venv/bin/python -m grpc_tools.protoc -I proto --python_out=target/python-stubs \
-  --grpc_python_out=target/python-stubs proto/cloudtrail/gateway/v1/cloudtrail.proto
+say "Python stubs from proto/: the README's block, run as written in a scratch checkout"
+scratch=target/readme-python
+rm -rf "$scratch" && mkdir -p "$scratch" && cp -r proto "$scratch/"
+scripts/readme-block.sh python-stubs > "$scratch/block.sh"
+(cd "$scratch" && PATH="$OLDPWD/.venv/bin:$PATH" bash -euo pipefail block.sh)
+test -f "$scratch/gen/cloudtrail/gateway/v1/cloudtrail_pb2_grpc.py"
 
 say "cargo test"
 # Benchmarks (benches/) print figures and are run by hand, not here.
@@ -78,4 +80,4 @@ cargo test --workspace --lib --bins --tests --no-fail-fast "$@"
 
 say "Python stubs against the gateway (tests/python)"
 cargo build --quiet --bin cloudtrail-gateway
-.venv/bin/python tests/python/gateway_test.py target/debug/cloudtrail-gateway target/python-stubs
+.venv/bin/python tests/python/gateway_test.py target/debug/cloudtrail-gateway "$scratch/gen"

@@ -44,6 +44,16 @@ pub fn region(key: &str, value: &str) -> Result<(), ConfigError> {
 /// A URL with one of `schemes` (`"http"`, `"https"`, `"redis"`, ...).
 pub fn url(key: &str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
     let scheme = value.split_once("://").map(|(s, _)| s);
+    let shown = mask(value);
+    if value.contains("://***@") {
+        // `--print-config` output used as a file: the credentials were masked, not kept.
+        return Err(invalid(
+            key,
+            format!(
+                "'{shown}' holds credentials masked by --print-config: put them back, or give the setting by its environment variable"
+            ),
+        ));
+    }
     if scheme.is_some_and(|s| schemes.contains(&s)) && value.len() > scheme.map_or(0, str::len) + 3
     {
         Ok(())
@@ -51,8 +61,18 @@ pub fn url(key: &str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> 
         let wanted: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
         Err(invalid(
             key,
-            format!("'{value}' is not a {} URL", wanted.join(" or ")),
+            format!("'{shown}' is not a {} URL", wanted.join(" or ")),
         ))
+    }
+}
+
+/// A secret's printable form: credentials in an URL masked (`redis://***@host:6379`), anything
+/// else withheld.
+pub fn mask(text: &str) -> String {
+    match (text.split_once("://"), text.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://***@{}", &text[at + 1..]),
+        (Some(_), None) => text.to_owned(),
+        _ => "<redacted>".to_owned(),
     }
 }
 

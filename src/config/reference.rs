@@ -3,7 +3,7 @@
 
 use clap::{ArgAction, ArgMatches, Command};
 
-use super::FileTables;
+use super::{FileTables, checks::mask};
 
 /// Settings that are not configuration (they say what to do, not how).
 fn is_setting(arg: &clap::Arg) -> bool {
@@ -72,7 +72,7 @@ pub fn markdown_table() -> String {
             values => format!("`{}`", values.join(",")),
         };
         let secret = if arg.is_hide_env_values_set() {
-            " (secret: masked by `--print-config`)"
+            " (secret: credentials in it masked by `--print-config`)"
         } else {
             ""
         };
@@ -107,16 +107,6 @@ fn toml_value(arg: &clap::Arg, text: &str) -> toml::Value {
         _ => None,
     }
     .unwrap_or_else(|| toml::Value::String(text.to_owned()))
-}
-
-/// A secret's printable form: credentials in an URL masked (`redis://***@host:6379`), anything
-/// else withheld.
-fn mask(text: &str) -> String {
-    match (text.split_once("://"), text.rfind('@')) {
-        (Some((scheme, _)), Some(at)) => format!("{scheme}://***@{}", &text[at + 1..]),
-        (Some(_), None) => text.to_owned(),
-        _ => "<redacted>".to_owned(),
-    }
 }
 
 /// The effective configuration (defaults included) as TOML in the file's keys, secrets masked.

@@ -258,9 +258,49 @@ fn every_file_table_is_described() {
         );
     }
     assert_eq!(keys.len(), FileTables::DESCRIBED.len());
+}
+
+/// `--print-config` of the shipped examples, saved and used as `--config`, is the same
+/// configuration (it printed `"<redacted>"` for token hashes and external ids, which the loader
+/// then refused).
+#[test]
+fn print_config_of_the_examples_reads_back() {
+    for example in ["deploy/examples/auth.toml", "deploy/examples/accounts.toml"] {
+        let path = format!("{}/{example}", env!("CARGO_MANIFEST_DIR"));
+        let first = parse(&["--config", &path, "--print-config"])
+            .unwrap_or_else(|e| panic!("{example}: {e}"));
+        let printed = first.print_config.clone().expect("printed");
+        let file = temp_file("printed-example.toml", &printed);
+        let again = parse(&["--config", file.to_str().unwrap(), "--print-config"])
+            .unwrap_or_else(|e| panic!("{example} printed does not load: {e}\n{printed}"));
+        assert_eq!(
+            again.print_config.as_deref(),
+            Some(printed.as_str()),
+            "{example}"
+        );
+        assert_eq!(
+            format!("{:?}", again.auth.tokens),
+            format!("{:?}", first.auth.tokens),
+            "{example}"
+        );
+        assert_eq!(
+            format!("{:?}", again.accounts),
+            format!("{:?}", first.accounts),
+            "{example}"
+        );
+    }
+    // Credentials in a URL are the one thing masked; a masked URL is refused naming its key.
+    let masked = temp_file("masked.toml", "redis_url = \"redis://***@10.0.0.1:6379\"\n");
+    let err = error_of(&["--config", masked.to_str().unwrap()]);
     assert!(
-        !tables.to_toml().contains("secret-ish"),
-        "external ids are withheld"
+        err.contains("`redis_url`") && err.contains("masked"),
+        "{err}"
+    );
+    // An invalid URL is named without its credentials.
+    let bad = error_of(&["--redis-url", "rediz://u:hunter2@10.0.0.1"]);
+    assert!(
+        bad.contains("rediz://***@10.0.0.1") && !bad.contains("hunter2"),
+        "{bad}"
     );
 }
 
@@ -287,4 +327,27 @@ fn the_readme_table_is_the_declared_one() {
         readme[start..stop] == expected,
         "README.md's configuration table differs from the settings: run `UPDATE_README=1 cargo test --lib the_readme_table`"
     );
+}
+
+/// The README's `gateway.toml` starts as shown (it was refused: a public address with no identity
+/// source), and its token hash is the SHA-256 of the token it names.
+#[test]
+fn the_readme_gateway_toml_is_accepted() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let block = readme
+        .split("```toml\n# gateway.toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the gateway.toml block");
+    let file = temp_file("readme-gateway.toml", block);
+    let config = parse(&["--config", file.to_str().unwrap()]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.server.listen.to_string(), "0.0.0.0:50051");
+    assert!(config.auth.is_enabled());
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(b"change-me")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(config.auth.tokens[0].sha256, hash);
 }
