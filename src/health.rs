@@ -29,6 +29,8 @@ pub struct Health {
     ready: AtomicBool,
     /// The upstream answered the last probe.
     upstream: AtomicBool,
+    /// A probe has answered at all (before, the gateway is starting, not failing).
+    probed: AtomicBool,
     /// Every identity source can check credentials (a JWKS loaded, when JWTs are configured).
     identities: AtomicBool,
     draining: AtomicBool,
@@ -42,10 +44,12 @@ impl Health {
             reporter,
             ready: AtomicBool::new(false),
             upstream: AtomicBool::new(false),
+            probed: AtomicBool::new(false),
             identities: AtomicBool::new(identities_ready),
             draining: AtomicBool::new(false),
         });
-        health.publish().await;
+        // Not serving yet is how every start begins: nothing to log until the first probe says.
+        health.set_status().await;
         health
     }
 
@@ -59,6 +63,8 @@ impl Health {
             Some("shutting down")
         } else if !self.identities.load(Ordering::Relaxed) {
             Some("no JWKS loaded yet: JWTs cannot be checked")
+        } else if !self.probed.load(Ordering::Relaxed) {
+            Some("starting: the first upstream probe has not answered yet")
         } else if !self.upstream.load(Ordering::Relaxed) {
             Some("the upstream CloudTrail does not answer")
         } else {
@@ -69,9 +75,16 @@ impl Health {
     async fn publish(&self) {
         let reason = self.not_ready_because();
         let serving = reason.is_none();
-        if self.ready.swap(serving, Ordering::Relaxed) != serving || !serving {
+        if self.ready.load(Ordering::Relaxed) != serving || !serving {
             tracing::info!(serving, reason = reason.unwrap_or("-"), "health");
         }
+        self.set_status().await;
+    }
+
+    /// Sets what the health service and `/readyz` say, without a log line.
+    async fn set_status(&self) {
+        let serving = self.not_ready_because().is_none();
+        self.ready.store(serving, Ordering::Relaxed);
         let status = if serving {
             ServingStatus::Serving
         } else {
@@ -130,6 +143,7 @@ impl Health {
             loop {
                 let reachable = Self::probe(&upstream, &limiter).await;
                 self.upstream.store(reachable, Ordering::Relaxed);
+                self.probed.store(true, Ordering::Relaxed);
                 self.publish().await;
                 tokio::time::sleep(every).await;
             }

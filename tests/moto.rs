@@ -248,7 +248,7 @@ async fn selectors_and_tags_on_moto() {
 
 #[tokio::test]
 async fn errors_from_moto() {
-    let (_moto, _gw, mut c) = moto_gateway().await;
+    let (moto, _gw, mut c) = moto_gateway().await;
 
     // Unknown trail: moto's TrailNotFoundException, parsed by the SDK, mapped to NOT_FOUND.
     let missing = c
@@ -331,18 +331,28 @@ async fn errors_from_moto() {
     assert_eq!(all.into_inner().trail_list.len(), 6);
 
     // LookupEvents and ListPublicKeys are not implemented by moto (HTTP 500, no error code).
-    for status in [
-        c.lookup_events(pb::LookupEventsRequest::default())
-            .await
-            .expect_err("moto: not implemented"),
-        c.list_public_keys(pb::ListPublicKeysRequest::default())
-            .await
-            .expect_err("moto: not implemented"),
+    for (rpc, status) in [
+        (
+            "LookupEvents",
+            c.lookup_events(pb::LookupEventsRequest::default())
+                .await
+                .expect_err("moto: not implemented"),
+        ),
+        (
+            "ListPublicKeys",
+            c.list_public_keys(pb::ListPublicKeysRequest::default())
+                .await
+                .expect_err("moto: not implemented"),
+        ),
     ] {
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        // The message names the endpoint and the operation, and says what it may mean.
         assert_eq!(
             status.message(),
-            "CloudTrail answered HTTP 500 without an error code"
+            format!(
+                "{} answered {rpc} with HTTP 500 and no error code: it failed, or it does not implement {rpc}",
+                moto.url()
+            )
         );
         let info = status.get_details_error_info().expect("ErrorInfo");
         assert_eq!(

@@ -487,7 +487,11 @@ impl Gateway {
                     context.principal_name(),
                     slot_wait,
                 )
-                .await?;
+                .await
+                .map_err(|refusal| match context.caller_deadline {
+                    true => refusal,
+                    false => refusal.without_deadline(),
+                })?;
             // Kept for another attempt only when there may be one.
             let this = match retries {
                 Retries::None => call.take(),
@@ -516,7 +520,7 @@ impl Gateway {
                     }
                     return Ok(output);
                 }
-                Ok(Err(e)) => Error::from(e),
+                Ok(Err(e)) => Error::from(e).naming(operation.name(), self.upstream.endpoint()),
                 Err(_) => Error::DeadlineExceeded,
             };
             context.note_aws_request_id(result.aws_request_id());

@@ -268,6 +268,16 @@ impl Streamer {
 
     /// Sends a message; `false` when the caller went away.
     async fn send(&mut self, events: Vec<pb::Event>, phase: &'static str) -> bool {
+        self.send_marked(events, phase, false).await
+    }
+
+    /// Sends a message, `caught_up` on the one that ends the history.
+    async fn send_marked(
+        &mut self,
+        events: Vec<pb::Event>,
+        phase: &'static str,
+        caught_up: bool,
+    ) -> bool {
         if !events.is_empty() {
             metrics::counter!(telemetry::STREAMED_EVENTS, "phase" => phase)
                 .increment(events.len() as u64);
@@ -275,7 +285,7 @@ impl Streamer {
         let message = pb::StreamEventsResponse {
             events,
             cursor: self.cursor.encode(),
-            caught_up: self.cursor.caught_up,
+            caught_up,
         };
         self.next_heartbeat = Instant::now() + self.gateway.streams.heartbeat;
         let size = message.encoded_len();
@@ -354,7 +364,7 @@ impl Streamer {
             next_token = page.next_token;
         }
         self.cursor.catch_up(self.lookback);
-        Ok(self.send(Vec::new(), "history").await)
+        Ok(self.send_marked(Vec::new(), "history", true).await)
     }
 
     /// Whether `event` is one this stream still owes its reader: in its time range, not delivered.

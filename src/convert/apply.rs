@@ -275,11 +275,12 @@ pub fn create_call(
     trails::create_trail(request, call)
 }
 
+/// A selector as the proto's JSON writes it (lowerCamelCase, enum value names), so a change reads
+/// like the request a caller sent.
 fn basic_json(s: &pb::EventSelector) -> Value {
     let rw = match s.read_write_type() {
-        pb::ReadWriteType::ReadOnly => "ReadOnly",
-        pb::ReadWriteType::WriteOnly => "WriteOnly",
-        pb::ReadWriteType::All | pb::ReadWriteType::Unspecified => "All",
+        pb::ReadWriteType::Unspecified => pb::ReadWriteType::All,
+        other => other,
     };
     let mut resources: Vec<Value> = s
         .data_resources
@@ -287,17 +288,17 @@ fn basic_json(s: &pb::EventSelector) -> Value {
         .map(|r| {
             let mut values = r.values.clone();
             values.sort();
-            json!({"Type": r.r#type, "Values": values})
+            json!({"type": r.r#type, "values": values})
         })
         .collect();
     resources.sort_by_key(Value::to_string);
     let mut excluded = s.exclude_management_event_sources.clone();
     excluded.sort();
     json!({
-        "ReadWriteType": rw,
-        "IncludeManagementEvents": s.include_management_events.unwrap_or(true),
-        "DataResources": resources,
-        "ExcludeManagementEventSources": excluded,
+        "readWriteType": rw.as_str_name(),
+        "includeManagementEvents": s.include_management_events.unwrap_or(true),
+        "dataResources": resources,
+        "excludeManagementEventSources": excluded,
     })
 }
 
@@ -312,18 +313,18 @@ fn advanced_json(s: &pb::AdvancedEventSelector) -> Value {
         .iter()
         .map(|f| {
             json!({
-                "Field": f.field,
-                "Equals": sorted(&f.equals),
-                "StartsWith": sorted(&f.starts_with),
-                "EndsWith": sorted(&f.ends_with),
-                "NotEquals": sorted(&f.not_equals),
-                "NotStartsWith": sorted(&f.not_starts_with),
-                "NotEndsWith": sorted(&f.not_ends_with),
+                "field": f.field,
+                "equals": sorted(&f.equals),
+                "startsWith": sorted(&f.starts_with),
+                "endsWith": sorted(&f.ends_with),
+                "notEquals": sorted(&f.not_equals),
+                "notStartsWith": sorted(&f.not_starts_with),
+                "notEndsWith": sorted(&f.not_ends_with),
             })
         })
         .collect();
     fields.sort_by_key(Value::to_string);
-    json!({"Name": s.name, "FieldSelectors": fields})
+    json!({"name": s.name, "fieldSelectors": fields})
 }
 
 /// A list as a set: each element's canonical JSON, sorted.

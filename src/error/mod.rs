@@ -152,6 +152,27 @@ fn refusal_within(err: &(dyn std::error::Error + 'static)) -> Option<Refused> {
     None
 }
 
+impl Error {
+    /// An answer without an error code names the operation and the endpoint: an emulator answers
+    /// HTTP 500 for an operation it does not implement (moto: LookupEvents, ListPublicKeys), and a
+    /// bare "HTTP 500" told a reader nothing.
+    pub fn naming(self, operation: &str, endpoint: &str) -> Error {
+        match self {
+            Error::Upstream(mut up) if up.reason == NO_CODE => {
+                up.message = format!(
+                    "{endpoint} answered {operation} with HTTP {} and no error code: it failed, or it does not implement {operation}",
+                    up.http_status.unwrap_or(0)
+                );
+                Error::Upstream(up)
+            }
+            other => other,
+        }
+    }
+}
+
+/// The reason of an error answer that carried no AWS error code.
+pub const NO_CODE: &str = "UnknownError";
+
 impl<E> From<SdkError<E, HttpResponse>> for Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -166,7 +187,7 @@ where
         let upstream = match &err {
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
-                let aws_code = err.code().unwrap_or("UnknownError").to_owned();
+                let aws_code = err.code().unwrap_or(NO_CODE).to_owned();
                 UpstreamError {
                     code: grpc_code(&aws_code, status),
                     message: match err.message() {

@@ -122,7 +122,7 @@ impl Default for LimitsConfig {
 /// A call that cannot have a slot in time.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "the {class} quota of {subject} ({rate}/s) has no slot before the call's deadline; retry in {retry_after:?}"
+    "the {class} quota of {subject} ({rate}/s) has no slot within {within}; retry in {retry_after:?}"
 )]
 pub struct Refusal {
     pub class: &'static str,
@@ -130,6 +130,22 @@ pub struct Refusal {
     /// `<account>/<region>`.
     pub subject: String,
     pub retry_after: Duration,
+    /// What the wait was bounded by (`Refusal::DEADLINE` unless the caller says otherwise).
+    pub within: &'static str,
+}
+
+impl Refusal {
+    pub const DEADLINE: &'static str = "the call's deadline";
+    pub const NO_DEADLINE: &'static str =
+        "the wait a call that sets no deadline is given (limit_max_wait_without_deadline)";
+
+    /// The same refusal, for a call that set no deadline of its own.
+    pub fn without_deadline(self) -> Refusal {
+        Refusal {
+            within: Refusal::NO_DEADLINE,
+            ..self
+        }
+    }
 }
 
 /// Where slots come from: this process, or Redis shared with the other replicas.
@@ -347,6 +363,7 @@ impl Limiter {
             rate: limiter.rate,
             subject: limiter.subject.clone(),
             retry_after,
+            within: Refusal::DEADLINE,
         };
         let label = class.label();
         if estimate > budget {

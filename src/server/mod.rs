@@ -220,13 +220,21 @@ pub async fn serve_with(
         })
         .build_v1alpha()?;
 
+    // Targets are (account, Region) pairs; accounts are told apart.
+    let served = upstream.accounts().targets();
+    let served_accounts = served
+        .iter()
+        .map(|t| &t.account)
+        .collect::<std::collections::HashSet<_>>()
+        .len();
     tracing::info!(
         listen = %addr,
         metrics = %metrics_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
         upstream = %config.upstream.kind,
         account = %default_target.account,
         region = %default_target.region,
-        accounts = upstream.accounts().targets().len(),
+        accounts = served_accounts,
+        targets = served.len(),
         caller_identity = upstream.uses_sessions() && config.accounts.caller_identity,
         endpoint = config.upstream.endpoint_url.as_deref().unwrap_or("(default)"),
         redis = config.limits.redis_url.is_some(),

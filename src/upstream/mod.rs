@@ -94,6 +94,8 @@ impl Who {
 #[derive(Debug)]
 struct Inner {
     base: aws_sdk_cloudtrail::Config,
+    /// The CloudTrail-compatible endpoint configured instead of AWS's, if any.
+    endpoint: Option<Arc<str>>,
     identities: Identities,
     clients: moka::sync::Cache<ClientKey, Client>,
     accounts: Accounts,
@@ -112,9 +114,11 @@ impl Upstream {
         identities: Identities,
         accounts: Accounts,
         config: &AccountsConfig,
+        endpoint: Option<&str>,
     ) -> Upstream {
         Upstream(Arc::new(Inner {
             base,
+            endpoint: endpoint.map(Arc::from),
             identities,
             clients: moka::sync::Cache::builder()
                 .max_capacity(config.max_clients)
@@ -128,6 +132,11 @@ impl Upstream {
 
     pub fn accounts(&self) -> &Accounts {
         &self.0.accounts
+    }
+
+    /// Where calls go, as errors name it: the configured endpoint, or AWS.
+    pub fn endpoint(&self) -> &str {
+        self.0.endpoint.as_deref().unwrap_or("CloudTrail")
     }
 
     /// Whether calls are made through role sessions (then `prepare` has work to do).
@@ -285,6 +294,7 @@ pub async fn aws(c: &UpstreamConfig, a: &AccountsConfig) -> Result<Upstream, Con
             Identities::Sessions(Arc::new(sessions)),
             accounts,
             a,
+            endpoint,
         ));
     }
     let region = shared.region().ok_or(ConnectError::NoRegion)?.to_string();
@@ -293,7 +303,7 @@ pub async fn aws(c: &UpstreamConfig, a: &AccountsConfig) -> Result<Upstream, Con
         None => caller_account(&sts_client(&shared, &region, endpoint)).await?,
     };
     let accounts = Accounts::single(a, &account, &region);
-    Ok(Upstream::new(base, Identities::Own, accounts, a))
+    Ok(Upstream::new(base, Identities::Own, accounts, a, endpoint))
 }
 
 async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, ConnectError> {
@@ -353,7 +363,13 @@ pub fn local(c: &UpstreamConfig, a: &AccountsConfig, local: &LocalCloudTrail) ->
             .clone()
             .unwrap_or_else(|| LOCAL_DEFAULT_REGION.to_owned());
         let accounts = Accounts::single(a, local.account_id(), &region);
-        return Upstream::new(base, Identities::LocalUsers(local.clone()), accounts, a);
+        return Upstream::new(
+            base,
+            Identities::LocalUsers(local.clone()),
+            accounts,
+            a,
+            Some("the embedded CloudTrail"),
+        );
     }
     for account in &a.accounts {
         if let Some(role) = &account.role {
@@ -386,7 +402,13 @@ pub fn local(c: &UpstreamConfig, a: &AccountsConfig, local: &LocalCloudTrail) ->
         ))
         .build();
     let sessions = Sessions::new(aws_sdk_sts::Client::from_conf(sts), a.caller_identity);
-    Upstream::new(base, Identities::Sessions(Arc::new(sessions)), accounts, a)
+    Upstream::new(
+        base,
+        Identities::Sessions(Arc::new(sessions)),
+        accounts,
+        a,
+        Some("the embedded CloudTrail"),
+    )
 }
 
 /// The configured upstream.
