@@ -1353,3 +1353,54 @@ async fn apply_trail_needs_the_grants_of_the_calls_it_makes() {
         .into_inner();
     assert_eq!(fine.is_logging, Some(true));
 }
+
+/// The README's offline JWT recipe: `scripts/dev-jwt.sh` mints a key, its JWKS and a token the
+/// gateway accepts with the flags the README gives.
+#[tokio::test]
+async fn the_dev_jwt_script_mints_what_the_gateway_accepts() {
+    let dir = temp_dir("dev-jwt");
+    let mint = |sub: &str, roles: &str| {
+        let out =
+            std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/dev-jwt.sh"))
+                .args([sub, roles, "600"])
+                .env("DEV_JWT_DIR", &dir)
+                .output()
+                .expect("run scripts/dev-jwt.sh");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned()
+    };
+    let reader = mint("dev-reader", "reader");
+    let operator = mint("dev-operator", "reader operator");
+    let mut auth = jwt_config(JwksSource::File(dir.join("jwks.json")), Duration::ZERO);
+    if let Some(jwt) = &mut auth.jwt {
+        jwt.issuer = "https://dev.local".into();
+        jwt.audience = "cloudtrail-gateway".into();
+    }
+    let gw = gateway_with(auth).await;
+    let mut c = gw.client.clone();
+    jwt_status(&mut c, &reader).await.expect("a reader reads");
+    let start = |token: &str| {
+        authorized(
+            pb::StartLoggingRequest {
+                name: "nothing-here".into(),
+                ..Default::default()
+            },
+            Some(token),
+        )
+    };
+    let refused = c.start_logging(start(&reader)).await.expect_err("a reader");
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    // Space-separated roles in the script's argument become the roles claim.
+    let missing = c
+        .start_logging(start(&operator))
+        .await
+        .expect_err("no such trail");
+    assert_eq!(missing.code(), Code::NotFound, "{missing:?}");
+}
