@@ -23,7 +23,6 @@ use cloudtrail_gateway::{
         certificates::CertificateEntry,
         jwt::{JwksSource, JwtConfig},
         policy::RoleEntry,
-        tokens::TokenEntry,
     },
     config::Config,
     operation::Operation,
@@ -33,14 +32,13 @@ use common::{
     Client, TestGateway, create_request,
     pki::{Pki, temp_dir},
     procs::GatewayProcess,
-    tag, trail_arn,
+    sha256_hex, tag, token_entry, trail_arn,
 };
 use jsonwebtoken::{
     Algorithm, EncodingKey, Header,
     jwk::{Jwk, JwkSet},
 };
 use rcgen::KeyPair;
-use sha2::{Digest, Sha256};
 use tonic::{
     Code, Request, Status,
     transport::{Certificate, ClientTlsConfig, Identity},
@@ -48,23 +46,6 @@ use tonic::{
 
 const ISSUER: &str = "https://idp.example.test";
 const AUDIENCE: &str = "cloudtrail-gateway";
-
-fn sha256_hex(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn token_entry(principal: &str, token: &str, roles: &[&str]) -> TokenEntry {
-    TokenEntry {
-        principal: principal.into(),
-        sha256: sha256_hex(token),
-        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-        accounts: Vec::new(),
-        regions: Vec::new(),
-    }
-}
 
 fn authorized<T>(message: T, token: Option<&str>) -> Request<T> {
     let mut request = Request::new(message);

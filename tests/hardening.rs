@@ -329,24 +329,6 @@ async fn the_side_port_is_bounded_and_idle_connections_are_closed() {
         .expect("served");
 }
 
-fn token(
-    principal: &str,
-    token: &str,
-    roles: &[&str],
-) -> cloudtrail_gateway::auth::tokens::TokenEntry {
-    use sha2::Digest;
-    cloudtrail_gateway::auth::tokens::TokenEntry {
-        principal: principal.into(),
-        sha256: sha2::Sha256::digest(token.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-        accounts: Vec::new(),
-        regions: Vec::new(),
-    }
-}
-
 fn follow_as(token: &str) -> tonic::Request<pb::StreamEventsRequest> {
     common::request(
         pb::StreamEventsRequest {
@@ -372,8 +354,8 @@ async fn no_caller_can_take_every_stream_or_connection() {
     });
     config.auth = cloudtrail_gateway::auth::AuthConfig {
         tokens: vec![
-            token("greedy", "greedy-token", &["reader"]),
-            token("polite", "polite-token", &["reader"]),
+            common::token_entry("greedy", "greedy-token", &["reader"]),
+            common::token_entry("polite", "polite-token", &["reader"]),
         ],
         open_health: true,
         ..Default::default()

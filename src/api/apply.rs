@@ -10,12 +10,14 @@
 //! applied). A refusal names the grant that is missing.
 
 use aws_sdk_cloudtrail::Client;
-use tonic::Code;
 
-use super::{CallContext, Gateway, Operation, Operation::*, Retries, sendable::Sendable, unrouted};
+use super::{
+    CallContext, Gateway, Operation, Operation::*, Retries, sendable::Sendable, target_refused,
+    unrouted,
+};
 use crate::{
     convert::{apply as plan, tags},
-    error::{Error, Refused},
+    error::Error,
     pb,
 };
 
@@ -62,19 +64,13 @@ impl Gateway {
     fn may_apply(&self, operation: Operation, context: &CallContext) -> Result<(), Error> {
         let target = context.target.as_ref().ok_or_else(unrouted)?;
         match &context.caller {
-            Some(principal) if !self.allows(operation, principal, target) => {
-                metrics::counter!(crate::telemetry::AUTH_FAILURES, "reason" => super::TARGET_DENIED_LABEL)
-                    .increment(1);
-                Err(Refused::new(
-                    Code::PermissionDenied,
-                    "ApplyTrailNeedsGrant",
-                    format!(
-                        "ApplyTrail would call {operation} in account {}, Region {}, which principal '{}' may not call",
-                        target.account, target.region, principal.name
-                    ),
-                )
-                .into())
-            }
+            Some(principal) if !self.allows(operation, principal, target) => Err(target_refused(
+                "ApplyTrailNeedsGrant",
+                format!(
+                    "ApplyTrail would call {operation} in account {}, Region {}, which principal '{}' may not call",
+                    target.account, target.region, principal.name
+                ),
+            )),
             _ => Ok(()),
         }
     }

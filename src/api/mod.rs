@@ -254,9 +254,7 @@ impl Gateway {
         if self.allows(operation, principal, target) {
             return Ok(());
         }
-        metrics::counter!(telemetry::AUTH_FAILURES, "reason" => TARGET_DENIED_LABEL).increment(1);
-        Err(Refused::new(
-            Code::PermissionDenied,
+        Err(target_refused(
             "TargetNotPermitted",
             format!(
                 "principal '{}' may not call {} in account {}, Region {}",
@@ -265,8 +263,7 @@ impl Gateway {
                 target.account,
                 target.region
             ),
-        )
-        .into())
+        ))
     }
 
     /// One RPC made of one CloudTrail call: `build` checks and converts the message into it.
@@ -581,6 +578,12 @@ impl Gateway {
             .await;
         Ok((answer?, source))
     }
+}
+
+/// PERMISSION_DENIED for where a call goes (counted as `target_denied`).
+fn target_refused(reason: &'static str, message: String) -> Error {
+    metrics::counter!(telemetry::AUTH_FAILURES, "reason" => TARGET_DENIED_LABEL).increment(1);
+    Refused::new(Code::PermissionDenied, reason, message).into()
 }
 
 /// A call that was not routed (cannot happen: routing comes first).

@@ -243,6 +243,30 @@ pub fn request<T>(message: T, metadata: &[(&str, &str)]) -> tonic::Request<T> {
 }
 
 /// A CreateTrail request with the bucket every test backend has (`audit-logs`).
+/// A token's SHA-256 in hex, as `[[tokens]]` holds it.
+pub fn sha256_hex(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A `[[tokens]]` entry for `principal` presenting `token`.
+pub fn token_entry(
+    principal: &str,
+    token: &str,
+    roles: &[&str],
+) -> cloudtrail_gateway::auth::tokens::TokenEntry {
+    cloudtrail_gateway::auth::tokens::TokenEntry {
+        principal: principal.into(),
+        sha256: sha256_hex(token),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        accounts: Vec::new(),
+        regions: Vec::new(),
+    }
+}
+
 pub fn create_request(name: &str) -> pb::CreateTrailRequest {
     pb::CreateTrailRequest {
         name: name.into(),
