@@ -161,6 +161,19 @@ async fn get_list_and_insights() {
 async fn a_trail_name_works_from_any_region() {
     let (gw, local) = gateway(three_regions()).await;
     let mut c = gw.client.clone();
+    // A name that breaks the rules is refused before anything is sent: no ListTrails for it.
+    let invalid = c
+        .stop_logging(pb::StopLoggingRequest {
+            name: "my--trail".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("an invalid name");
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    assert!(
+        local.served("ListTrails").is_empty(),
+        "nothing sent upstream"
+    );
     c.create_trail(in_region("eu-west-1", create_request("west-only")))
         .await
         .expect("CreateTrail in eu-west-1");

@@ -441,3 +441,32 @@ async fn no_caller_can_take_every_stream_or_connection() {
     }
     drop(streams);
 }
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct NotATrailRequest {
+    /// Field 1 of DescribeTrailsRequest is a repeated string; a number there does not decode.
+    #[prost(uint64, tag = "1")]
+    number: u64,
+}
+
+/// A request that is not a valid message of its RPC is the caller's error: INVALID_ARGUMENT, not
+/// tonic's INTERNAL.
+#[tokio::test]
+async fn a_request_that_does_not_decode_is_invalid_argument() {
+    let gw = TestGateway::start().await;
+    let mut grpc = tonic::client::Grpc::new(common::channel(gw.addr).await);
+    grpc.ready().await.expect("ready");
+    let path = http::uri::PathAndQuery::from_static(
+        "/cloudtrail.gateway.v1.CloudTrailService/DescribeTrails",
+    );
+    let codec = tonic_prost::ProstCodec::<NotATrailRequest, pb::DescribeTrailsResponse>::default();
+    let status = grpc
+        .unary(
+            tonic::Request::new(NotATrailRequest { number: 7 }),
+            path,
+            codec,
+        )
+        .await
+        .expect_err("does not decode");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+}
