@@ -119,7 +119,11 @@ impl Gateway {
         let lookback = self.streams.lookback.as_secs() as i64;
         let cursor = match message.cursor.as_str() {
             "" => Cursor::start(fingerprint, now_second()),
-            text => Cursor::decode(text, &fingerprint, now_second(), lookback)?,
+            text => {
+                let second = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| t.seconds);
+                let range = (second(&filters.start_time), second(&filters.end_time));
+                Cursor::decode(text, &fingerprint, now_second(), lookback, range)?
+            }
         };
         let (sender, receiver) = buffer::channel();
         let deadline = context.deadline.map(|d| Instant::now() + d);

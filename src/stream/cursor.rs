@@ -89,7 +89,13 @@ impl Cursor {
     /// The cursor a caller sent, checked against the filters of its request and against what a
     /// cursor of this gateway can hold at second `now`: nothing in it is trusted beyond that (a
     /// forged one with far-future seconds was never pruned and grew every message).
-    pub fn decode(text: &str, filters: &[u8], now: i64, lookback: i64) -> Result<Cursor, Error> {
+    pub fn decode(
+        text: &str,
+        filters: &[u8],
+        now: i64,
+        lookback: i64,
+        range: (Option<i64>, Option<i64>),
+    ) -> Result<Cursor, Error> {
         if text.len() > MAX_TEXT {
             return Err(Error::invalid(
                 "cursor",
@@ -103,7 +109,7 @@ impl Cursor {
         let problem = match cursor {
             Some(c) if c.version == VERSION && c.filters == filters => match c.checked(now) {
                 Ok(mut c) => {
-                    c.prune(lookback);
+                    c.prune(lookback, range);
                     return Ok(c);
                 }
                 Err(problem) => problem,
@@ -142,13 +148,16 @@ impl Cursor {
     }
 
     /// Forgets what its own horizon says is done (and, while catching up, what is newer than its
-    /// start), and keeps at most `MAX_ENTRIES` of each list.
-    fn prune(&mut self, lookback: i64) {
+    /// start) and what the request's time range (`start`, `end`) excludes, and keeps at most
+    /// `MAX_ENTRIES` of each list.
+    fn prune(&mut self, lookback: i64, (start, end): (Option<i64>, Option<i64>)) {
         let (floor, top) = if self.caught_up {
             (self.horizon - lookback, self.horizon)
         } else {
             (self.top - lookback, self.top)
         };
+        let floor = floor.max(start.unwrap_or(i64::MIN));
+        let top = top.min(end.unwrap_or(i64::MAX));
         self.seen.retain(|s| (floor..=top).contains(&s.second));
         self.bound();
     }
@@ -233,7 +242,8 @@ mod tests {
     use super::*;
 
     fn refused(cursor: &Cursor, now: i64) -> String {
-        let status = Cursor::decode(&cursor.encode(), &cursor.filters, now, 900).unwrap_err();
+        let status =
+            Cursor::decode(&cursor.encode(), &cursor.filters, now, 900, (None, None)).unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         format!("{status:?}")
     }
@@ -277,7 +287,7 @@ mod tests {
         assert!(refused(&long_id, now).contains("longer"));
         // Too long as text: refused before decoding.
         let text = "A".repeat(MAX_TEXT + 1);
-        assert!(Cursor::decode(&text, &filters, now, 900).is_err());
+        assert!(Cursor::decode(&text, &filters, now, 900, (None, None)).is_err());
         // Within bounds, what its own horizon says is done is forgotten at once.
         let stale = forged(&|c| {
             c.seen = vec![
@@ -291,9 +301,13 @@ mod tests {
                 },
             ]
         });
-        let decoded = Cursor::decode(&stale.encode(), &filters, now, 900).unwrap();
+        let decoded = Cursor::decode(&stale.encode(), &filters, now, 900, (None, None)).unwrap();
         assert_eq!(decoded.seen.len(), 1);
         assert_eq!(decoded.seen[0].id, "new");
+        // And what the request's own time range excludes.
+        let ranged =
+            Cursor::decode(&stale.encode(), &filters, now, 900, (None, Some(now - 20))).unwrap();
+        assert!(ranged.seen.is_empty());
     }
 
     #[test]
@@ -334,11 +348,18 @@ mod tests {
         assert!(c.history_has("a", 990) && c.history_has("c", 900) && !c.history_has("d", 900));
         assert!(!c.history_has("e", 899));
         let text = c.encode();
-        assert_eq!(Cursor::decode(&text, &filters, 1_000, 60).unwrap(), c);
-        let other =
-            Cursor::decode(&text, &fingerprint(b"EventName=DeleteTrail"), 1_000, 60).unwrap_err();
+        let all = (None, None);
+        assert_eq!(Cursor::decode(&text, &filters, 1_000, 60, all).unwrap(), c);
+        let other = Cursor::decode(
+            &text,
+            &fingerprint(b"EventName=DeleteTrail"),
+            1_000,
+            60,
+            all,
+        )
+        .unwrap_err();
         assert_eq!(other.code(), tonic::Code::InvalidArgument);
-        assert!(Cursor::decode("not a cursor", &filters, 1_000, 60).is_err());
+        assert!(Cursor::decode("not a cursor", &filters, 1_000, 60, all).is_err());
         // Into following: the history's newest events (within the look-back) are remembered.
         c.catch_up(60);
         assert_eq!(
