@@ -53,10 +53,6 @@ impl Health {
         health
     }
 
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
-    }
-
     /// Why the gateway is not ready, if it is not.
     pub fn not_ready_because(&self) -> Option<&'static str> {
         if self.draining.load(Ordering::Relaxed) {

@@ -25,8 +25,8 @@ pub mod middleware;
 pub mod operation;
 pub mod principal;
 pub mod server;
-pub mod side_port;
 pub mod stream;
+pub mod target;
 pub mod telemetry;
 pub mod upstream;
 

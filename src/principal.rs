@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::policy::Scope;
+use crate::target::Scope;
 
 /// Whom the gateway's own calls are made as (with role sessions: its session name).
 pub const GATEWAY: &str = "cloudtrail-gateway";

@@ -11,7 +11,7 @@ use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tonic::Code;
 
-use crate::{accounts::Target, operation::Operation, principal::Principal};
+use crate::{operation::Operation, principal::Principal, target::Target};
 
 pub const STARTED: &str = "grpc_server_started_total";
 pub const HANDLED: &str = "grpc_server_handled_total";

@@ -1,5 +1,5 @@
 //! End to end on the embedded CloudTrail: the real server on an ephemeral port, the generated client,
-//! the SDK path with the in-process transport. All 14 RPCs, their errors and every validation rule.
+//! the SDK path with the in-process transport. Every RPC, its errors and every validation rule.
 
 mod common;
 

@@ -10,7 +10,7 @@
 pub mod homes;
 pub mod names;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use tonic::{Code, metadata::MetadataMap};
 
@@ -81,18 +81,7 @@ impl Default for AccountsConfig {
     }
 }
 
-/// Where a call goes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Target {
-    pub account: Arc<str>,
-    pub region: Arc<str>,
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.account, self.region)
-    }
-}
+pub use crate::target::Target;
 
 /// What a call's metadata asked for.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

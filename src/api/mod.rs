@@ -8,8 +8,9 @@
 //! takes a slot of the quota (`limits`) and sends the call, again while CloudTrail answers a
 //! propagation error if asked to; drops the account's cached reads after a change; writes the audit
 //! record. `error` turns any failure into a status. LookupEvents goes through its own coalescer, and
-//! ApplyTrail (`apply`) is made of the same steps. Nothing here knows CloudTrail's rules or error
-//! codes.
+//! ApplyTrail (`apply`) is made of the same steps. CloudTrail's rules are `convert`'s and the
+//! mapping of its errors `error`'s; the error codes known here are those that steer a call: which
+//! mean "not visible yet" (`propagation`), and which ApplyTrail reads as "nothing there yet".
 
 mod apply;
 mod context;
@@ -57,7 +58,6 @@ use reads::Reads;
 use sendable::Sendable;
 
 pub use context::{RETRY_KEY, RETRY_PROPAGATION};
-pub use stream::FEED_QUEUE;
 
 /// LookupEvents answers by target and encoded request.
 type Lookups = Coalescer<(Target, Vec<u8>), Arc<pb::LookupEventsResponse>>;

@@ -13,9 +13,9 @@ use std::{
 };
 
 use crate::{
-    accounts::Target,
     limits::coalesce::{Coalescer, Shared, Source},
     operation::Operation,
+    target::Target,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

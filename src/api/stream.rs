@@ -30,10 +30,6 @@ use crate::{
 
 pub type EventStream = buffer::Receiver<Result<pb::StreamEventsResponse, Status>>;
 
-/// Whom the shared follow polls queue as for LookupEvents slots: one principal among the callers,
-/// weighted like any (`[weights]`; `limits` gives it `STREAM_WEIGHT` unless configured).
-pub const FEED_QUEUE: &str = crate::principal::FEED_QUEUE;
-
 /// A resumed follower whose cursor is older than the feed's window by more than this catches up by
 /// itself first; within it, the feed's window is enough (an event CloudTrail shows only later than
 /// the look-back less this could be missed: the README says so).
@@ -146,7 +142,7 @@ impl Gateway {
     /// A feed's poller: while anyone follows, LookupEvents over the look-back, every page, as often
     /// as the quota (and `poll_interval`) lets it; made as the gateway, shared by every follower.
     async fn poll_feed(self, feed: Arc<Feed>, filters: pb::LookupEventsRequest) {
-        let context = CallContext::internal(feed.key.target.clone(), FEED_QUEUE);
+        let context = CallContext::internal(feed.key.target.clone(), crate::principal::FEED_QUEUE);
         let client = self.upstream.client(&feed.key.target, None);
         let lookback = self.streams.lookback.as_secs() as i64;
         let mut failures = 0u32;

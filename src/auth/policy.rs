@@ -12,32 +12,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{accounts::Target, operation::Operation};
-
-/// Where calls may go: accounts and Regions, each list empty for "any".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scope {
-    pub accounts: Vec<String>,
-    pub regions: Vec<String>,
-}
-
-impl Scope {
-    pub fn new(accounts: &[String], regions: &[String]) -> Scope {
-        Scope {
-            accounts: accounts.to_vec(),
-            regions: regions.to_vec(),
-        }
-    }
-
-    pub fn includes(&self, target: &Target) -> bool {
-        (self.accounts.is_empty() || self.accounts.iter().any(|a| **a == *target.account))
-            && (self.regions.is_empty() || self.regions.iter().any(|r| **r == *target.region))
-    }
-
-    pub fn is_unlimited(&self) -> bool {
-        self.accounts.is_empty() && self.regions.is_empty()
-    }
-}
+pub use crate::target::Scope;
+use crate::{operation::Operation, target::Target};
 
 /// A custom role as the `[roles]` table writes it: a list of RPCs, or a table with a scope.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

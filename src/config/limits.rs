@@ -10,7 +10,7 @@ use super::{
 };
 use crate::limits::{Fairness, LimitsConfig, Quotas};
 
-/// The default `[weights]` of StreamEvents' shared polls (`api::FEED_QUEUE`).
+/// The default `[weights]` of StreamEvents' shared polls (`principal::FEED_QUEUE`).
 pub const STREAM_WEIGHT: u32 = 10;
 
 #[derive(Debug, Args)]
@@ -59,7 +59,7 @@ impl LimitSettings {
         // The shared follow polls of StreamEvents queue as one principal: as much as ten callers,
         // so neither the streams nor the LookupEvents callers can starve the others.
         weights
-            .entry(crate::api::FEED_QUEUE.to_owned())
+            .entry(crate::principal::FEED_QUEUE.to_owned())
             .or_insert(STREAM_WEIGHT);
         if let Some(redis) = &self.redis_url {
             url("redis_url", redis, &["redis", "rediss"])?;

@@ -38,7 +38,7 @@ pub enum Error {
     DeadlineExceeded,
     /// No slot of the quota before the caller's deadline: nothing was sent.
     #[error("{0}")]
-    RateLimited(#[from] crate::limits::Refusal),
+    RateLimited(#[from] Refusal),
     /// The gateway refused the call before sending it: a target it does not serve or the caller may
     /// not use, a role session it could not get.
     #[error("{0}")]
@@ -352,6 +352,35 @@ impl From<Error> for Status {
                 }
                 Status::with_error_details(code, up.message, details)
             }
+        }
+    }
+}
+
+/// A call that cannot have a slot in time.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the {class} quota of {subject} ({rate}/s) has no slot within {within}; retry in {retry_after:?}"
+)]
+pub struct Refusal {
+    pub class: &'static str,
+    pub rate: f64,
+    /// `<account>/<region>`.
+    pub subject: String,
+    pub retry_after: Duration,
+    /// What the wait was bounded by (`Refusal::DEADLINE` unless the caller says otherwise).
+    pub within: &'static str,
+}
+
+impl Refusal {
+    pub const DEADLINE: &'static str = "the call's deadline";
+    pub const NO_DEADLINE: &'static str =
+        "the wait a call that sets no deadline is given (limit_max_wait_without_deadline)";
+
+    /// The same refusal, for a call that set no deadline of its own.
+    pub fn without_deadline(self) -> Refusal {
+        Refusal {
+            within: Refusal::NO_DEADLINE,
+            ..self
         }
     }
 }

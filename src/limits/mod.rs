@@ -10,8 +10,8 @@
 //! or, with `redis_url`, from an atomic GCRA in Redis shared by all replicas (`shared.rs`).
 //!
 //! Why not a tower layer: LookupEvents answers are coalesced and cached (`coalesce.rs`), and a call
-//! served that way must not spend a slot; only the API knows the request's fields. So `api::send`
-//! takes the slot right before the upstream call.
+//! served that way must not spend a slot; only the API knows the request's fields. So the API's
+//! `upstream` takes the slot right before the SDK call.
 
 pub mod coalesce;
 pub mod gcra;
@@ -27,7 +27,7 @@ use tokio::{sync::oneshot, time::Instant};
 
 use gcra::Gcra;
 
-use crate::{accounts::Target, operation::QuotaClass as Class};
+use crate::{operation::QuotaClass as Class, target::Target};
 
 /// Calls per second for each class.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,34 +119,7 @@ impl Default for LimitsConfig {
     }
 }
 
-/// A call that cannot have a slot in time.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "the {class} quota of {subject} ({rate}/s) has no slot within {within}; retry in {retry_after:?}"
-)]
-pub struct Refusal {
-    pub class: &'static str,
-    pub rate: f64,
-    /// `<account>/<region>`.
-    pub subject: String,
-    pub retry_after: Duration,
-    /// What the wait was bounded by (`Refusal::DEADLINE` unless the caller says otherwise).
-    pub within: &'static str,
-}
-
-impl Refusal {
-    pub const DEADLINE: &'static str = "the call's deadline";
-    pub const NO_DEADLINE: &'static str =
-        "the wait a call that sets no deadline is given (limit_max_wait_without_deadline)";
-
-    /// The same refusal, for a call that set no deadline of its own.
-    pub fn without_deadline(self) -> Refusal {
-        Refusal {
-            within: Refusal::NO_DEADLINE,
-            ..self
-        }
-    }
-}
+pub use crate::error::Refusal;
 
 /// Where slots come from: this process, or Redis shared with the other replicas.
 #[derive(Debug)]

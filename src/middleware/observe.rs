@@ -24,7 +24,7 @@ use tonic::{Code, Status, body::Body};
 use tower::{BoxError, Layer, Service};
 
 use super::routes::{HEALTH, REFLECTION_V1, REFLECTION_V1ALPHA, Route, route};
-use crate::{accounts::Target, operation::Operation, principal::Principal, telemetry};
+use crate::{operation::Operation, principal::Principal, target::Target, telemetry};
 
 /// Where a call went, once the API knows (its request extensions carry this): the access log names
 /// the account and Region.

@@ -4,6 +4,7 @@
 
 pub mod fds;
 pub mod incoming;
+pub mod side_port;
 pub mod tls;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -23,7 +24,7 @@ use crate::{
     limits::Limiter,
     middleware::{self, trace},
     pb::{self, cloud_trail_service_server::CloudTrailServiceServer},
-    side_port, telemetry, upstream,
+    telemetry, upstream,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -267,7 +268,8 @@ pub async fn serve_with(
         authentication: config.auth.is_enabled(),
     };
     // The tower layers wrap the routes, outermost first (see `middleware`): the call's record sees
-    // every call, refused ones too; authentication comes before anything that holds a resource.
+    // every call, refused ones too; authentication comes before anything that holds a resource (a
+    // stream's place, a concurrency permit), so a caller waiting for a JWKS refresh holds neither.
     let layers = ServiceBuilder::new()
         .layer(middleware::observe::layer())
         .layer(middleware::codes::layer())

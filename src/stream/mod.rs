@@ -16,7 +16,7 @@ use std::{
 
 use tokio::sync::broadcast;
 
-use crate::{accounts::Target, pb};
+use crate::{pb, target::Target};
 
 /// How streams behave (README: "Streaming events").
 #[derive(Debug, Clone)]

@@ -123,7 +123,7 @@ impl EventStore {
         let mut record = json!({
             "eventVersion": "1.11",
             "userIdentity": s.caller.record(s.access_key_id),
-            "eventTime": crate::trails::rfc3339(now),
+            "eventTime": crate::clock::rfc3339(now),
             "eventSource": s.source,
             "eventName": s.name,
             "awsRegion": region,

@@ -121,7 +121,7 @@ impl Identity {
                         "userName": role_name,
                     },
                     "attributes": {
-                        "creationDate": crate::trails::rfc3339((*issued).into()),
+                        "creationDate": crate::clock::rfc3339((*issued).into()),
                         "mfaAuthenticated": "false",
                     },
                 });

@@ -30,6 +30,7 @@
 //! It depends on nothing of the gateway it was written for: its rules are its own reading of
 //! CloudTrail's documentation, so a client's validation and this emulator check each other.
 
+mod clock;
 mod events;
 mod faults;
 mod identity;

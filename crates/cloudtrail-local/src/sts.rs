@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::{
     identity::{Identity, SessionCredentials},
     ids,
-    wire::ApiError,
+    wire::{ApiError, NAMESPACE, escape},
 };
 
 /// A role STS can issue sessions of.
@@ -214,23 +214,13 @@ pub fn assume_role(roles: &Roles, caller: &Identity, body: &Value) -> Result<Ass
     })
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
-const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
-
 pub fn assume_role_xml(
     session: &Identity,
     credentials: &SessionCredentials,
     request_id: &str,
 ) -> String {
     let expiration =
-        crate::trails::rfc3339(aws_smithy_types::DateTime::from(credentials.expiration));
+        crate::clock::rfc3339(aws_smithy_types::DateTime::from(credentials.expiration));
     let source = session
         .source_identity()
         .map(|s| format!("<SourceIdentity>{}</SourceIdentity>", escape(s)))
@@ -251,20 +241,6 @@ pub fn caller_identity_xml(caller: &Identity, request_id: &str) -> String {
         escape(&caller.arn()),
         escape(&caller.user_id()),
         caller.account(),
-    )
-}
-
-/// STS's error answer.
-pub fn error_xml(error: &ApiError, request_id: &str) -> String {
-    let kind = if error.http_status >= 500 {
-        "Receiver"
-    } else {
-        "Sender"
-    };
-    format!(
-        "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
-        escape(&error.code),
-        escape(&error.message),
     )
 }
 

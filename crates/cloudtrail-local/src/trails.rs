@@ -495,11 +495,11 @@ impl Trails {
         let mut v = json!({ "IsLogging": trail.is_logging });
         if let Some(t) = trail.start_logging_time {
             v["StartLoggingTime"] = epoch(t);
-            v["TimeLoggingStarted"] = json!(rfc3339(t));
+            v["TimeLoggingStarted"] = json!(crate::clock::rfc3339(t));
         }
         if let Some(t) = trail.stop_logging_time {
             v["StopLoggingTime"] = epoch(t);
-            v["TimeLoggingStopped"] = json!(rfc3339(t));
+            v["TimeLoggingStopped"] = json!(crate::clock::rfc3339(t));
         }
         Ok(v)
     }
@@ -751,11 +751,6 @@ fn check_selectors(body: &Value) -> Result<Selectors, ApiError> {
             Ok(Selectors::Basic(Value::Array(normalized)))
         }
     }
-}
-
-pub fn rfc3339(t: DateTime) -> String {
-    t.fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

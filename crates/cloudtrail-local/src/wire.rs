@@ -217,7 +217,7 @@ pub fn respond_status(request_id: &str, status: u16) -> Response<SdkBody> {
 pub fn respond_xml(request_id: &str, result: &Result<String, ApiError>) -> Response<SdkBody> {
     let (status, body) = match result {
         Ok(xml) => (200, xml.clone()),
-        Err(e) => (e.http_status, crate::sts::error_xml(e, request_id)),
+        Err(e) => (e.http_status, error_xml(e, request_id)),
     };
     let status = StatusCode::try_from(status)
         .unwrap_or_else(|_| StatusCode::from(http::StatusCode::INTERNAL_SERVER_ERROR));
@@ -247,6 +247,32 @@ pub fn respond(request_id: &str, result: &Result<Value, ApiError>) -> Response<S
         headers.insert("x-amzn-errortype", e.code.to_string());
     }
     response
+}
+
+/// Text as XML character data or an attribute value.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// STS's XML namespace (its query protocol answers in XML).
+pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// STS's error answer.
+pub fn error_xml(error: &ApiError, request_id: &str) -> String {
+    let kind = if error.http_status >= 500 {
+        "Receiver"
+    } else {
+        "Sender"
+    };
+    format!(
+        "<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+        escape(&error.code),
+        escape(&error.message),
+    )
 }
 
 #[cfg(test)]

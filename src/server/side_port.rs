@@ -16,11 +16,8 @@ use hyper_util::{
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::{net::TcpListener, sync::Semaphore};
 
-use crate::{
-    health::Health,
-    limits::Limiter,
-    server::incoming::{self, Accepting, Refused},
-};
+use super::incoming::{self, Accepting, Refused};
+use crate::{health::Health, limits::Limiter};
 
 /// How the side port bounds its connections.
 #[derive(Debug, Clone, Copy)]
