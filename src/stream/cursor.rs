@@ -151,8 +151,10 @@ impl Cursor {
     /// start) and what the request's time range (`start`, `end`) excludes, and keeps at most
     /// `MAX_ENTRIES` of each list.
     fn prune(&mut self, lookback: i64, (start, end): (Option<i64>, Option<i64>)) {
+        // Following, a message's cursor holds the events of its batch, newer than the horizon of
+        // the poll before (`checked` bounded them by now); catching up, nothing newer than the top.
         let (floor, top) = if self.caught_up {
-            (self.horizon - lookback, self.horizon)
+            (self.horizon - lookback, i64::MAX)
         } else {
             (self.top - lookback, self.top)
         };
@@ -304,6 +306,20 @@ mod tests {
         let decoded = Cursor::decode(&stale.encode(), &filters, now, 900, (None, None)).unwrap();
         assert_eq!(decoded.seen.len(), 1);
         assert_eq!(decoded.seen[0].id, "new");
+        // A follower's cursor holds its last batch, newer than the poll before: kept.
+        let ahead = forged(&|c| {
+            c.horizon = now - 60;
+            c.seen = vec![Seen {
+                id: "batch".into(),
+                second: now - 5,
+            }];
+        });
+        let decoded = Cursor::decode(&ahead.encode(), &filters, now, 900, (None, None)).unwrap();
+        assert_eq!(
+            decoded.seen.len(),
+            1,
+            "an event of the last batch is remembered"
+        );
         // And what the request's own time range excludes.
         let ranged =
             Cursor::decode(&stale.encode(), &filters, now, 900, (None, Some(now - 20))).unwrap();
