@@ -50,9 +50,9 @@ async fn replica(
             redis_url: redis,
             expected_replicas: replicas,
             lookup_cache_ttl: Duration::ZERO,
-            ..Default::default()
+            ..Config::default().limits
         },
-        ..Default::default()
+        ..Config::default()
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -157,7 +157,7 @@ fn redis_config(ca: Option<Vec<u8>>, url: String) -> Config {
             redis_url: Some(url),
             redis_ca: ca,
             max_wait: Duration::from_secs(10),
-            ..Default::default()
+            ..Config::default().limits
         },
         ..common::test_config()
     }

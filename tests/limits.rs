@@ -43,7 +43,7 @@ fn config(lookup_rate: f64, redis: Option<&Redis>, expected_replicas: u32) -> Co
             },
             redis_url: redis.map(Redis::url),
             expected_replicas,
-            ..Default::default()
+            ..Config::default().limits
         },
         ..common::test_config()
     }

@@ -39,7 +39,7 @@ fn lookup_rate(rate: f64) -> Config {
                 lookup: rate,
                 ..common::UNLIMITED
             },
-            ..Default::default()
+            ..Config::default().limits
         },
         ..common::test_config()
     }

@@ -65,22 +65,6 @@ pub struct AccountsConfig {
     pub trail_home_ttl: Duration,
 }
 
-impl Default for AccountsConfig {
-    fn default() -> Self {
-        AccountsConfig {
-            accounts: Vec::new(),
-            default_account: None,
-            regions: Vec::new(),
-            caller_identity: true,
-            sts_region: None,
-            audit_reads: false,
-            max_clients: 10_000,
-            client_idle: Duration::from_secs(900),
-            trail_home_ttl: Duration::from_secs(60),
-        }
-    }
-}
-
 pub use crate::target::Target;
 
 /// What a call's metadata asked for.
@@ -347,7 +331,7 @@ mod tests {
         };
         Accounts::configured(&AccountsConfig {
             accounts: vec![account("111111111111"), account("222222222222")],
-            ..Default::default()
+            ..crate::config::Config::default().accounts
         })
     }
 
@@ -459,7 +443,7 @@ mod tests {
     fn without_accounts_the_upstreams_account_in_its_regions() {
         let config = AccountsConfig {
             regions: vec!["ap-south-1".into()],
-            ..Default::default()
+            ..crate::config::Config::default().accounts
         };
         let a = Accounts::single(&config, "123456789012", "us-east-1");
         assert!(!a.is_configured());

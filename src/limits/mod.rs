@@ -38,12 +38,6 @@ pub struct Quotas {
 }
 
 impl Quotas {
-    /// The gateway's defaults: the mission's LookupEvents 1/s; CloudTrail's 10/s reads, 1/s writes.
-    pub const GATEWAY: Quotas = Quotas {
-        lookup: 1.0,
-        read: 10.0,
-        write: 1.0,
-    };
     pub fn rate(&self, class: Class) -> f64 {
         match class {
             Class::Lookup => self.lookup,
@@ -99,23 +93,6 @@ impl LimitsConfig {
             .copied()
             .unwrap_or(1)
             .max(1)
-    }
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        LimitsConfig {
-            quotas: Quotas::GATEWAY,
-            max_wait: Duration::from_secs(30),
-            max_wait_without_deadline: Duration::from_secs(5),
-            fairness: Fairness::RoundRobin,
-            weights: BTreeMap::new(),
-            redis_url: None,
-            redis_ca: None,
-            expected_replicas: 1,
-            lookup_cache_ttl: Duration::from_secs(2),
-            read_cache_ttl: Duration::from_secs(2),
-        }
     }
 }
 
@@ -415,7 +392,7 @@ mod tests {
                 write: rate,
             },
             fairness,
-            ..Default::default()
+            ..crate::config::Config::default().limits
         };
         Arc::new(Limiter::new(config).unwrap())
     }
@@ -516,7 +493,7 @@ mod tests {
                     write: 100.0,
                 },
                 weights: [("feed".to_owned(), weight)].into(),
-                ..Default::default()
+                ..crate::config::Config::default().limits
             };
             let l = Arc::new(Limiter::new(config).unwrap());
             let served = Arc::new(Mutex::new(Vec::new()));

@@ -29,16 +29,6 @@ pub struct StreamConfig {
     pub poll_interval: Duration,
 }
 
-impl Default for StreamConfig {
-    fn default() -> Self {
-        StreamConfig {
-            lookback: Duration::from_secs(900),
-            heartbeat: Duration::from_secs(15),
-            poll_interval: Duration::from_secs(1),
-        }
-    }
-}
-
 /// Messages a stream holds for a reader that has not taken them (then it stops fetching).
 pub const STREAM_BUFFER: usize = 16;
 /// Bytes a stream holds for a reader that has not taken them (then it stops fetching).

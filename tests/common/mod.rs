@@ -67,13 +67,14 @@ pub const UNLIMITED_ARGS: [&str; 14] = [
 /// The default configuration (embedded CloudTrail, us-east-1), quotas raised, and pollers' reads
 /// not kept (tests of upstream behaviour count upstream calls; the read cache has its own tests).
 pub fn test_config() -> Config {
+    let defaults = Config::default();
     Config {
         limits: LimitsConfig {
             quotas: UNLIMITED,
             read_cache_ttl: Duration::ZERO,
-            ..Default::default()
+            ..defaults.limits.clone()
         },
-        ..Default::default()
+        ..defaults
     }
 }
 
