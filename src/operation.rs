@@ -35,8 +35,31 @@ impl QuotaClass {
     }
 }
 
+/// What may be true of an operation besides its quota class (a column of the table below).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trait {
+    /// Its answers are shared by identical calls and kept for `read_cache_ttl` (reads of a trail's
+    /// state that pollers repeat).
+    Cached,
+    /// It names one trail (by name or ARN) that it reads or changes in place: a name is sent to
+    /// the trail's home Region. (CreateTrail names a trail still to be; the tag operations take
+    /// ARNs; DescribeTrails lists what a Region sees; ApplyTrail's Region is where the trail should
+    /// live.)
+    FindsOneTrail,
+    /// It can add, remove or move a trail: the account's home-Region listing is forgotten.
+    Reshapes,
+    /// It destroys what cannot be had back by another call (not in the `operator` role).
+    Destructive,
+    /// It answers with a stream of messages.
+    Streaming,
+}
+
+/// One row per RPC: its quota class, then what else holds for it. Every fact that depends on which
+/// operation a call is comes from here (roles, the limiter, the read cache, trail-home routing,
+/// metrics labels); a test holds the rows against the proto (a `request_id` field marks a mutation,
+/// a trail `name`/`trail_name` a call that finds one trail, a server stream `Streaming`).
 macro_rules! operations {
-    ($($variant:ident: $class:ident),* $(,)?) => {
+    ($($variant:ident: $class:ident $(+ $trait:ident)*),* $(,)?) => {
         /// One CloudTrail operation, served as the RPC of the same name.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Operation {
@@ -44,20 +67,26 @@ macro_rules! operations {
         }
 
         impl Operation {
-            /// Every operation, in the order of their names.
             pub const ALL: &'static [Operation] = &[$(Operation::$variant),*];
 
-            /// The RPC's (and CloudTrail's) name.
+            /// The RPC's name (as in the proto and the gRPC path).
             pub fn name(self) -> &'static str {
                 match self {
                     $(Operation::$variant => stringify!($variant)),*
                 }
             }
 
-            /// The quota group the call spends.
+            /// The CloudTrail quota the call spends.
             pub fn quota(self) -> QuotaClass {
                 match self {
                     $(Operation::$variant => QuotaClass::$class),*
+                }
+            }
+
+            /// What else holds for it.
+            pub fn traits(self) -> &'static [Trait] {
+                match self {
+                    $(Operation::$variant => &[$(Trait::$trait),*]),*
                 }
             }
         }
@@ -66,27 +95,25 @@ macro_rules! operations {
 
 operations! {
     AddTags: Write,
-    // Not CloudTrail's: its calls spend their own quotas; Write says it changes things.
-    ApplyTrail: Write,
-    CreateTrail: Write,
-    DeleteTrail: Write,
-    DescribeTrails: Read,
-    GetEventSelectors: Read,
-    GetInsightSelectors: Read,
-    GetTrail: Read,
-    GetTrailStatus: Read,
+    ApplyTrail: Write + Reshapes,
+    CreateTrail: Write + Reshapes,
+    DeleteTrail: Write + FindsOneTrail + Reshapes + Destructive,
+    DescribeTrails: Read + Cached,
+    GetEventSelectors: Read + Cached + FindsOneTrail,
+    GetInsightSelectors: Read + Cached + FindsOneTrail,
+    GetTrail: Read + Cached + FindsOneTrail,
+    GetTrailStatus: Read + Cached + FindsOneTrail,
     ListPublicKeys: Read,
-    ListTags: Read,
+    ListTags: Read + Cached,
     ListTrails: Read,
     LookupEvents: Lookup,
-    PutEventSelectors: Write,
-    PutInsightSelectors: Write,
+    PutEventSelectors: Write + FindsOneTrail,
+    PutInsightSelectors: Write + FindsOneTrail,
     RemoveTags: Write,
-    StartLogging: Write,
-    StopLogging: Write,
-    // Pages of LookupEvents, paced by its quota.
-    StreamEvents: Lookup,
-    UpdateTrail: Write,
+    StartLogging: Write + FindsOneTrail,
+    StopLogging: Write + FindsOneTrail,
+    StreamEvents: Lookup + Streaming,
+    UpdateTrail: Write + FindsOneTrail + Reshapes,
 }
 
 impl Operation {
@@ -114,35 +141,44 @@ impl Operation {
         self.quota() != QuotaClass::Write
     }
 
-    /// Whether the call names one trail (by name or ARN) that it reads or changes in place: a name
-    /// is then resolved to the trail's home Region. (CreateTrail names a trail still to be; the tag
-    /// operations take ARNs; DescribeTrails lists what a Region sees; ApplyTrail's Region is where
-    /// the trail should live.)
+    pub fn has(self, t: Trait) -> bool {
+        self.traits().contains(&t)
+    }
+
     pub fn finds_one_trail(self) -> bool {
-        use Operation::*;
-        matches!(
-            self,
-            UpdateTrail
-                | DeleteTrail
-                | GetTrail
-                | GetTrailStatus
-                | StartLogging
-                | StopLogging
-                | GetEventSelectors
-                | PutEventSelectors
-                | GetInsightSelectors
-                | PutInsightSelectors
-        )
+        self.has(Trait::FindsOneTrail)
     }
 
-    /// Whether the RPC answers with a stream of messages.
     pub fn is_streaming(self) -> bool {
-        self == Operation::StreamEvents
+        self.has(Trait::Streaming)
     }
 
-    /// Whether the call destroys something that cannot be had back by another call.
     pub fn is_destructive(self) -> bool {
-        self == Operation::DeleteTrail
+        self.has(Trait::Destructive)
+    }
+
+    /// Whether its answers go through the read cache.
+    pub fn is_cached(self) -> bool {
+        self.has(Trait::Cached)
+    }
+
+    /// Whether it can add, remove or move a trail.
+    pub fn reshapes_trails(self) -> bool {
+        self.has(Trait::Reshapes)
+    }
+
+    /// The names of the operations with `t`, for help texts ("A, B and C").
+    pub fn names_with(t: Trait) -> String {
+        let names: Vec<&str> = Operation::ALL
+            .iter()
+            .filter(|op| op.has(t))
+            .map(|op| op.name())
+            .collect();
+        match names.split_last() {
+            Some((last, [])) => (*last).to_owned(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => String::new(),
+        }
     }
 }
 
@@ -216,5 +252,46 @@ mod tests {
         rpcs.sort();
         let ops: Vec<&str> = Operation::ALL.iter().map(|op| op.name()).collect();
         assert_eq!(rpcs, ops);
+        // Each row agrees with its request message: a `request_id` is a mutation's, a trail
+        // `name`/`trail_name` (not a creation's) a call that finds one trail, a server stream is
+        // `Streaming`. Forgetting a column of a new row fails here.
+        let fields_of = |type_name: &str| -> Vec<String> {
+            let short = type_name.rsplit('.').next().unwrap_or(type_name);
+            set.file
+                .iter()
+                .flat_map(|f| f.message_type.iter())
+                .find(|m| m.name() == short)
+                .map(|m| m.field.iter().map(|f| f.name().to_owned()).collect())
+                .unwrap_or_default()
+        };
+        for method in &service.method {
+            let op = Operation::from_name(method.name()).expect("an operation");
+            let fields = fields_of(method.input_type());
+            let has = |name: &str| fields.iter().any(|f| f == name);
+            assert_eq!(
+                has("request_id"),
+                !op.is_read_only(),
+                "{op}: a request_id marks a mutation"
+            );
+            let names_a_trail = (has("name") || has("trail_name")) && op != Operation::CreateTrail;
+            assert_eq!(names_a_trail, op.finds_one_trail(), "{op}: FindsOneTrail");
+            assert_eq!(
+                method.server_streaming(),
+                op.is_streaming(),
+                "{op}: Streaming"
+            );
+            assert!(
+                !op.is_cached() || op.is_read_only(),
+                "{op}: only reads are cached"
+            );
+            assert!(
+                !op.reshapes_trails() || !op.is_read_only(),
+                "{op}: a read reshapes nothing"
+            );
+        }
+        assert_eq!(
+            Operation::names_with(Trait::Cached),
+            "DescribeTrails, GetEventSelectors, GetInsightSelectors, GetTrail, GetTrailStatus and ListTags"
+        );
     }
 }

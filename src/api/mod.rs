@@ -436,10 +436,7 @@ impl Gateway {
     /// A change was made at `target`: what was read there before is stale.
     async fn changed(&self, operation: Operation, target: &Target) {
         self.reads.changed(&target.account);
-        if matches!(
-            operation,
-            CreateTrail | DeleteTrail | UpdateTrail | ApplyTrail
-        ) {
+        if operation.reshapes_trails() {
             self.homes.forget(&target.account).await;
         }
     }

@@ -47,19 +47,9 @@ impl Reads {
         }
     }
 
-    /// Whether `operation`'s answers are shared and kept.
+    /// Whether `operation`'s answers are shared and kept (`Operation`'s table says which).
     pub fn caches(&self, operation: Operation) -> bool {
-        use Operation::*;
-        self.on
-            && matches!(
-                operation,
-                DescribeTrails
-                    | GetTrail
-                    | GetTrailStatus
-                    | GetEventSelectors
-                    | GetInsightSelectors
-                    | ListTags
-            )
+        self.on && operation.is_cached()
     }
 
     fn generation(&self, account: &str) -> u64 {

@@ -47,10 +47,8 @@ pub struct LimitSettings {
     /// Identical LookupEvents requests within this time are answered from cache; 0s: off.
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     pub lookup_cache_ttl: HumanDuration,
-    /// DescribeTrails, GetTrail, GetTrailStatus, GetEventSelectors, GetInsightSelectors and ListTags
-    /// answers are shared by identical calls and kept this long (a change through the gateway drops
-    /// its account's at once); 0s: off.
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    // Help from `Operation`'s table: the cached RPCs are named where they are decided.
+    #[arg(long, value_name = "DURATION", default_value = "2s", help = read_cache_help())]
     pub read_cache_ttl: HumanDuration,
 }
 
@@ -94,4 +92,12 @@ impl LimitSettings {
             read_cache_ttl: self.read_cache_ttl.0,
         })
     }
+}
+
+/// The help of `read_cache_ttl`, naming the RPCs `Operation` says are cached.
+fn read_cache_help() -> String {
+    format!(
+        "{} answers are shared by identical calls and kept this long (a change through the gateway drops its account's at once); 0s: off",
+        crate::operation::Operation::names_with(crate::operation::Trait::Cached)
+    )
 }

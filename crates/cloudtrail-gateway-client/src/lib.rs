@@ -184,30 +184,6 @@ macro_rules! writes {
     )*};
 }
 
-reads!(
-    DescribeTrailsRequest,
-    GetTrailRequest,
-    ListTrailsRequest,
-    GetTrailStatusRequest,
-    GetEventSelectorsRequest,
-    GetInsightSelectorsRequest,
-    ListTagsRequest,
-    ListPublicKeysRequest,
-    LookupEventsRequest,
-);
-writes!(
-    CreateTrailRequest,
-    UpdateTrailRequest,
-    DeleteTrailRequest,
-    StartLoggingRequest,
-    StopLoggingRequest,
-    PutEventSelectorsRequest,
-    PutInsightSelectorsRequest,
-    AddTagsRequest,
-    RemoveTagsRequest,
-    ApplyTrailRequest,
-);
-
 /// The unary RPCs, each one line: the retry loop is `Client::unary`'s.
 macro_rules! unary_rpcs {
     ($($method:ident($request:ident) -> $response:ident;)*) => {
@@ -221,27 +197,9 @@ macro_rules! unary_rpcs {
     };
 }
 
-unary_rpcs! {
-    add_tags(AddTagsRequest) -> AddTagsResponse;
-    apply_trail(ApplyTrailRequest) -> ApplyTrailResponse;
-    create_trail(CreateTrailRequest) -> CreateTrailResponse;
-    delete_trail(DeleteTrailRequest) -> DeleteTrailResponse;
-    describe_trails(DescribeTrailsRequest) -> DescribeTrailsResponse;
-    get_event_selectors(GetEventSelectorsRequest) -> GetEventSelectorsResponse;
-    get_insight_selectors(GetInsightSelectorsRequest) -> GetInsightSelectorsResponse;
-    get_trail(GetTrailRequest) -> GetTrailResponse;
-    get_trail_status(GetTrailStatusRequest) -> GetTrailStatusResponse;
-    list_public_keys(ListPublicKeysRequest) -> ListPublicKeysResponse;
-    list_tags(ListTagsRequest) -> ListTagsResponse;
-    list_trails(ListTrailsRequest) -> ListTrailsResponse;
-    lookup_events(LookupEventsRequest) -> LookupEventsResponse;
-    put_event_selectors(PutEventSelectorsRequest) -> PutEventSelectorsResponse;
-    put_insight_selectors(PutInsightSelectorsRequest) -> PutInsightSelectorsResponse;
-    remove_tags(RemoveTagsRequest) -> RemoveTagsResponse;
-    start_logging(StartLoggingRequest) -> StartLoggingResponse;
-    stop_logging(StopLoggingRequest) -> StopLoggingResponse;
-    update_trail(UpdateTrailRequest) -> UpdateTrailResponse;
-}
+// The unary RPCs, split by whether their request has a `request_id` (a mutation), as `build.rs`
+// reads them from the proto: `reads!(...)`, `writes!(...)` and `unary_rpcs! {...}`.
+include!(concat!(env!("OUT_DIR"), "/rpcs.rs"));
 
 #[cfg(test)]
 mod tests {
