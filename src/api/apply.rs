@@ -12,8 +12,8 @@
 use aws_sdk_cloudtrail::Client;
 
 use super::{
-    CallContext, Gateway, Operation, Operation::*, Retries, sendable::Sendable, target_refused,
-    unrouted,
+    CallContext, Gateway, Operation, Operation::*, Retries, route::target_refused,
+    sendable::Sendable, unrouted,
 };
 use crate::{
     convert::{apply as plan, tags},
