@@ -23,7 +23,7 @@ mod reads;
 mod route;
 mod send;
 mod sendable;
-mod stream;
+mod stream_events;
 
 use std::{sync::Arc, time::Duration};
 
@@ -37,6 +37,7 @@ use crate::{
     auth::policy::Policy,
     convert::{events, fields::Fields, selectors, tags, trails},
     error::{Error, Refused},
+    feeds::{Feeds, StreamConfig},
     idempotency::Idempotency,
     limits::{
         Limiter,
@@ -44,7 +45,6 @@ use crate::{
     },
     operation::Operation,
     pb::{self, cloud_trail_service_server::CloudTrailService},
-    stream::{Feeds, StreamConfig},
     telemetry::{self, UpstreamMetrics},
     upstream::Upstream,
 };

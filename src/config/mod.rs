@@ -35,8 +35,8 @@ pub use upstream::{LOCAL_DEFAULT_REGION, RetryMode, UpstreamConfig, UpstreamKind
 use crate::{
     accounts::AccountsConfig,
     auth::{AuthConfig, certificates::CertificateEntry, policy::RoleEntry, tokens::TokenEntry},
+    feeds::StreamConfig,
     limits::LimitsConfig,
-    stream::StreamConfig,
 };
 
 /// Every environment variable is this prefix and the setting's key in upper case.

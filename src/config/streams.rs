@@ -6,7 +6,7 @@ use super::{
     HumanDuration,
     checks::{ConfigError, positive},
 };
-use crate::stream::StreamConfig;
+use crate::feeds::StreamConfig;
 
 #[derive(Debug, Args)]
 pub struct StreamSettings {

@@ -9,14 +9,14 @@
 //!    the caller's W3C `traceparent`; server-side failures logged.
 //! 5. `auth`: authentication and per-method authorization; nothing below runs for a refused caller,
 //!    and an unauthenticated caller never holds a concurrency permit.
-//! 6. `streams`: streaming calls hold one of `max_streaming_calls` places for their whole life,
+//! 6. `stream_places`: streaming calls hold one of `max_streaming_calls` places for their whole life,
 //!    within a pool for unauthenticated streams and a bound per principal (so after `auth`).
 //! 7. shedding (tower `LoadShed` over `GlobalConcurrencyLimit`, `shed`): at most
 //!    `max_concurrent_requests` calls inside; beyond, RESOURCE_EXHAUSTED at once.
 //!
 //! Each sees the HTTP request (path, headers, connection info), never an RPC's fields. Each is a
 //! generic service with a named future: no box per layer per call (the one box is `observe`'s body,
-//! which tonic would make anyway; a stream's body is boxed once more by `streams`). `routes` is the
+//! which tonic would make anyway; a stream's body is boxed once more by `stream_places`). `routes` is the
 //! classification of a path they share.
 
 pub mod auth;
@@ -24,7 +24,7 @@ pub mod codes;
 pub mod observe;
 pub mod routes;
 pub mod shed;
-pub mod streams;
+pub mod stream_places;
 pub mod trace;
 
 #[cfg(test)]

@@ -261,7 +261,7 @@ pub async fn serve_with(
         let _ = drain_streams.send(true);
         let _ = draining.send(());
     };
-    let stream_limits = middleware::streams::StreamLimits {
+    let stream_limits = middleware::stream_places::StreamLimits {
         max_streams: config.server.max_streaming_calls,
         max_open_streams: config.server.max_open_streams,
         max_streams_per_principal: config.server.max_streams_per_principal,
@@ -281,7 +281,10 @@ pub async fn serve_with(
         .layer(PropagateRequestIdLayer::new(trace::REQUEST_ID))
         .layer(trace::layer())
         .layer(middleware::auth::layer(auth.clone()))
-        .layer(middleware::streams::layer(stream_limits, auth.policy()))
+        .layer(middleware::stream_places::layer(
+            stream_limits,
+            auth.policy(),
+        ))
         .layer(middleware::shed::layer(
             config.server.max_concurrent_requests,
         ));

@@ -21,11 +21,10 @@ use tonic::{Code, Request, Response, Status};
 use super::{CallContext, Gateway, Operation::*, Retries, unrouted};
 use crate::{
     convert::events,
-    pb,
-    stream::{
+    feeds::{
         Batch, Feed, FeedKey, Snapshot, buffer, cursor::Cursor, cursor::fingerprint, second_of,
     },
-    telemetry,
+    pb, telemetry,
 };
 
 pub type EventStream = buffer::Receiver<Result<pb::StreamEventsResponse, Status>>;
