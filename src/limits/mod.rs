@@ -15,6 +15,7 @@
 
 pub mod coalesce;
 pub mod gcra;
+mod queue;
 pub mod shared;
 
 use std::{
@@ -23,9 +24,10 @@ use std::{
     time::Duration,
 };
 
-use tokio::{sync::oneshot, time::Instant};
+use tokio::time::Instant;
 
 use gcra::Gcra;
+use queue::Queue;
 
 use crate::{operation::QuotaClass as Class, target::Target};
 
@@ -134,28 +136,6 @@ fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Virtual-time units one call costs a principal of weight 1.
-const TURN: u64 = 1_000_000;
-
-/// The per-principal virtual times are pruned once this many principals are remembered.
-const PRUNE_PRINCIPALS_AT: usize = 1024;
-
-/// Start-time fair queueing: a waiter's key is its start tag, the later of the queue's virtual time
-/// and its principal's previous finish tag (start + TURN / weight). Ordering by start, not finish,
-/// lets a principal with one call at a time (a shared poll) still get its weight's share: its next
-/// start comes before the next round of the others.
-#[derive(Debug, Default)]
-struct Queue {
-    /// (start tag, arrival) → the waiter's wake-up.
-    waiters: BTreeMap<(u64, u64), oneshot::Sender<()>>,
-    /// Each principal's last finish tag.
-    last: HashMap<Arc<str>, u64>,
-    /// The start tag of the last call served.
-    now: u64,
-    arrivals: u64,
-    dispatching: bool,
-}
-
 /// One bucket's slots and waiters: a class of calls to one account and Region.
 #[derive(Debug)]
 struct ClassLimiter {
@@ -180,11 +160,9 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    pub fn new(config: LimitsConfig) -> Result<Limiter, redis::RedisError> {
-        let redis = match &config.redis_url {
-            None => None,
-            Some(url) => Some(shared::Redis::new(url, config.redis_ca.as_deref())?),
-        };
+    /// The limiter, its slots from `redis` when given (the server connects once and gives the same
+    /// Redis to the idempotency store), else from this process.
+    pub fn new(config: LimitsConfig, redis: Option<shared::Redis>) -> Limiter {
         for class in Class::ALL {
             let label = class.label();
             metrics::counter!(crate::telemetry::LIMITER_WAITS, "class" => label).increment(0);
@@ -192,11 +170,11 @@ impl Limiter {
             let _ = metrics::histogram!(crate::telemetry::LIMITER_WAIT_SECONDS, "class" => label);
         }
         metrics::gauge!(crate::telemetry::LIMITER_REDIS_FALLBACK).increment(0.0);
-        Ok(Limiter {
+        Limiter {
             targets: RwLock::new(HashMap::new()),
             redis,
             config,
-        })
+        }
     }
 
     /// The buckets of `target`, made on its first call.
@@ -243,11 +221,6 @@ impl Limiter {
         &self.config
     }
 
-    /// The Redis connection the replicas share, when configured (request ids are kept there too).
-    pub fn redis(&self) -> Option<redis::aio::ConnectionManager> {
-        self.redis.as_ref().map(shared::Redis::connection)
-    }
-
     /// Whether any class takes its slots from the local fallback (Redis unreachable or not believed).
     pub fn in_fallback(&self) -> bool {
         read(&self.targets)
@@ -281,32 +254,9 @@ impl Limiter {
         } else {
             limiter.slots.wait_hint()
         };
-        let (key, position, receiver) = {
-            let mut q = lock(&limiter.queue);
-            let weight = self.config.weight_of(principal);
-            let key = match self.config.fairness {
-                Fairness::Fifo => (q.arrivals, q.arrivals),
-                Fairness::RoundRobin => {
-                    let start = q.last.get(principal).copied().unwrap_or(0).max(q.now);
-                    let finish = start + TURN / u64::from(weight);
-                    if q.last.len() >= PRUNE_PRINCIPALS_AT {
-                        // A principal whose last finish is within a turn of the queue's time would
-                        // start within a turn of it anyway: forgetting it gives it at most one
-                        // call's head start, and keeps the map bounded by the principals with calls
-                        // queued well ahead.
-                        let horizon = q.now + TURN;
-                        q.last.retain(|_, last| *last > horizon);
-                    }
-                    q.last.insert(principal.into(), finish);
-                    (start, q.arrivals)
-                }
-            };
-            q.arrivals += 1;
-            let position = q.waiters.range(..key).count() as u32;
-            let (sender, receiver) = oneshot::channel();
-            q.waiters.insert(key, sender);
-            (key, position, receiver)
-        };
+        let weight = self.config.weight_of(principal);
+        let (key, position, receiver) =
+            lock(&limiter.queue).enqueue(principal, weight, self.config.fairness);
         let estimate = first_wait + limiter.interval * position;
         let refuse = |retry_after: Duration| Refusal {
             class: class.describe(),
@@ -356,24 +306,11 @@ impl ClassLimiter {
     /// While anyone waits: take the next slot, give it to the first waiter still waiting.
     async fn dispatch(&self) {
         loop {
-            {
-                let mut q = lock(&self.queue);
-                q.waiters.retain(|_, sender| !sender.is_closed());
-                if q.waiters.is_empty() {
-                    q.dispatching = false;
-                    return;
-                }
+            if lock(&self.queue).idle() {
+                return;
             }
             match self.slots.try_take().await {
-                Ok(()) => {
-                    let mut q = lock(&self.queue);
-                    while let Some(((tag, _), sender)) = q.waiters.pop_first() {
-                        if sender.send(()).is_ok() {
-                            q.now = q.now.max(tag);
-                            break;
-                        }
-                    }
-                }
+                Ok(()) => lock(&self.queue).serve_next(),
                 Err(wait) => tokio::time::sleep(wait).await,
             }
         }
@@ -394,7 +331,7 @@ mod tests {
             fairness,
             ..crate::config::Config::default().limits
         };
-        Arc::new(Limiter::new(config).unwrap())
+        Arc::new(Limiter::new(config, None))
     }
 
     fn here() -> Target {
@@ -440,11 +377,9 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let remembered = lock(&l.target(&here())[Class::Read as usize].queue)
-            .last
-            .len();
+        let remembered = lock(&l.target(&here())[Class::Read as usize].queue).remembered();
         assert!(
-            remembered <= PRUNE_PRINCIPALS_AT,
+            remembered <= queue::PRUNE_PRINCIPALS_AT,
             "{remembered} principals remembered"
         );
     }
@@ -495,7 +430,7 @@ mod tests {
                 weights: [("feed".to_owned(), weight)].into(),
                 ..crate::config::Config::default().limits
             };
-            let l = Arc::new(Limiter::new(config).unwrap());
+            let l = Arc::new(Limiter::new(config, None));
             let served = Arc::new(Mutex::new(Vec::new()));
             let stop = tokio::time::Instant::now() + Duration::from_secs(5);
             let mut tasks = Vec::new();

@@ -21,7 +21,7 @@ use crate::{
     config::{Config, UpstreamKind},
     health::Health,
     idempotency::Idempotency,
-    limits::Limiter,
+    limits::{self, Limiter},
     middleware::{self, trace},
     pb::{self, cloud_trail_service_server::CloudTrailServiceServer},
     telemetry, upstream,
@@ -123,7 +123,18 @@ pub async fn serve_with(
             tracing::info!(path = %path.display(), events = added, account = %default_target.account, "loaded CloudTrail log files");
         }
     }
-    let limiter = Arc::new(Limiter::new(config.limits.clone())?);
+    // One Redis for the replicas' shared state: the limiter's slots and the request ids.
+    let redis = match &config.limits.redis_url {
+        Some(url) => Some(limits::shared::Redis::new(
+            url,
+            config.limits.redis_ca.as_deref(),
+        )?),
+        None => None,
+    };
+    let idempotency = Arc::new(Idempotency::new(
+        redis.as_ref().map(limits::shared::Redis::connection),
+    ));
+    let limiter = Arc::new(Limiter::new(config.limits.clone(), redis));
     let auth = Arc::new(Authenticator::new(&config.auth).await?);
     let mut background = Vec::new();
     if let Some(jwt) = auth.jwt() {
@@ -181,7 +192,6 @@ pub async fn serve_with(
         ))
     });
 
-    let idempotency = Arc::new(Idempotency::new(limiter.redis()));
     let settings = api::Settings {
         request_timeout: config.server.request_timeout,
         audit_reads: config.accounts.audit_reads,
