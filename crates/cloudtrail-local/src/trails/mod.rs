@@ -11,6 +11,12 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+mod selectors;
+mod tags;
+
+use selectors::default_selectors;
+use tags::check_tags;
+
 use crate::{
     Ctx,
     rules::{self, Arn, MAX_TRAILS_PER_REGION, check_bucket_name, check_trail_reference},
@@ -470,25 +476,6 @@ impl Trails {
         Ok(answer)
     }
 
-    pub fn get_insight_selectors(&self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
-        let arn = self.find_arn(ctx, str_field(body, "TrailName"))?;
-        let trail = &self.by_arn[&arn];
-        if trail.insight_selectors.is_empty() {
-            return Err(ApiError::new(
-                "InsightNotEnabledException",
-                format!("Trail {arn} does not have Insights enabled."),
-            ));
-        }
-        Ok(json!({"TrailARN": arn, "InsightSelectors": trail.insight_selectors}))
-    }
-
-    pub fn put_insight_selectors(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
-        let selectors = check_insight_selectors(body)?;
-        let trail = self.find_home_mut(ctx, str_field(body, "TrailName"))?;
-        trail.insight_selectors = selectors;
-        Ok(json!({"TrailARN": trail.arn, "InsightSelectors": trail.insight_selectors}))
-    }
-
     pub fn status(&self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
         let arn = self.find_arn(ctx, str_field(body, "Name"))?;
         let trail = &self.by_arn[&arn];
@@ -514,102 +501,6 @@ impl Trails {
         }
         Ok(json!({}))
     }
-
-    pub fn get_selectors(&self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
-        let arn = self.find_arn(ctx, str_field(body, "TrailName"))?;
-        Ok(self.by_arn[&arn].selectors_json())
-    }
-
-    pub fn put_selectors(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
-        let selectors = check_selectors(body)?;
-        let trail = self.find_home_mut(ctx, str_field(body, "TrailName"))?;
-        trail.selectors = selectors;
-        trail.has_custom_event_selectors = true;
-        Ok(trail.selectors_json())
-    }
-
-    /// The trail a tag operation names: a trail ARN homed in this Region.
-    fn tagged_mut(&mut self, ctx: &Ctx, resource_id: &str) -> Result<&mut Trail, ApiError> {
-        let parsed = Arn::parse(resource_id).ok_or_else(|| {
-            ApiError::new(
-                "CloudTrailARNInvalidException",
-                format!("Invalid ARN: {resource_id}"),
-            )
-        })?;
-        let resource_missing = || {
-            ApiError::new(
-                "ResourceNotFoundException",
-                format!("Resource not found: {resource_id}"),
-            )
-        };
-        if !parsed.is_trail() || parsed.region != ctx.region {
-            return Err(resource_missing());
-        }
-        self.by_arn
-            .get_mut(resource_id)
-            .ok_or_else(resource_missing)
-    }
-
-    pub fn add_tags(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
-        let tags: Vec<Tag> =
-            parse(body.get("TagsList").unwrap_or(&Value::Null)).unwrap_or_default();
-        check_tags(&tags)?;
-        let trail = self.tagged_mut(ctx, str_field(body, "ResourceId"))?;
-        let mut merged = trail.tags.clone();
-        for tag in tags {
-            match merged.iter_mut().find(|t| t.key == tag.key) {
-                Some(existing) => existing.value = tag.value,
-                None => merged.push(tag),
-            }
-        }
-        if merged.len() > rules::MAX_TAGS {
-            return Err(ApiError::new(
-                "TagsLimitExceededException",
-                format!(
-                    "The number of tags exceeds the limit of {}.",
-                    rules::MAX_TAGS
-                ),
-            ));
-        }
-        trail.tags = merged;
-        Ok(json!({}))
-    }
-
-    pub fn remove_tags(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
-        let tags: Vec<Tag> =
-            parse(body.get("TagsList").unwrap_or(&Value::Null)).unwrap_or_default();
-        let trail = self.tagged_mut(ctx, str_field(body, "ResourceId"))?;
-        trail.tags.retain(|t| !tags.iter().any(|r| r.key == t.key));
-        Ok(json!({}))
-    }
-
-    pub fn list_tags(&mut self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
-        let ids: Vec<String> =
-            parse(body.get("ResourceIdList").unwrap_or(&Value::Null)).unwrap_or_default();
-        if ids.is_empty() || ids.len() > rules::MAX_LIST_TAGS_RESOURCES {
-            return Err(ApiError::new(
-                "InvalidParameterException",
-                format!(
-                    "ResourceIdList must have 1 to {} elements.",
-                    rules::MAX_LIST_TAGS_RESOURCES
-                ),
-            ));
-        }
-        let mut list = Vec::with_capacity(ids.len());
-        for id in ids {
-            let trail = self.tagged_mut(ctx, &id)?;
-            let tags: Vec<Value> = trail
-                .tags
-                .iter()
-                .map(|t| match &t.value {
-                    Some(v) => json!({"Key": t.key, "Value": v}),
-                    None => json!({"Key": t.key}),
-                })
-                .collect();
-            list.push(json!({"ResourceId": id, "TagsList": tags}));
-        }
-        Ok(json!({ "ResourceTagList": list }))
-    }
 }
 
 /// Trails per ListTrails page (AWS documents none; small enough that paging is exercised).
@@ -628,129 +519,6 @@ fn decode_token(token: &str) -> Option<String> {
     String::from_utf8(raw)
         .ok()
         .filter(|arn| arn.starts_with("arn:"))
-}
-
-/// PutInsightSelectors' list: each `ApiCallRateInsight` or `ApiErrorRateInsight`, at most once;
-/// empty turns Insights off.
-fn check_insight_selectors(body: &Value) -> Result<Vec<Value>, ApiError> {
-    let invalid = |m: String| ApiError::new("InvalidInsightSelectorsException", m);
-    let Some(list) = body.get("InsightSelectors").and_then(Value::as_array) else {
-        return Err(invalid("InsightSelectors must be specified.".into()));
-    };
-    let mut seen = Vec::new();
-    for selector in list {
-        let kind = str_field(selector, "InsightType");
-        if !matches!(kind, "ApiCallRateInsight" | "ApiErrorRateInsight") {
-            return Err(invalid(format!(
-                "'{kind}' is not a valid InsightType (ApiCallRateInsight, ApiErrorRateInsight)."
-            )));
-        }
-        if seen.contains(&kind) {
-            return Err(invalid(format!("InsightType {kind} is given twice.")));
-        }
-        seen.push(kind);
-    }
-    Ok(seen.iter().map(|k| json!({"InsightType": k})).collect())
-}
-
-fn default_selectors() -> Value {
-    json!([{
-        "ReadWriteType": "All",
-        "IncludeManagementEvents": true,
-        "DataResources": [],
-        "ExcludeManagementEventSources": []
-    }])
-}
-
-fn check_tags(tags: &[Tag]) -> Result<(), ApiError> {
-    let invalid = |m: String| ApiError::new("InvalidTagParameterException", m);
-    if tags.len() > rules::MAX_TAGS {
-        return Err(ApiError::new(
-            "TagsLimitExceededException",
-            format!(
-                "The number of tags exceeds the limit of {}.",
-                rules::MAX_TAGS
-            ),
-        ));
-    }
-    for (i, tag) in tags.iter().enumerate() {
-        let key_len = tag.key.chars().count();
-        if key_len == 0 || key_len > rules::MAX_TAG_KEY {
-            return Err(invalid(format!(
-                "Tag key length must be 1 to 128 characters: '{}'",
-                tag.key
-            )));
-        }
-        if tag
-            .value
-            .as_deref()
-            .is_some_and(|v| v.chars().count() > rules::MAX_TAG_VALUE)
-        {
-            return Err(invalid(format!(
-                "Tag value for key '{}' is longer than 256 characters",
-                tag.key
-            )));
-        }
-        if tags[..i].iter().any(|t| t.key == tag.key) {
-            return Err(invalid(format!("Duplicate tag key: '{}'", tag.key)));
-        }
-    }
-    Ok(())
-}
-
-fn check_selectors(body: &Value) -> Result<Selectors, ApiError> {
-    let invalid = |m: &str| ApiError::new("InvalidEventSelectorsException", m);
-    let basic = body.get("EventSelectors").and_then(Value::as_array);
-    let advanced = body.get("AdvancedEventSelectors").and_then(Value::as_array);
-    match (basic, advanced) {
-        (Some(_), Some(_)) => Err(invalid(
-            "You can use either AdvancedEventSelectors or EventSelectors, but not both.",
-        )),
-        (None, None) => Err(invalid("Specify EventSelectors or AdvancedEventSelectors.")),
-        (None, Some(advanced)) => {
-            if advanced.iter().any(|s| {
-                s.get("FieldSelectors")
-                    .and_then(Value::as_array)
-                    .is_none_or(Vec::is_empty)
-            }) {
-                return Err(invalid(
-                    "Each advanced event selector needs at least one field selector.",
-                ));
-            }
-            Ok(Selectors::Advanced(Value::Array(advanced.clone())))
-        }
-        (Some(basic), None) => {
-            if basic.is_empty() || basic.len() > rules::MAX_EVENT_SELECTORS {
-                return Err(invalid("A trail can have 1 to 5 event selectors."));
-            }
-            let mut normalized = Vec::with_capacity(basic.len());
-            for s in basic {
-                let rw = s
-                    .get("ReadWriteType")
-                    .and_then(Value::as_str)
-                    .unwrap_or("All");
-                if !matches!(rw, "ReadOnly" | "WriteOnly" | "All") {
-                    return Err(invalid("ReadWriteType must be ReadOnly, WriteOnly or All."));
-                }
-                let resources = s.get("DataResources").cloned().unwrap_or_else(|| json!([]));
-                for r in resources.as_array().into_iter().flatten() {
-                    let ty = str_field(r, "Type");
-                    if !rules::DATA_RESOURCE_TYPES.contains(&ty) {
-                        return Err(invalid(&format!(
-                            "Value {ty} for DataResources.Type is invalid."
-                        )));
-                    }
-                }
-                normalized.push(json!({
-                    "ReadWriteType": rw,
-                    "IncludeManagementEvents": s.get("IncludeManagementEvents").and_then(Value::as_bool).unwrap_or(true),
-                    "DataResources": resources,
-                    "ExcludeManagementEventSources": s.get("ExcludeManagementEventSources").cloned().unwrap_or_else(|| json!([])),
-                }));
-            }
-            Ok(Selectors::Basic(Value::Array(normalized)))
-        }
-    }
 }
 
 #[cfg(test)]
