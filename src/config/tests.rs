@@ -351,3 +351,77 @@ fn the_readme_gateway_toml_is_accepted() {
         .collect();
     assert_eq!(config.auth.tokens[0].sha256, hash);
 }
+
+/// A default stated in prose ("`max_connections` (2000)", "`--read-cache-ttl` (default 2 s)") in
+/// README.md or docs/SECURITY.md is the declared one: change a default and this names each text
+/// that still says the old one.
+#[test]
+fn defaults_named_in_prose_are_the_declared_ones() {
+    let command = super::command();
+    let default_of = |name: &str| -> Option<String> {
+        let id = name.trim_start_matches("--").replace('-', "_");
+        command
+            .get_arguments()
+            .find(|a| a.get_id().as_str() == id)
+            .map(|a| {
+                a.get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+    };
+    // "10 s" → "10s", "1/s" → "1", "2000" → "2000"; None when it is not a number.
+    let figure = |text: &str| -> Option<String> {
+        let text = text
+            .trim_start_matches("default")
+            .trim_start_matches(':')
+            .trim();
+        let digits: String = text
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        if digits.is_empty() {
+            return None;
+        }
+        let unit: String = text[digits.len()..]
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        match unit.as_str() {
+            "KiB" | "MiB" => {
+                let scale = if unit == "KiB" { 1 << 10 } else { 1 << 20 };
+                Some((digits.parse::<u64>().ok()? * scale).to_string())
+            }
+            _ => Some(format!("{digits}{unit}")),
+        }
+    };
+    let mut checked = 0;
+    for doc in ["README.md", "docs/SECURITY.md"] {
+        let text = std::fs::read_to_string(format!("{}/{doc}", env!("CARGO_MANIFEST_DIR")))
+            .expect("the document");
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("` (") {
+            let (before, after) = rest.split_at(at);
+            rest = &after[3..];
+            let Some(open) = before.rfind('`') else {
+                continue;
+            };
+            let name = &before[open + 1..];
+            let Some(declared) = default_of(name) else {
+                continue;
+            };
+            let said = rest.split([')', ';', ',']).next().unwrap_or_default();
+            let Some(said) = figure(said) else { continue };
+            let same = said == declared
+                || (said.parse::<f64>().ok()).is_some_and(|s| declared.parse::<f64>() == Ok(s));
+            assert!(
+                same,
+                "{doc}: `{name}` is said to default to {said}, declared {declared}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "the prose defaults were found ({checked})");
+}
