@@ -344,11 +344,16 @@ async fn redis_with_a_password_over_tls() {
     };
     let gw = TestGateway::start_with(config, common::test_local()).await;
     let mut c = gw.client.clone();
-    // The first connection (TLS, AUTH) gets 250 ms; on a loaded machine it may miss that and the
-    // call is served by the documented local fallback, with Redis asked again a second later.
+    // The first connection (TLS, AUTH) gets 250 ms; on a loaded machine it may miss that and a call
+    // is served by the documented local fallback, the bucket asking Redis again on its next call a
+    // second later. /readyz reports any bucket in fallback: the health probe's read bucket too, so
+    // both classes are called here.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         c.lookup_events(lookup("over-tls", Duration::from_secs(5)))
+            .await
+            .expect("served");
+        c.describe_trails(pb::DescribeTrailsRequest::default())
             .await
             .expect("served");
         let (_, body) = gw.http_get("/readyz").await;
