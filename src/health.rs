@@ -49,7 +49,7 @@ impl Health {
             draining: AtomicBool::new(false),
         });
         // Not serving yet is how every start begins: nothing to log until the first probe says.
-        health.set_status().await;
+        health.set_status(false).await;
         health
     }
 
@@ -74,12 +74,11 @@ impl Health {
         if self.ready.load(Ordering::Relaxed) != serving || !serving {
             tracing::info!(serving, reason = reason.unwrap_or("-"), "health");
         }
-        self.set_status().await;
+        self.set_status(serving).await;
     }
 
     /// Sets what the health service and `/readyz` say, without a log line.
-    async fn set_status(&self) {
-        let serving = self.not_ready_because().is_none();
+    async fn set_status(&self, serving: bool) {
         self.ready.store(serving, Ordering::Relaxed);
         let status = if serving {
             ServingStatus::Serving

@@ -206,6 +206,12 @@ impl Authenticator {
         self.jwt.as_ref()
     }
 
+    /// Whether `path` is served without credentials (no authentication configured, or health and
+    /// reflection left open).
+    pub fn is_open(&self, path: &str) -> bool {
+        !self.enabled || (self.open_health && is_open_path(path))
+    }
+
     /// What to do with a request: decided now, or (a JWT signed with a key not held yet) once the
     /// key set was refreshed.
     pub fn decide(
@@ -214,7 +220,7 @@ impl Authenticator {
         authorization: Option<&[u8]>,
         client_certificate: Option<&[u8]>,
     ) -> Verdict {
-        if !self.enabled || (self.open_health && is_open_path(path)) {
+        if self.is_open(path) {
             return Verdict::Now(Decision::Open);
         }
         match self.authenticate(authorization, client_certificate) {

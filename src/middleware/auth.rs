@@ -156,17 +156,17 @@ where
         let authorization = presented.next().map(|v| v.as_bytes());
         // Two credentials are nobody's: which one a proxy or a server reads differs.
         let several = presented.next().is_some();
-        let verdict = match self.auth.decide(
-            request.uri().path(),
-            authorization,
-            certificates
-                .as_ref()
-                .and_then(|c| c.first())
-                .map(|c| c.as_ref()),
-        ) {
-            Verdict::Now(Decision::Open) => Verdict::Now(Decision::Open),
-            _ if several => Verdict::Now(Decision::Unauthenticated(Failure::Several)),
-            verdict => verdict,
+        let verdict = if several && !self.auth.is_open(request.uri().path()) {
+            Verdict::Now(Decision::Unauthenticated(Failure::Several))
+        } else {
+            self.auth.decide(
+                request.uri().path(),
+                authorization,
+                certificates
+                    .as_ref()
+                    .and_then(|c| c.first())
+                    .map(|c| c.as_ref()),
+            )
         };
         let state = match verdict {
             Verdict::Now(decision) => match act(decision, &mut request) {
