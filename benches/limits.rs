@@ -13,7 +13,7 @@ use std::{
 };
 
 use cloudtrail_gateway::{
-    config::Config,
+    config::{CacheConfig, Config},
     limits::{LimitsConfig, Quotas},
     local::{self, LocalCloudTrail},
     pb::{self, cloud_trail_service_client::CloudTrailServiceClient},
@@ -49,8 +49,11 @@ async fn replica(
             },
             redis_url: redis,
             expected_replicas: replicas,
-            lookup_cache_ttl: Duration::ZERO,
             ..Config::default().limits
+        },
+        caches: CacheConfig {
+            lookup_ttl: Duration::ZERO,
+            ..Config::default().caches
         },
         ..Config::default()
     };

@@ -405,3 +405,15 @@ pub fn init_tracing(
         .init();
     Ok(TracingGuard(provider))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_use_grpc_go_spelling() {
+        assert_eq!(code_name(Code::Ok), "OK");
+        assert_eq!(code_name(Code::Cancelled), "Canceled");
+        assert_eq!(code_name(Code::ResourceExhausted), "ResourceExhausted");
+    }
+}

@@ -12,8 +12,7 @@
 use aws_sdk_cloudtrail::Client;
 
 use super::{
-    CallContext, Gateway, Operation, Operation::*, Retries, route::target_refused,
-    sendable::Sendable, unrouted,
+    Gateway, Operation, Operation::*, Retries, Routed, route::target_refused, sendable::Sendable,
 };
 use crate::{
     convert::{apply as plan, tags},
@@ -52,7 +51,7 @@ impl Gateway {
     async fn as_caller<B: Sendable>(
         &self,
         operation: Operation,
-        context: &CallContext,
+        context: Routed<'_>,
         call: B,
         retries: Retries,
     ) -> Result<B::Output, Error> {
@@ -61,8 +60,8 @@ impl Gateway {
     }
 
     /// PERMISSION_DENIED naming `operation` when the caller may not call it where ApplyTrail goes.
-    fn may_apply(&self, operation: Operation, context: &CallContext) -> Result<(), Error> {
-        let target = context.target.as_ref().ok_or_else(unrouted)?;
+    fn may_apply(&self, operation: Operation, context: Routed<'_>) -> Result<(), Error> {
+        let target = context.target;
         match &context.caller {
             Some(principal) if !self.allows(operation, principal, target) => Err(target_refused(
                 "ApplyTrailNeedsGrant",
@@ -77,12 +76,12 @@ impl Gateway {
 
     pub(super) async fn apply(
         &self,
-        context: &CallContext,
+        context: Routed<'_>,
         client: &Client,
         request: pb::ApplyTrailRequest,
     ) -> Result<pb::ApplyTrailResponse, Error> {
         let desired = plan::check(request)?;
-        let target = context.target.as_ref().ok_or_else(unrouted)?;
+        let target = context.target;
         let name = desired.trail.name.clone();
         let mut changes = Vec::new();
         let mut writes = Vec::new();

@@ -44,7 +44,7 @@ impl Gateway {
         &self,
         operation: Operation,
         request: Request<T>,
-        execute: impl AsyncFnOnce(T, &CallContext, &Client) -> Result<R, Status>,
+        execute: impl AsyncFnOnce(T, Routed<'_>, &Client) -> Result<R, Status>,
     ) -> Result<Response<R>, Status>
     where
         T: Fields + Message + Clone + Default,
@@ -87,27 +87,26 @@ impl Gateway {
         operation: Operation,
         context: &mut CallContext,
         message: T,
-        execute: impl AsyncFnOnce(T, &CallContext, &Client) -> Result<R, Status>,
+        execute: impl AsyncFnOnce(T, Routed<'_>, &Client) -> Result<R, Status>,
     ) -> (Result<R, Status>, bool)
     where
         T: Fields + Message + Clone + Default,
         R: Message + Default,
     {
-        let client = match self.route(operation, context, message.trail_refs()).await {
-            Ok(client) => client,
+        let (target, client) = match self.route(operation, context, message.trail_refs()).await {
+            Ok(route) => route,
             Err(e) => return (Err(e.into()), false),
         };
-        let context = &*context;
+        let context = Routed::new(context, &target);
         if message.request_id().is_empty() {
             return (execute(message, context, &client).await, false);
         }
         let claim = async {
             let request_id = idempotency::check_request_id(message.request_id())?;
             let key = idempotency::key(context.principal_name(), &request_id);
-            let target = context.target.as_ref().map(ToString::to_string);
             let fingerprint = idempotency::fingerprint(
                 operation.name(),
-                target.as_deref().unwrap_or_default(),
+                &context.target.to_string(),
                 &message.without_request_id().encode_to_vec(),
             );
             self.idempotency.claim(key, fingerprint).await
@@ -144,7 +143,7 @@ impl Gateway {
     pub(super) async fn execute<T, B, R, F>(
         &self,
         operation: Operation,
-        context: &CallContext,
+        context: Routed<'_>,
         message: T,
         client: &Client,
         build: F,
@@ -160,7 +159,7 @@ impl Gateway {
         } else {
             Retries::None
         };
-        let target = context.target.as_ref().ok_or_else(unrouted)?;
+        let target = context.target;
         if self.reads.caches(operation) {
             let key = self.reads.key(target, operation, message.encode_to_vec());
             let call = build(message, client)?;

@@ -3,7 +3,7 @@
 //! id, the target it asked for in metadata, whether it wants propagation errors retried
 //! (`x-cloudtrail-retry: propagation`), and where the access log wants the resolved target.
 
-use std::{sync::Mutex, time::Duration};
+use std::{ops::Deref, sync::Mutex, time::Duration};
 
 use tonic::{
     Code, Request,
@@ -33,8 +33,9 @@ pub struct CallContext {
     pub asked: Requested,
     /// ...and what is wrong with its keys, until routing reports it.
     pub target_problem: Option<Error>,
-    /// Where the call goes, once resolved.
-    pub target: Option<Target>,
+    /// Where the call went, once resolved (the audit record's; the steps after routing take a
+    /// `Routed`).
+    routed_to: Option<Target>,
     /// Retry CloudTrail's propagation errors within the deadline (`x-cloudtrail-retry: propagation`;
     /// ApplyTrail always does).
     pub retry_propagation: bool,
@@ -66,7 +67,7 @@ impl CallContext {
             request_id: request.metadata().get(REQUEST_ID.as_str()).cloned(),
             asked,
             target_problem,
-            target: None,
+            routed_to: None,
             retry_propagation: request.metadata().get(RETRY_KEY).is_some_and(|v| {
                 v.as_bytes()
                     .eq_ignore_ascii_case(RETRY_PROPAGATION.as_bytes())
@@ -78,9 +79,9 @@ impl CallContext {
         }
     }
 
-    /// The context of calls the gateway makes on its own (a shared poll) at `target`, queueing for
-    /// quota slots as `queue` (fairly among the callers).
-    pub fn internal(target: Target, queue: &'static str) -> CallContext {
+    /// The context of calls the gateway makes on its own (a shared poll), queueing for quota slots
+    /// as `queue` (fairly among the callers).
+    pub fn internal(queue: &'static str) -> CallContext {
         CallContext {
             deadline: None,
             caller_deadline: false,
@@ -88,7 +89,7 @@ impl CallContext {
             request_id: None,
             asked: Requested::default(),
             target_problem: None,
-            target: Some(target),
+            routed_to: None,
             retry_propagation: false,
             aws_request_id: Mutex::new(None),
             answered: Mutex::new(None),
@@ -102,7 +103,7 @@ impl CallContext {
         if let Some(noted) = &self.noted {
             noted.set(&target);
         }
-        self.target = Some(target);
+        self.routed_to = Some(target);
     }
 
     /// The request id AWS gave the last CloudTrail call made for this one.
@@ -138,7 +139,7 @@ impl CallContext {
         aws_request_id: Option<&'a str>,
     ) -> AuditRecord<'a> {
         // Refused before routing: where it asked to go.
-        let (account, region) = match &self.target {
+        let (account, region) = match &self.routed_to {
             Some(t) => (Some(&*t.account), Some(&*t.region)),
             None => (self.asked.account.as_deref(), self.asked.region.as_deref()),
         };
@@ -161,6 +162,28 @@ impl CallContext {
             (None, Some(queue)) => queue,
             (None, None) => crate::principal::ANONYMOUS,
         }
+    }
+}
+
+/// A call past routing: its context and where it goes. The steps after `route` (sending, the
+/// caches, ApplyTrail, StreamEvents) take one, so none of them can run without a target.
+#[derive(Clone, Copy)]
+pub struct Routed<'a> {
+    pub context: &'a CallContext,
+    pub target: &'a Target,
+}
+
+impl<'a> Routed<'a> {
+    pub fn new(context: &'a CallContext, target: &'a Target) -> Self {
+        Routed { context, target }
+    }
+}
+
+impl Deref for Routed<'_> {
+    type Target = CallContext;
+
+    fn deref(&self) -> &CallContext {
+        self.context
     }
 }
 

@@ -26,10 +26,11 @@ impl Gateway {
         context: &mut CallContext,
         message: pb::LookupEventsRequest,
     ) -> Result<(Arc<pb::LookupEventsResponse>, Source), Status> {
-        let client = self
+        let (target, client) = self
             .route(LookupEvents, context, message.trail_refs())
             .await?;
-        let (answer, source) = self.coalesced_lookup(context, &client, message).await?;
+        let routed = Routed::new(context, &target);
+        let (answer, source) = self.coalesced_lookup(routed, &client, message).await?;
         context.note_answered(audit::answer_label(source));
         metrics::counter!(telemetry::LOOKUPS, "source" => source_label(source)).increment(1);
         Ok((answer, source))
@@ -38,11 +39,11 @@ impl Gateway {
     /// One LookupEvents call of a routed context, through the coalescer.
     pub(super) async fn coalesced_lookup(
         &self,
-        context: &CallContext,
+        context: Routed<'_>,
         client: &Client,
         message: pb::LookupEventsRequest,
     ) -> Result<(Arc<pb::LookupEventsResponse>, Source), Status> {
-        let target = context.target.clone().ok_or_else(unrouted)?;
+        let target = context.target.clone();
         // Identical requests (same fields and page token) encode identically.
         let key = (target, message.encode_to_vec());
         let call = events::lookup_events(message, client.lookup_events())?;

@@ -35,8 +35,8 @@ use crate::{
     accounts::{Target, homes::TrailHomes},
     audit::AuditLog,
     auth::policy::Policy,
+    config::CacheConfig,
     convert::{events, fields::Fields, selectors, tags, trails},
-    error::{Error, Refused},
     feeds::{Feeds, StreamConfig},
     idempotency::Idempotency,
     limits::{
@@ -48,7 +48,7 @@ use crate::{
     telemetry::{self, UpstreamMetrics},
     upstream::Upstream,
 };
-use context::CallContext;
+use context::{CallContext, Routed};
 use propagation::Backoff;
 use reads::Reads;
 use sendable::Sendable;
@@ -71,8 +71,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Audit reads too.
     pub audit_reads: bool,
-    /// How long pollers' reads are kept (0: not kept nor shared).
-    pub read_cache_ttl: Duration,
+    /// How long LookupEvents answers and pollers' reads are kept (0: not kept nor shared).
+    pub caches: CacheConfig,
     /// How long an account's trail names → home Regions are kept.
     pub trail_home_ttl: Duration,
     /// How StreamEvents follows.
@@ -118,7 +118,7 @@ impl Gateway {
         settings: &Settings,
         draining: watch::Receiver<bool>,
     ) -> Self {
-        let lookups = Arc::new(Coalescer::new(limiter.config().lookup_cache_ttl));
+        let lookups = Arc::new(Coalescer::new(settings.caches.lookup_ttl));
         for source in [Source::Upstream, Source::Coalesced, Source::Cache] {
             metrics::counter!(telemetry::LOOKUPS, "source" => lookup::source_label(source))
                 .increment(0);
@@ -139,7 +139,7 @@ impl Gateway {
             limiter,
             policy,
             lookups,
-            reads: Arc::new(Reads::new(settings.read_cache_ttl)),
+            reads: Arc::new(Reads::new(settings.caches.read_ttl)),
             homes: Arc::new(TrailHomes::new(settings.trail_home_ttl)),
             idempotency,
             feeds: Arc::new(Feeds::default()),
@@ -150,11 +150,6 @@ impl Gateway {
             audit: AuditLog::new(settings.audit_reads),
         }
     }
-}
-
-/// A call that was not routed (cannot happen: routing comes first).
-fn unrouted() -> Error {
-    Refused::new(Code::Internal, "NotRouted", "the call was not routed").into()
 }
 
 #[tonic::async_trait]

@@ -25,7 +25,7 @@ impl Gateway {
         operation: Operation,
         context: &mut CallContext,
         refs: &[String],
-    ) -> Result<Client, Error> {
+    ) -> Result<(Target, Client), Error> {
         if let Some(problem) = context.target_problem.take() {
             return Err(problem);
         }
@@ -33,12 +33,16 @@ impl Gateway {
         let mut target = accounts.resolve(context.asked.clone(), refs)?;
         context.set_target(target.clone());
         self.authorize(operation, context.caller.as_ref(), &target)?;
-        if let Some(home) = self.home_of(operation, context, refs).await? {
+        if let Some(home) = self
+            .home_of(operation, Routed::new(context, &target), refs)
+            .await?
+        {
             target = accounts.in_region(&target, home)?;
             context.set_target(target.clone());
             self.authorize(operation, context.caller.as_ref(), &target)?;
         }
-        Ok(self.upstream.client(&target, context.caller.as_ref()))
+        let client = self.upstream.client(&target, context.caller.as_ref());
+        Ok((target, client))
     }
 
     /// The home Region of the trail a call names by name, when it is another than the call's own
@@ -46,10 +50,10 @@ impl Gateway {
     pub(super) async fn home_of(
         &self,
         operation: Operation,
-        context: &CallContext,
+        routed: Routed<'_>,
         refs: &[String],
     ) -> Result<Option<String>, Error> {
-        let (Some(target), [name]) = (&context.target, refs) else {
+        let (target, [name]) = (routed.target, refs) else {
             return Ok(None);
         };
         let regions = self
@@ -62,10 +66,10 @@ impl Gateway {
         if !operation.finds_one_trail() || name.starts_with("arn:") || regions < 2 || invalid {
             return Ok(None);
         }
-        let client = self.upstream.client(target, context.caller.as_ref());
+        let client = self.upstream.client(target, routed.caller.as_ref());
         let homes = self
             .homes
-            .of(&target.account, self.list_trails(context, &client))
+            .of(&target.account, self.list_trails(routed, &client))
             .await?;
         Ok(homes::elsewhere(&homes, name, &target.region).map(str::to_owned))
     }
@@ -73,7 +77,7 @@ impl Gateway {
     /// Every trail of the call's account (ListTrails, every page).
     pub(super) async fn list_trails(
         &self,
-        context: &CallContext,
+        routed: Routed<'_>,
         client: &Client,
     ) -> Result<Vec<Listed>, Error> {
         let mut listed = Vec::new();
@@ -81,7 +85,7 @@ impl Gateway {
         loop {
             let call = client.list_trails().set_next_token(token.take());
             let page = self
-                .upstream(ListTrails, context, call, Retries::None)
+                .upstream(ListTrails, routed, call, Retries::None)
                 .await?;
             listed.extend(page.trails.unwrap_or_default().into_iter().filter_map(|t| {
                 Some(Listed {

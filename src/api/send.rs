@@ -30,12 +30,12 @@ impl Gateway {
     pub(super) async fn upstream<B: Sendable>(
         &self,
         operation: Operation,
-        context: &CallContext,
+        context: Routed<'_>,
         call: B,
         retries: Retries,
     ) -> Result<B::Output, Error> {
         let started = Instant::now();
-        let target = context.target.as_ref().ok_or_else(unrouted)?;
+        let target = context.target;
         let left = |limit: Duration| limit.saturating_sub(started.elapsed());
         // The session first: an STS failure spends no quota slot.
         if self.upstream.uses_sessions() {
@@ -73,7 +73,7 @@ impl Gateway {
                 Retries::None => call.take(),
                 _ => call.clone(),
             }
-            .ok_or_else(unrouted)?;
+            .ok_or_else(sent_already)?;
             let sent = Instant::now();
             let output = match context.deadline {
                 Some(limit) => tokio::time::timeout(left(limit), this.dispatch()).await,
@@ -115,4 +115,14 @@ impl Gateway {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// A call without retries sent again (cannot happen: it returns after its one attempt).
+fn sent_already() -> Error {
+    crate::error::Refused::new(
+        tonic::Code::Internal,
+        "SentAlready",
+        "the call was sent already",
+    )
+    .into()
 }

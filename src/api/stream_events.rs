@@ -18,13 +18,15 @@ use prost::Message;
 use tokio::{sync::broadcast, time::Instant};
 use tonic::{Code, Request, Response, Status};
 
-use super::{CallContext, Gateway, Operation::*, Retries, unrouted};
+use super::{CallContext, Gateway, Operation::*, Retries, Routed};
 use crate::{
     convert::events,
     feeds::{
         Batch, Feed, FeedKey, Snapshot, buffer, cursor::Cursor, cursor::fingerprint, second_of,
     },
-    pb, telemetry,
+    pb,
+    target::Target,
+    telemetry,
 };
 
 pub type EventStream = buffer::Receiver<Result<pb::StreamEventsResponse, Status>>;
@@ -70,6 +72,7 @@ enum End {
 struct Streamer {
     gateway: Gateway,
     context: CallContext,
+    target: Target,
     client: Client,
     filters: pb::LookupEventsRequest,
     cursor: Cursor,
@@ -93,8 +96,8 @@ impl Gateway {
             context.deadline = None;
         }
         let message = request.into_inner();
-        let client = match self.route(StreamEvents, &mut context, &[]).await {
-            Ok(client) => client,
+        let (target, client) = match self.route(StreamEvents, &mut context, &[]).await {
+            Ok(route) => route,
             Err(e) => {
                 let status = Status::from(e);
                 self.audit(StreamEvents, &context, None, status.code());
@@ -127,6 +130,7 @@ impl Gateway {
             next_heartbeat: Instant::now() + self.streams.heartbeat,
             gateway: self.clone(),
             context,
+            target,
             client,
             filters,
             cursor,
@@ -141,7 +145,8 @@ impl Gateway {
     /// A feed's poller: while anyone follows, LookupEvents over the look-back, every page, as often
     /// as the quota (and `poll_interval`) lets it; made as the gateway, shared by every follower.
     async fn poll_feed(self, feed: Arc<Feed>, filters: pb::LookupEventsRequest) {
-        let context = CallContext::internal(feed.key.target.clone(), crate::principal::FEED_QUEUE);
+        let context = CallContext::internal(crate::principal::FEED_QUEUE);
+        let context = Routed::new(&context, &feed.key.target);
         let client = self.upstream.client(&feed.key.target, None);
         let lookback = self.streams.lookback.as_secs() as i64;
         let mut failures = 0u32;
@@ -158,10 +163,7 @@ impl Gateway {
             // Polls start at most every poll_interval; one that waited that long for its slot is
             // followed by the next at once, so the poll stays queued and gets its weight's share.
             let next = tokio::time::Instant::now() + self.streams.poll_interval;
-            match self
-                .all_pages(&context, &client, window, Pages::Fresh)
-                .await
-            {
+            match self.all_pages(context, &client, window, Pages::Fresh).await {
                 Ok(events) => {
                     failures = 0;
                     feed.polled(events, from, now);
@@ -180,7 +182,7 @@ impl Gateway {
     /// Every event LookupEvents has for `request`, all pages.
     async fn all_pages(
         &self,
-        context: &CallContext,
+        context: Routed<'_>,
         client: &Client,
         request: pb::LookupEventsRequest,
         pages: Pages,
@@ -210,7 +212,7 @@ impl Gateway {
     /// One LookupEvents page, through the quota.
     async fn page(
         &self,
-        context: &CallContext,
+        context: Routed<'_>,
         client: &Client,
         request: pb::LookupEventsRequest,
         pages: Pages,
@@ -335,7 +337,7 @@ impl Streamer {
             let page = self
                 .gateway
                 .page(
-                    &self.context,
+                    Routed::new(&self.context, &self.target),
                     &self.client,
                     pb::LookupEventsRequest {
                         next_token,
@@ -409,7 +411,7 @@ impl Streamer {
             ..Default::default()
         };
         let key = FeedKey {
-            target: self.context.target.clone().ok_or_else(unrouted)?,
+            target: self.target.clone(),
             filters: feed_filters.encode_to_vec(),
         };
         let poller = self.gateway.clone();
@@ -456,7 +458,12 @@ impl Streamer {
             };
             let mut missed = self
                 .gateway
-                .all_pages(&self.context, &self.client, gap, Pages::Shared)
+                .all_pages(
+                    Routed::new(&self.context, &self.target),
+                    &self.client,
+                    gap,
+                    Pages::Shared,
+                )
                 .await?;
             missed.reverse();
             if !self.deliver_owed(missed).await {

@@ -44,12 +44,6 @@ pub struct LimitSettings {
     /// Replicas sharing the quota; with Redis away each takes quota / this.
     #[arg(long, value_name = "N", default_value = "1")]
     pub expected_replicas: u32,
-    /// Identical LookupEvents requests within this time are answered from cache; 0s: off.
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
-    pub lookup_cache_ttl: HumanDuration,
-    // Help from `Operation`'s table: the cached RPCs are named where they are decided.
-    #[arg(long, value_name = "DURATION", default_value = "2s", help = read_cache_help())]
-    pub read_cache_ttl: HumanDuration,
 }
 
 impl LimitSettings {
@@ -88,16 +82,6 @@ impl LimitSettings {
             redis_url: self.redis_url,
             redis_ca,
             expected_replicas: at_least_one("expected_replicas", self.expected_replicas)?,
-            lookup_cache_ttl: self.lookup_cache_ttl.0,
-            read_cache_ttl: self.read_cache_ttl.0,
         })
     }
-}
-
-/// The help of `read_cache_ttl`, naming the RPCs `Operation` says are cached.
-fn read_cache_help() -> String {
-    format!(
-        "{} answers are shared by identical calls and kept this long (a change through the gateway drops its account's at once); 0s: off",
-        crate::operation::Operation::names_with(crate::operation::Trait::Cached)
-    )
 }

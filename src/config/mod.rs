@@ -11,6 +11,7 @@
 
 mod accounts;
 mod auth;
+mod caches;
 mod checks;
 mod duration;
 mod limits;
@@ -25,6 +26,7 @@ use std::{ffi::OsString, path::PathBuf};
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use serde::{Deserialize, Serialize};
 
+pub use caches::CacheConfig;
 pub use checks::ConfigError;
 pub use duration::HumanDuration;
 pub use local::LocalConfig;
@@ -66,6 +68,8 @@ pub struct Settings {
     pub auth: auth::AuthSettings,
     #[command(flatten)]
     pub limits: limits::LimitSettings,
+    #[command(flatten)]
+    pub caches: caches::CacheSettings,
     #[command(flatten)]
     pub streams: streams::StreamSettings,
     /// Check the configuration as start-up does, print it as TOML (credentials in URLs masked), and
@@ -142,6 +146,7 @@ pub struct Config {
     pub local: LocalConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub caches: CacheConfig,
     pub streams: StreamConfig,
     pub server: ServerConfig,
     /// With `--print-config`: the effective configuration as TOML, to print instead of serving.
@@ -227,6 +232,7 @@ impl Config {
             local,
             auth,
             limits,
+            caches: s.caches.check(),
             streams,
             server,
             print_config: s.print_config.then(String::new),

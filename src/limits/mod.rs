@@ -75,10 +75,6 @@ pub struct LimitsConfig {
     pub redis_ca: Option<Vec<u8>>,
     /// With Redis away, each replica falls back to quota / expected_replicas.
     pub expected_replicas: u32,
-    /// LookupEvents answers served again to identical requests within this time (0: no cache).
-    pub lookup_cache_ttl: Duration,
-    /// Pollers' reads served again within this time (0: off).
-    pub read_cache_ttl: Duration,
 }
 
 impl LimitsConfig {

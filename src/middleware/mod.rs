@@ -1,17 +1,17 @@
 //! The tower layers around the gRPC routes, outermost first (assembled in `server.rs`):
 //!
 //! 1. `observe`: every call's one final status, as metrics and an access-log line (refused calls
-//!    included); turns a layer's error into its status.
-//! 2. `codes`: status codes tonic picks that gRPC's own table spells otherwise.
-//! 3. request ids (tower-http `SetRequestId`/`PropagateRequestId`, `trace::NewRequestId`): the
+//!    included); turns a layer's error into its status, and corrects the status codes tonic picks
+//!    that gRPC's own table spells otherwise (`codes`, applied there: no body wrapper of its own).
+//! 2. request ids (tower-http `SetRequestId`/`PropagateRequestId`, `trace::NewRequestId`): the
 //!    caller's `x-request-id` when it is acceptable, or a new one, on the request and the response.
-//! 4. tracing (tower-http `TraceLayer` with its gRPC classifier, `trace`): one span per call, child of
+//! 3. tracing (tower-http `TraceLayer` with its gRPC classifier, `trace`): one span per call, child of
 //!    the caller's W3C `traceparent`; server-side failures logged.
-//! 5. `auth`: authentication and per-method authorization; nothing below runs for a refused caller,
+//! 4. `auth`: authentication and per-method authorization; nothing below runs for a refused caller,
 //!    and an unauthenticated caller never holds a concurrency permit.
-//! 6. `stream_places`: streaming calls hold one of `max_streaming_calls` places for their whole life,
+//! 5. `stream_places`: streaming calls hold one of `max_streaming_calls` places for their whole life,
 //!    within a pool for unauthenticated streams and a bound per principal (so after `auth`).
-//! 7. shedding (tower `LoadShed` over `GlobalConcurrencyLimit`, `shed`): at most
+//! 6. shedding (tower `LoadShed` over `GlobalConcurrencyLimit`, `shed`): at most
 //!    `max_concurrent_requests` calls inside; beyond, RESOURCE_EXHAUSTED at once.
 //!
 //! Each sees the HTTP request (path, headers, connection info), never an RPC's fields. Each is a

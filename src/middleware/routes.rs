@@ -66,3 +66,31 @@ pub fn route(path: &str) -> Route {
         _ => UNKNOWN,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_labelled_with_static_names() {
+        let r = route("/cloudtrail.gateway.v1.CloudTrailService/LookupEvents");
+        assert_eq!(
+            (r.kind, r.service, r.method),
+            (
+                "unary",
+                "cloudtrail.gateway.v1.CloudTrailService",
+                "LookupEvents"
+            )
+        );
+        assert_eq!(
+            route("/cloudtrail.gateway.v1.CloudTrailService/Nope").method,
+            "unknown"
+        );
+        assert_eq!(route("/grpc.health.v1.Health/Watch").kind, "server_stream");
+        assert_eq!(
+            route("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo").kind,
+            "bidi_stream"
+        );
+        assert_eq!(route("/").service, "unknown");
+    }
+}

@@ -195,7 +195,7 @@ pub async fn serve_with(
     let settings = api::Settings {
         request_timeout: config.server.request_timeout,
         audit_reads: config.accounts.audit_reads,
-        read_cache_ttl: config.limits.read_cache_ttl,
+        caches: config.caches.clone(),
         trail_home_ttl: config.accounts.trail_home_ttl,
         streams: config.streams.clone(),
     };
@@ -282,7 +282,6 @@ pub async fn serve_with(
     // stream's place, a concurrency permit), so a caller waiting for a JWKS refresh holds neither.
     let layers = ServiceBuilder::new()
         .layer(middleware::observe::layer())
-        .layer(middleware::codes::layer())
         .map_request(trace::keep_valid_request_id)
         .layer(SetRequestIdLayer::new(
             trace::REQUEST_ID,

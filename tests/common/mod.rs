@@ -2,6 +2,7 @@
 //! client, and helpers to read rich error details.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod jwks;
 pub mod pki;
 pub mod procs;
 pub mod reconcile;
@@ -9,7 +10,7 @@ pub mod reconcile;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use cloudtrail_gateway::{
-    config::Config,
+    config::{CacheConfig, Config},
     limits::{LimitsConfig, Quotas},
     local::{self, LocalCloudTrail},
     pb::{self, LookupAttributeKey, cloud_trail_service_client::CloudTrailServiceClient},
@@ -71,8 +72,11 @@ pub fn test_config() -> Config {
     Config {
         limits: LimitsConfig {
             quotas: UNLIMITED,
-            read_cache_ttl: Duration::ZERO,
             ..defaults.limits.clone()
+        },
+        caches: CacheConfig {
+            read_ttl: Duration::ZERO,
+            ..defaults.caches.clone()
         },
         ..defaults
     }
@@ -138,12 +142,7 @@ impl TestGateway {
 
     /// GET on the side port: (status, body).
     pub async fn http_get(&self, path: &str) -> (u16, String) {
-        let port = self.http_addr.port();
-        let path = path.to_owned();
-        tokio::task::spawn_blocking(move || procs::http(port, "GET", &path, &[], ""))
-            .await
-            .expect("blocking task")
-            .expect("HTTP GET")
+        procs::get(self.http_addr, path).await
     }
 }
 

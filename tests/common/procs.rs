@@ -236,7 +236,21 @@ pub struct GatewayProcess {
     proc: Proc,
 }
 
+/// GET `path` from a side port (status, body), off the async threads.
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let (port, path) = (addr.port(), path.to_owned());
+    tokio::task::spawn_blocking(move || http(port, "GET", &path, &[], ""))
+        .await
+        .expect("blocking task")
+        .expect("HTTP GET")
+}
+
 impl GatewayProcess {
+    /// GET `path` from the side port.
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        get(self.http_addr, path).await
+    }
+
     /// `--upstream aws --endpoint-url <endpoint_url>` plus `extra_args`.
     pub async fn start_on(endpoint_url: &str, extra_args: &[&str]) -> GatewayProcess {
         let mut args = vec![

@@ -1,12 +1,12 @@
-//! `/metrics` after known traffic: exact counter values and labels. Alone in its test binary because
-//! the Prometheus recorder is per process.
+//! `/metrics` after known traffic: exact counter values and labels. Each test runs the gateway as a
+//! process of its own: the Prometheus recorder is per process, so its counters start from zero there.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use cloudtrail_gateway::pb;
-use common::{TestGateway, create_request};
+use common::{connect, create_request, procs::GatewayProcess};
 
 const SERVICE: &str = "cloudtrail.gateway.v1.CloudTrailService";
 
@@ -47,8 +47,8 @@ fn handled<'a>(method: &'a str, code: &'a str) -> [(&'a str, &'a str); 4] {
 
 #[tokio::test]
 async fn metrics_after_known_traffic() {
-    let gw = TestGateway::start().await;
-    let mut c = gw.client.clone();
+    let gw = GatewayProcess::start(&[], "warn").await;
+    let mut c = connect(gw.addr).await;
     for _ in 0..3 {
         c.describe_trails(pb::DescribeTrailsRequest::default())
             .await
@@ -169,7 +169,7 @@ async fn metrics_after_known_traffic() {
 /// has its `# HELP`, and there is no placeholder series for unknown paths.
 #[tokio::test]
 async fn every_series_exists_from_the_start_with_help() {
-    let gw = TestGateway::start().await;
+    let gw = GatewayProcess::start(&[], "warn").await;
     let (status, text) = gw.http_get("/metrics").await;
     assert_eq!(status, 200);
     for name in [
@@ -252,7 +252,7 @@ fn queried_metrics(text: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn alerts_and_dashboard_query_only_exported_metrics() {
-    let gw = TestGateway::start().await;
+    let gw = GatewayProcess::start(&[], "warn").await;
     let (_, exported) = gw.http_get("/metrics").await;
     let root = env!("CARGO_MANIFEST_DIR");
     let alerts = std::fs::read_to_string(format!("{root}/deploy/prometheus/alerts.yaml")).unwrap();

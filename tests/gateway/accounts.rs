@@ -3,7 +3,7 @@
 //! client. Targets by metadata and by ARN, scopes, the caller's name in CloudTrail's own records,
 //! role sessions cached and renewed, STS failures, quotas per account.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

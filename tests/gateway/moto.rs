@@ -2,7 +2,7 @@
 //! `--upstream aws --endpoint-url <moto>`, so the SDK's real wire protocol is on the line. Every RPC
 //! moto implements, asserted field by field; moto's leniencies (docs/conformance.md) asserted as such.
 
-mod common;
+use crate::common;
 
 use cloudtrail_gateway::pb::{self, ReadWriteType};
 use common::{

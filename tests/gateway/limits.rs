@@ -3,7 +3,7 @@
 //! identical lookups; Redis killed mid-run (fallback) and restarted (recovery); fairness between
 //! principals.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant, SystemTime};
 

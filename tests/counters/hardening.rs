@@ -2,7 +2,7 @@
 //! idle and half-open connections without bound, and limiter state from Redis believed whatever it
 //! says; and Redis reached with a password over TLS.
 
-mod common;
+use crate::common;
 
 use std::{
     io::{Read, Write},
@@ -25,6 +25,7 @@ fn with_server(f: impl FnOnce(&mut cloudtrail_gateway::config::ServerConfig)) ->
 /// streams hold one of `max_streaming_calls` places while they last; the rest are refused at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_streams_are_bounded() {
+    let _alone = crate::alone().await;
     let gw = TestGateway::start_with(
         with_server(|s| s.max_streaming_calls = 20),
         common::test_local(),
@@ -91,6 +92,7 @@ fn closed_by_peer(stream: &mut TcpStream, within: Duration) -> bool {
 /// speak HTTP/2, and beyond `max_connections` a new one is closed at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_half_open_connections_are_closed_and_bounded() {
+    let _alone = crate::alone().await;
     let gw = TestGateway::start_with(
         with_server(|s| {
             s.max_connections = 3;
@@ -180,6 +182,7 @@ fn lookup(name: &str) -> tonic::Request<pb::LookupEventsRequest> {
 /// back to its local share, calls go on, and /readyz and the metrics say so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_impossible_answer_from_redis_is_not_believed() {
+    let _alone = crate::alone().await;
     let redis = Redis::start();
     let config = redis_config(None, redis.url());
     let gw = TestGateway::start_with(config, common::test_local()).await;
@@ -213,6 +216,7 @@ async fn an_impossible_answer_from_redis_is_not_believed() {
 /// field out, as CloudTrail does, and keeps its pages small.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_huge_request_cannot_poison_the_event_history() {
+    let _alone = crate::alone().await;
     use aws_sdk_cloudtrail::config::{BehaviorVersion, Credentials, Region};
     let local = common::test_local();
     let gw = TestGateway::start_with(common::test_config(), local.clone()).await;
@@ -287,6 +291,7 @@ async fn one_huge_request_cannot_poison_the_event_history() {
 /// request, and serves one request per connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_side_port_is_bounded_and_idle_connections_are_closed() {
+    let _alone = crate::alone().await;
     let gw = TestGateway::start_with(
         with_server(|s| {
             s.metrics_max_connections = 4;
@@ -346,6 +351,7 @@ fn follow_as(token: &str) -> tonic::Request<pb::StreamEventsRequest> {
 /// stream within `handshake_timeout` is closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_caller_can_take_every_stream_or_connection() {
+    let _alone = crate::alone().await;
     let mut config = with_server(|s| {
         s.max_streaming_calls = 50;
         s.max_open_streams = 2;
@@ -453,6 +459,7 @@ struct NotATrailRequest {
 /// tonic's INTERNAL.
 #[tokio::test]
 async fn a_request_that_does_not_decode_is_invalid_argument() {
+    let _alone = crate::alone().await;
     let gw = TestGateway::start().await;
     let mut grpc = tonic::client::Grpc::new(common::channel(gw.addr).await);
     grpc.ready().await.expect("ready");

@@ -1,7 +1,7 @@
 //! Health and reflection, as grpcurl and GUIs use them: reflection v1 and v1alpha both serve the
 //! proto with its doc comments (what `grpcurl describe` shows), health reports the service SERVING.
 
-mod common;
+use crate::common;
 
 use common::TestGateway;
 use prost::Message;

@@ -4,7 +4,7 @@
 //! must be exactly the documented differences of docs/conformance.md, each of which was checked
 //! against AWS's documented behaviour; any new difference fails the test.
 
-mod common;
+use crate::common;
 
 use cloudtrail_gateway::pb::{self, ReadWriteType};
 use common::{

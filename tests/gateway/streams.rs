@@ -3,7 +3,7 @@
 //! sees events made during the stream exactly once, one shared poll for many followers; a drain
 //! ends followers with a cursor another gateway resumes from; bad cursors are refused.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

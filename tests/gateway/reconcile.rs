@@ -3,7 +3,7 @@
 //! on the first attempts: no failure; again: no write, no change; after out-of-band drift: exactly
 //! the drift repaired. Also: validate_only, a retried request_id, what is refused.
 
-mod common;
+use crate::common;
 
 use cloudtrail_gateway::{
     config::Config,

@@ -1,7 +1,7 @@
 //! The upstream's failure modes, end to end through the gateway binary: an endpoint that never answers
 //! (the caller's deadline bounds the SDK call) and one that refuses connections.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! refusals waited out and retried (mutations with their request id), tokens, TLS and mTLS, and an
 //! event stream that carries on through a killed gateway and through a drain.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

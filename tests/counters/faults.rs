@@ -2,7 +2,7 @@
 //! answers, connection resets and a dead endpoint. Each maps to the documented status, is retried as
 //! the retry mode says, is counted in the metrics, and nothing hangs past the caller's deadline.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,7 @@ async fn status_of(gw: &TestGateway, deadline: Duration) -> Result<(), Status> {
 
 #[tokio::test]
 async fn transient_faults_are_retried_and_counted() {
+    let _alone = crate::alone().await;
     let local = common::test_local();
     let gw = TestGateway::start_with(with_attempts(3), local.clone()).await;
     status_of(&gw, Duration::from_secs(10))
@@ -77,6 +78,7 @@ async fn transient_faults_are_retried_and_counted() {
 
 #[tokio::test]
 async fn faults_beyond_the_retries_map_to_their_documented_status() {
+    let _alone = crate::alone().await;
     let local = common::test_local();
     let gw = TestGateway::start_with(with_attempts(1), local.clone()).await;
     status_of(&gw, Duration::from_secs(10))
@@ -129,6 +131,7 @@ async fn faults_beyond_the_retries_map_to_their_documented_status() {
 /// DEADLINE_EXCEEDED, whatever the retries would still try.
 #[tokio::test]
 async fn slow_and_dead_upstreams_end_at_the_callers_deadline() {
+    let _alone = crate::alone().await;
     let local = common::test_local();
     let gw = TestGateway::start_with(with_attempts(3), local.clone()).await;
     status_of(&gw, Duration::from_secs(10))

@@ -3,7 +3,7 @@
 //! one gateway, and across two sharing Redis); pollers' reads cached and dropped on a change;
 //! propagation errors retried; ApplyTrail; faults planned by configuration.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -50,6 +50,7 @@ fn reason(status: &Status) -> String {
 
 #[tokio::test]
 async fn get_list_and_insights() {
+    let _alone = crate::alone().await;
     let (gw, _local) = gateway(three_regions()).await;
     let mut c = gw.client.clone();
     for (i, region) in REGIONS.iter().enumerate() {
@@ -159,6 +160,7 @@ async fn get_list_and_insights() {
 
 #[tokio::test]
 async fn a_trail_name_works_from_any_region() {
+    let _alone = crate::alone().await;
     let (gw, local) = gateway(three_regions()).await;
     let mut c = gw.client.clone();
     // A name that breaks the rules is refused before anything is sent: no ListTrails for it.
@@ -245,6 +247,7 @@ async fn create_replayed(c: &mut Client, name: &str, id: &str) -> Result<bool, S
 
 #[tokio::test]
 async fn a_retried_request_id_gets_the_first_answer() {
+    let _alone = crate::alone().await;
     let (gw, local) = gateway(common::test_config()).await;
     let mut c = gw.client.clone();
     assert!(
@@ -299,6 +302,7 @@ async fn a_retried_request_id_gets_the_first_answer() {
 
 #[tokio::test]
 async fn request_ids_hold_across_replicas_through_redis() {
+    let _alone = crate::alone().await;
     let redis = Redis::start();
     let local = common::test_local();
     let replica = |local: LocalCloudTrail| {
@@ -325,8 +329,9 @@ async fn request_ids_hold_across_replicas_through_redis() {
 
 #[tokio::test]
 async fn pollers_reads_are_kept_until_a_change() {
+    let _alone = crate::alone().await;
     let mut config = common::test_config();
-    config.limits.read_cache_ttl = Duration::from_secs(60);
+    config.caches.read_ttl = Duration::from_secs(60);
     let (gw, local) = gateway(config).await;
     let mut c = gw.client.clone();
     c.create_trail(create_request("polled"))
@@ -365,6 +370,7 @@ async fn pollers_reads_are_kept_until_a_change() {
 
 #[tokio::test]
 async fn propagation_errors_are_retried_on_request() {
+    let _alone = crate::alone().await;
     let (gw, local) = gateway(common::test_config()).await;
     let mut c = gw.client.clone();
     local.inject(
@@ -414,6 +420,7 @@ async fn propagation_errors_are_retried_on_request() {
 
 #[tokio::test]
 async fn faults_planned_in_configuration() {
+    let _alone = crate::alone().await;
     let config = Config::from_args_of([
         "cloudtrail-gateway",
         "--local-faults",

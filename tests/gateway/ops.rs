@@ -2,7 +2,7 @@
 //! follows the upstream and flips to NOT_SERVING on shutdown, SIGTERM exits 0, load shedding,
 //! request ids, and invalid settings named at start.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

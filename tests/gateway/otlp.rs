@@ -1,7 +1,7 @@
 //! OTLP trace export: the gateway binary with `--otlp-endpoint` sends its call spans to a collector
 //! (a real OTLP/gRPC TraceService here), as children of the caller's W3C `traceparent`.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{Arc, Mutex},

@@ -2,7 +2,7 @@
 //! projects) loaded into the embedded CloudTrail at start, through the gateway. The expected figures
 //! were counted from the files with an independent script (see SOURCES.md for their provenance).
 
-mod common;
+use crate::common;
 
 use aws_smithy_types::{DateTime, date_time::Format};
 use cloudtrail_gateway::pb::{self, EventCategory, LookupAttributeKey};
