@@ -1,0 +1,229 @@
+//! Serving one request: the SDK's HTTP request parsed (`wire`), a planned fault applied, then the
+//! call answered in its service's protocol: CloudTrail's operations (`operations`) within its quotas,
+//! STS's, each recorded as the caller's management event.
+
+use std::{collections::HashMap, sync::Arc, time::SystemTime};
+
+use aws_smithy_runtime_api::client::{
+    http::{HttpConnector, HttpConnectorFuture},
+    orchestrator::{HttpRequest, HttpResponse},
+    result::ConnectorError,
+};
+
+use super::*;
+
+#[derive(Debug)]
+pub(crate) struct Connector(pub(crate) Arc<Inner>);
+
+impl HttpConnector for Connector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let request_id = ids::uuid();
+        let call = match wire::parse(&request) {
+            Ok(call) => call,
+            Err(e) => return HttpConnectorFuture::ready(Ok(wire::respond(&request_id, &Err(e)))),
+        };
+        let fault = lock(&self.0.faults).take(&call.operation);
+        let answer = |inner: &Inner, call: &wire::Call, id: &str, forced: Option<ApiError>| {
+            Ok(inner.answer(call, id, forced))
+        };
+        match fault {
+            None => HttpConnectorFuture::ready(answer(&self.0, &call, &request_id, None)),
+            Some(Fault::Error { code, message }) => HttpConnectorFuture::ready(answer(
+                &self.0,
+                &call,
+                &request_id,
+                Some(ApiError::new(code, message)),
+            )),
+            Some(Fault::Status(status)) => {
+                HttpConnectorFuture::ready(Ok(wire::respond_status(&request_id, status)))
+            }
+            Some(Fault::Reset) => HttpConnectorFuture::ready(Err(ConnectorError::io(
+                "connection reset by peer (injected)".into(),
+            ))),
+            Some(Fault::Hang) => HttpConnectorFuture::new(std::future::pending()),
+            Some(Fault::Delay(delay)) => {
+                let inner = self.0.clone();
+                HttpConnectorFuture::new(async move {
+                    tokio::time::sleep(delay).await;
+                    answer(&inner, &call, &request_id, None)
+                })
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Notes a call served (throttled ones excluded).
+    fn log_served(&self, operation: &'static str) {
+        let mut log = lock(&self.log);
+        if log.served.len() == CALL_LOG_CAPACITY {
+            log.served.pop_front();
+        }
+        log.served.push_back((operation, SystemTime::now()));
+    }
+
+    /// Who signed the call: the identity its access key was issued to (a session's key with its
+    /// token, unexpired), or the default user for a long-term key issued elsewhere.
+    fn caller(&self, call: &wire::Call) -> Result<Arc<Identity>, ApiError> {
+        Ok(lock(&self.keys)
+            .check(&call.access_key_id, call.security_token.as_deref())?
+            .unwrap_or_else(|| self.default_identity.clone()))
+    }
+
+    /// The HTTP answer to a call, in its service's protocol.
+    fn answer(
+        &self,
+        call: &wire::Call,
+        request_id: &str,
+        forced: Option<ApiError>,
+    ) -> HttpResponse {
+        match call.service {
+            wire::Service::CloudTrail => {
+                wire::respond(request_id, &self.serve(call, request_id, forced))
+            }
+            wire::Service::Sts => {
+                let result = match forced {
+                    Some(error) => Err(error),
+                    None => self.serve_sts(call, request_id),
+                };
+                wire::respond_xml(request_id, &result)
+            }
+        }
+    }
+
+    /// STS: AssumeRole, GetCallerIdentity. An AssumeRole is recorded in the role's account, as
+    /// CloudTrail records it.
+    fn serve_sts(&self, call: &wire::Call, request_id: &str) -> Result<String, ApiError> {
+        let caller = self.caller(call)?;
+        match call.operation.as_str() {
+            "GetCallerIdentity" => {
+                self.log_served("GetCallerIdentity");
+                Ok(sts::caller_identity_xml(&caller, request_id))
+            }
+            "AssumeRole" => {
+                self.log_served("AssumeRole");
+                let assumed = sts::assume_role(&lock(&self.roles), &caller, &call.body)?;
+                let account_id = assumed.identity.account().to_owned();
+                let xml_identity = assumed.identity.clone();
+                let credentials = {
+                    let mut keys = lock(&self.keys);
+                    keys.prune();
+                    keys.issue_session(assumed.identity, assumed.duration)
+                };
+                let now = DateTime::from(SystemTime::now());
+                let ctx = Ctx {
+                    account: &account_id,
+                    region: &call.region,
+                    now,
+                };
+                let parameters = serde_json::json!({
+                    "RoleArn": call.body.get("RoleArn"),
+                    "RoleSessionName": call.body.get("RoleSessionName"),
+                    "SourceIdentity": xml_identity.source_identity(),
+                    "DurationSeconds": assumed.duration.as_secs(),
+                });
+                let mut accounts = lock(&self.accounts);
+                self.account(&mut accounts, &account_id)
+                    .events
+                    .record(Served {
+                        ctx: &ctx,
+                        source: "sts.amazonaws.com",
+                        name: "AssumeRole",
+                        read_only: true,
+                        caller: &caller,
+                        access_key_id: &call.access_key_id,
+                        user_agent: &call.user_agent,
+                        request_id,
+                        request: &parameters,
+                        response: &Ok(serde_json::Value::Null),
+                        resource_arn: None,
+                    });
+                Ok(sts::assume_role_xml(
+                    &xml_identity,
+                    &credentials,
+                    request_id,
+                ))
+            }
+            other => Err(ApiError::new(
+                "InvalidAction",
+                format!("the embedded STS does not implement {other}"),
+            )),
+        }
+    }
+
+    /// Serves a call (or answers it with `forced`, an injected exception), as CloudTrail would:
+    /// quota first, then the operation, then the event.
+    pub(crate) fn serve(
+        &self,
+        call: &wire::Call,
+        request_id: &str,
+        forced: Option<ApiError>,
+    ) -> Result<serde_json::Value, ApiError> {
+        let operation = operations::find(&call.operation).ok_or_else(|| {
+            ApiError::new(
+                "UnknownOperationException",
+                format!(
+                    "the embedded CloudTrail does not implement {}",
+                    call.operation
+                ),
+            )
+        })?;
+        let caller = self.caller(call)?;
+        let account_id = caller.account();
+        let admitted = lock(&self.quotas).admit(account_id, &call.region, operation.quota);
+        if !admitted {
+            let mut log = lock(&self.log);
+            if log.throttled.len() == CALL_LOG_CAPACITY {
+                log.throttled.pop_front();
+            }
+            log.throttled.push_back((operation.name, SystemTime::now()));
+            return Err(ApiError::new("ThrottlingException", "Rate exceeded"));
+        }
+        self.log_served(operation.name);
+        let now = DateTime::from(SystemTime::now());
+        let ctx = Ctx {
+            account: account_id,
+            region: &call.region,
+            now,
+        };
+        let mut accounts = lock(&self.accounts);
+        let account = self.account(&mut accounts, account_id);
+        // The trail the call names, looked up before a delete removes it.
+        let named = account.trails.resource_of(&ctx, &call.body);
+        let result = match forced {
+            Some(error) => Err(error),
+            None => (operation.serve)(account, &ctx, &call.body),
+        };
+        let resource_arn = named.or_else(|| {
+            let created = result.as_ref().ok()?.get("TrailARN")?.as_str()?;
+            Some(created.to_owned())
+        });
+        account.events.record(Served {
+            ctx: &ctx,
+            source: "cloudtrail.amazonaws.com",
+            name: operation.name,
+            read_only: operation.read_only,
+            caller: &caller,
+            access_key_id: &call.access_key_id,
+            user_agent: &call.user_agent,
+            request_id,
+            request: &call.body,
+            response: &result,
+            resource_arn,
+        });
+        if !operation.read_only && result.is_ok() {
+            self.save_state(&accounts);
+        }
+        result
+    }
+
+    /// Writes the trails to the state file, if one is kept. A failure does not undo the change:
+    /// it is reported and the next change tries again.
+    fn save_state(&self, accounts: &HashMap<String, Account>) {
+        if let Some(path) = lock(&self.state_file).as_deref()
+            && let Err(e) = state::write(path, accounts)
+        {
+            eprintln!("cloudtrail-local: the trails were changed but not saved: {e}");
+        }
+    }
+}
