@@ -285,7 +285,10 @@ pub fn grpc_code(aws_code: &str, http_status: u16) -> Code {
         | "ExpiredTokenException"
         | "MissingAuthenticationToken" => Code::Internal,
         "ConflictException" => Code::Aborted,
-        "UnsupportedOperationException" | "NotImplementedError" => Code::Unimplemented,
+        // An operation the service does not know (awsJson's answer; moto's).
+        "UnsupportedOperationException" | "UnknownOperationException" | "NotImplementedError" => {
+            Code::Unimplemented
+        }
         "TrailNotProvidedException"
         | "CloudTrailARNInvalidException"
         | "ChannelARNInvalidException"

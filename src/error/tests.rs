@@ -428,6 +428,7 @@ const EXPECTED: &[(&str, Code)] = &[
     ("ThrottlingException", Code::ResourceExhausted),
     ("ConflictException", Code::Aborted),
     ("UnsupportedOperationException", Code::Unimplemented),
+    ("UnknownOperationException", Code::Unimplemented),
     ("CloudTrailInvalidClientTokenIdException", Code::Internal),
     (
         "NoManagementAccountSLRExistsException",

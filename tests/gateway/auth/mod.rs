@@ -232,11 +232,13 @@ async fn every_role_against_every_rpc() {
             let result = call(&mut c, rpc, Some(token)).await;
             if allowed.contains(&rpc) {
                 // Allowed calls run (CreateTrail may find its name taken on a second run: still ran).
+                // UNIMPLEMENTED: the RPC is in the proto, but the gateway has no method for it (tonic's
+                // default stub) or the embedded CloudTrail no handler (UnknownOperationException).
                 if let Err(status) = &result {
                     assert!(
                         !matches!(
                             status.code(),
-                            Code::PermissionDenied | Code::Unauthenticated
+                            Code::PermissionDenied | Code::Unauthenticated | Code::Unimplemented
                         ),
                         "{principal} {rpc}: {status:?}"
                     );
