@@ -21,6 +21,7 @@ pub mod health;
 pub mod idempotency;
 pub mod ids;
 pub mod limits;
+pub mod locks;
 pub mod logfmt;
 pub mod middleware;
 pub mod operation;

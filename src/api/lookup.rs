@@ -32,7 +32,7 @@ impl Gateway {
         let routed = Routed::new(context, &target);
         let (answer, source) = self.coalesced_lookup(routed, &client, message).await?;
         context.note_answered(audit::answer_label(source));
-        metrics::counter!(telemetry::LOOKUPS, "source" => source_label(source)).increment(1);
+        metrics::counter!(telemetry::LOOKUPS, "source" => source.label()).increment(1);
         Ok((answer, source))
     }
 
@@ -69,13 +69,5 @@ pub(super) fn shared_failure<V>(e: Error) -> Shared<V> {
     match e {
         e @ (Error::RateLimited(_) | Error::DeadlineExceeded) => Shared::LeaderOnly(e.into()),
         e => Shared::Done(Err(e.into())),
-    }
-}
-
-pub(super) fn source_label(source: Source) -> &'static str {
-    match source {
-        Source::Upstream => "upstream",
-        Source::Coalesced => "coalesced",
-        Source::Cache => "cache",
     }
 }

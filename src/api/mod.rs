@@ -120,8 +120,7 @@ impl Gateway {
     ) -> Self {
         let lookups = Arc::new(Coalescer::new(settings.caches.lookup_ttl));
         for source in [Source::Upstream, Source::Coalesced, Source::Cache] {
-            metrics::counter!(telemetry::LOOKUPS, "source" => lookup::source_label(source))
-                .increment(0);
+            metrics::counter!(telemetry::LOOKUPS, "source" => source.label()).increment(0);
         }
         metrics::counter!(telemetry::AUTH_FAILURES, "reason" => TARGET_DENIED_LABEL).increment(0);
         // At zero without accounts too, so its alert has a series.

@@ -6,8 +6,8 @@ use clap::{ArgAction, Args};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    HumanDuration,
     checks::{self, ConfigError, account_id, at_least_one, invalid, positive},
+    duration::HumanDuration,
 };
 use crate::accounts::{Account, AccountRole, AccountsConfig};
 

@@ -9,8 +9,8 @@ use std::{
 use clap::{ArgAction, Args};
 
 use super::{
-    HumanDuration,
     checks::{self, ConfigError, account_id, invalid, positive, readable, url},
+    duration::HumanDuration,
 };
 use crate::auth::{
     AuthConfig, ClientCertificates, TlsConfig,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::HumanDuration;
+use super::duration::HumanDuration;
 use crate::operation::{Operation, Trait};
 
 #[derive(Debug, Args)]

@@ -5,8 +5,8 @@ use std::{collections::BTreeMap, path::PathBuf};
 use clap::Args;
 
 use super::{
-    HumanDuration,
     checks::{ConfigError, at_least_one, invalid, positive, rate, readable, url},
+    duration::HumanDuration,
 };
 use crate::limits::{Fairness, LimitsConfig, Quotas};
 

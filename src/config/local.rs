@@ -6,8 +6,8 @@ use clap::Args;
 use cloudtrail_local::{Fault, Options, Quotas};
 
 use super::{
-    UpstreamConfig, UpstreamKind,
     checks::{ConfigError, account_id, at_least_one, invalid, rate},
+    upstream::{UpstreamConfig, UpstreamKind},
 };
 
 #[derive(Debug, Args)]
@@ -72,7 +72,7 @@ fn fault(spec: &str) -> Result<PlannedFault, String> {
         "hang" => Fault::Hang,
         _ if what.starts_with("delay=") => Fault::Delay(
             what.trim_start_matches("delay=")
-                .parse::<super::HumanDuration>()
+                .parse::<super::duration::HumanDuration>()
                 .map_err(|e| format!("'{spec}': {e}"))?
                 .0,
         ),

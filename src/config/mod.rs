@@ -19,26 +19,24 @@ mod local;
 mod reference;
 mod server;
 mod streams;
+mod tables;
 mod upstream;
 
 use std::{ffi::OsString, path::PathBuf};
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub use caches::CacheConfig;
 pub use checks::ConfigError;
 pub use duration::HumanDuration;
 pub use local::LocalConfig;
-pub use reference::markdown_table;
 pub use server::ServerConfig;
+pub use tables::FileTables;
 pub use upstream::{LOCAL_DEFAULT_REGION, RetryMode, UpstreamConfig, UpstreamKind};
 
 use crate::{
-    accounts::AccountsConfig,
-    auth::{AuthConfig, certificates::CertificateEntry, policy::RoleEntry, tokens::TokenEntry},
-    feeds::StreamConfig,
-    limits::LimitsConfig,
+    accounts::AccountsConfig, auth::AuthConfig, feeds::StreamConfig, limits::LimitsConfig,
 };
 
 /// Every environment variable is this prefix and the setting's key in upper case.
@@ -76,66 +74,6 @@ pub struct Settings {
     /// exit.
     #[arg(long)]
     pub print_config: bool,
-}
-
-/// The tables of the TOML file, which have no flags.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FileTables {
-    /// `[[accounts]]`: the accounts calls can go to (`id`, `role_arn`, `external_id`,
-    /// `session_duration`, `regions`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub accounts: Vec<accounts::AccountEntry>,
-    /// `[[tokens]]`: static bearer tokens (`principal`, `sha256`, `roles`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tokens: Vec<TokenEntry>,
-    /// `[[certificates]]`: roles of client-certificate identities (`principal`, `roles`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub certificates: Vec<CertificateEntry>,
-    /// `[roles]`: custom roles, `name = ["RPC", ...]` or `[roles.name]` with `rpcs`, `accounts`,
-    /// `regions`.
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub roles: std::collections::BTreeMap<String, RoleEntry>,
-    /// `[weights]`: round-robin weights, `principal = weight`.
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub weights: std::collections::BTreeMap<String, u32>,
-}
-
-impl FileTables {
-    /// Each table's key and what it holds (the README's table lists them; a test checks that every
-    /// field is here).
-    pub const DESCRIBED: [(&'static str, &'static str); 5] = [
-        (
-            "[[accounts]]",
-            "accounts calls can go to: `id`, `role_arn`, `external_id`, `session_duration` (15m-12h, default 1h), `regions` (the first is the default)",
-        ),
-        (
-            "[[tokens]]",
-            "static bearer tokens: `principal`, `sha256` (of the token), `roles`, and optionally `accounts`, `regions` it may call",
-        ),
-        (
-            "[[certificates]]",
-            "roles of client-certificate identities: `principal` (SPIFFE id or CN), `roles`, optionally `accounts`, `regions`",
-        ),
-        (
-            "[roles]",
-            "custom roles: `name = [\"RPC\", ...]`, or `[roles.name]` with `rpcs` and optionally `accounts`, `regions`",
-        ),
-        ("[weights]", "round-robin weights: `principal = weight`"),
-    ];
-
-    fn is_table(key: &str) -> bool {
-        Self::DESCRIBED
-            .iter()
-            .any(|(described, _)| described.trim_matches(['[', ']']) == key)
-    }
-
-    /// The tables as TOML, as the file would hold them. Nothing in them is a secret: a token's
-    /// SHA-256 is not the token, and an external id is not a secret either (AWS's IAM guide: it
-    /// guards against the confused deputy, whoever knows it), so `--print-config` reads back.
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
-    }
 }
 
 /// The effective, checked configuration.
@@ -177,6 +115,11 @@ pub fn command() -> clap::Command {
         let env = format!("{ENV_PREFIX}{}", id.to_uppercase());
         arg.env(env)
     })
+}
+
+/// The README's configuration table, rendered from the settings' declarations.
+pub fn markdown_table() -> String {
+    reference::markdown_table(&command())
 }
 
 impl Config {

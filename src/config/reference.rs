@@ -3,7 +3,7 @@
 
 use clap::{ArgAction, ArgMatches, Command};
 
-use super::{FileTables, checks::mask};
+use super::{checks::mask, tables::FileTables};
 
 /// Settings that are not configuration (they say what to do, not how).
 fn is_setting(arg: &clap::Arg) -> bool {
@@ -44,8 +44,7 @@ fn flag(arg: &clap::Arg) -> String {
 }
 
 /// The README's configuration table, one row per setting then one per file table.
-pub fn markdown_table() -> String {
-    let command = super::command();
+pub fn markdown_table(command: &Command) -> String {
     let mut out =
         String::from("| flag | env | TOML key | default | meaning |\n|---|---|---|---|---|\n");
     for arg in command.get_arguments() {
@@ -155,7 +154,7 @@ mod tests {
         );
         assert_eq!(mask("https://collector:4317"), "https://collector:4317");
         assert_eq!(mask("hunter2"), "<redacted>");
-        let command = super::super::command();
+        let command = crate::config::command();
         let arg = |id: &str| {
             command
                 .get_arguments()

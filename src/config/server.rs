@@ -5,8 +5,8 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Args;
 
 use super::{
-    HumanDuration,
     checks::{ConfigError, at_least_one, positive, url},
+    duration::HumanDuration,
 };
 use crate::telemetry::LogFormat;
 

@@ -3,8 +3,8 @@
 use clap::Args;
 
 use super::{
-    HumanDuration,
     checks::{ConfigError, positive},
+    duration::HumanDuration,
 };
 use crate::feeds::StreamConfig;
 

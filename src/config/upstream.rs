@@ -5,8 +5,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::{
-    HumanDuration,
     checks::{self, ConfigError, account_id, invalid, positive, url},
+    duration::HumanDuration,
 };
 
 /// Where CloudTrail calls go.

@@ -10,13 +10,13 @@ pub mod cursor;
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
 use tokio::sync::broadcast;
 
-use crate::{pb, target::Target};
+use crate::{locks::lock, pb, target::Target};
 
 /// How streams behave (README: "Streaming events").
 #[derive(Debug, Clone)]
@@ -68,10 +68,6 @@ pub struct Feed {
     pub key: FeedKey,
     window: Mutex<Window>,
     sender: broadcast::Sender<Arc<Batch>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// What a follower finds when it joins: the window's events (oldest first) and their coverage.

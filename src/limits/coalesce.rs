@@ -23,6 +23,17 @@ pub enum Source {
     Cache,
 }
 
+impl Source {
+    /// The `source` label of `cloudtrail_gateway_lookup_events_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Upstream => "upstream",
+            Source::Coalesced => "coalesced",
+            Source::Cache => "cache",
+        }
+    }
+}
+
 /// A failed fetch, as waiters see it.
 #[derive(Debug)]
 struct Failure {

@@ -20,16 +20,21 @@ pub mod shared;
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, MutexGuard, RwLock},
+    sync::{Arc, Mutex, RwLock},
     time::Duration,
 };
 
 use tokio::time::Instant;
 
 use gcra::Gcra;
+pub use queue::Fairness;
 use queue::Queue;
 
-use crate::{operation::QuotaClass as Class, target::Target};
+use crate::{
+    locks::{lock, read, write},
+    operation::QuotaClass as Class,
+    target::Target,
+};
 
 /// Calls per second for each class.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,15 +52,6 @@ impl Quotas {
             Class::Write => self.write,
         }
     }
-}
-
-/// How waiting callers share slots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Fairness {
-    /// Principals take turns (weighted by `[weights]`); a principal's own calls keep their order.
-    RoundRobin,
-    /// First come, first served.
-    Fifo,
 }
 
 #[derive(Debug, Clone)]
@@ -118,18 +114,6 @@ impl Slots {
             Slots::Redis(_) => Duration::ZERO,
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One bucket's slots and waiters: a class of calls to one account and Region.

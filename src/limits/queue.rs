@@ -11,7 +11,14 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::Fairness;
+/// How waiting callers share slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fairness {
+    /// Principals take turns (weighted by `[weights]`); a principal's own calls keep their order.
+    RoundRobin,
+    /// First come, first served.
+    Fifo,
+}
 
 /// Virtual-time units one call costs a principal of weight 1.
 const TURN: u64 = 1_000_000;

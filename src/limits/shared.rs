@@ -17,7 +17,8 @@ use tokio::time::Instant;
 
 use redis::{Script, aio::ConnectionManager};
 
-use super::{gcra::Gcra, lock};
+use super::gcra::Gcra;
+use crate::locks::lock;
 
 /// KEYS[1]: the bucket; ARGV[1]: the interval in µs; ARGV[2]: how far back slots not taken stay
 /// available, in µs (`gcra::CATCH_UP`). Returns {1, 0} with the slot taken, or {0, µs to wait}. The

@@ -12,6 +12,7 @@
 //!   it records name the caller.
 
 pub mod sessions;
+mod who;
 
 use std::{sync::Arc, time::Duration};
 
@@ -29,6 +30,7 @@ use crate::{
     principal::Principal,
 };
 use sessions::{SessionKey, Sessions};
+pub use who::Who;
 
 fn retry_config(c: &UpstreamConfig) -> RetryConfig {
     let base = match c.retry_mode {
@@ -63,32 +65,6 @@ enum Identities {
 struct ClientKey {
     target: Target,
     who: Who,
-}
-
-/// Whom calls are made as: `key` keeps callers apart (a principal qualified by its source, see
-/// `Principal::key`), `name` is what CloudTrail is told (session name, SourceIdentity, the
-/// embedded CloudTrail's user).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Who {
-    pub key: Arc<str>,
-    pub name: Arc<str>,
-}
-
-impl Who {
-    /// The gateway itself, or one of its own identities (the health probe).
-    fn own(name: Arc<str>) -> Who {
-        Who {
-            key: name.clone(),
-            name,
-        }
-    }
-
-    fn caller(principal: &Principal) -> Who {
-        Who {
-            key: principal.key.clone(),
-            name: principal.name.clone(),
-        }
-    }
 }
 
 #[derive(Debug)]

@@ -25,10 +25,11 @@ use aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriorit
 use aws_smithy_types::retry::ErrorKind;
 use tonic::Code;
 
-use super::{GATEWAY, Who};
+use super::who::Who;
 use crate::{
     accounts::{Account, AccountRole, names},
     error::Refused,
+    principal::GATEWAY,
     telemetry,
 };
 

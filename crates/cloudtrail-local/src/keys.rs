@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    Ctx,
+    ctx::Ctx,
     ids::hex,
     wire::{self, ApiError},
 };

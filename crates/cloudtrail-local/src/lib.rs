@@ -30,13 +30,16 @@
 //! It depends on nothing of the gateway it was written for: its rules are its own reading of
 //! CloudTrail's documentation, so a client's validation and this emulator check each other.
 
+mod account;
 mod clock;
+mod ctx;
 mod events;
 mod faults;
 mod identity;
 mod ids;
 mod keys;
 mod operations;
+mod options;
 mod quotas;
 mod rules;
 mod serve;
@@ -46,9 +49,9 @@ mod trails;
 mod wire;
 
 use std::{
-    collections::{HashMap, VecDeque},
-    path::{Path, PathBuf},
-    sync::{Arc, Mutex, MutexGuard},
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex},
     time::SystemTime,
 };
 
@@ -57,83 +60,15 @@ use aws_smithy_runtime_api::client::{
     orchestrator::HttpRequest,
     runtime_components::RuntimeComponents,
 };
-use aws_smithy_types::DateTime;
-
-use events::{EventStore, Served};
-use serve::Connector;
-use trails::Trails;
-use wire::ApiError;
+use serve::{CallLog, Connector, Inner, lock};
 
 pub use events::LoadError;
 pub use faults::Fault;
 pub use identity::{AccessKey, Identity};
+pub use options::Options;
 pub use quotas::Quotas;
 pub use state::{StateError, check_state_file};
 pub use sts::Role;
-
-/// How the embedded CloudTrail is set up.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// The 12-digit account that unknown access keys (and [`LocalCloudTrail::user_key`]) belong to.
-    pub account_id: String,
-    /// The IAM user that calls with an access key it did not issue are recorded as (moto does the
-    /// same: any credentials work).
-    pub username: String,
-    /// At most this many events are kept per account and Region (oldest dropped first).
-    pub event_capacity: usize,
-    /// The quotas it enforces per account and Region, answering ThrottlingException beyond them.
-    pub quotas: Quotas,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            account_id: "123456789012".into(),
-            username: "cloudtrail-local".into(),
-            event_capacity: 20_000,
-            quotas: Quotas::AWS,
-        }
-    }
-}
-
-/// One account's trails and event history.
-#[derive(Debug)]
-pub(crate) struct Account {
-    trails: Trails,
-    events: EventStore,
-}
-
-/// The call being served: by whom, where, when.
-pub(crate) struct Ctx<'a> {
-    pub account: &'a str,
-    pub region: &'a str,
-    pub now: DateTime,
-}
-
-/// The call log keeps this many entries.
-const CALL_LOG_CAPACITY: usize = 100_000;
-
-/// What the embedded CloudTrail was asked, for tests and benchmarks.
-#[derive(Debug, Default)]
-struct CallLog {
-    served: VecDeque<(&'static str, SystemTime)>,
-    /// The calls answered ThrottlingException: which operation, when.
-    throttled: VecDeque<(&'static str, SystemTime)>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    options: Options,
-    accounts: Mutex<HashMap<String, Account>>,
-    keys: Mutex<identity::Keys>,
-    default_identity: Arc<Identity>,
-    quotas: Mutex<quotas::Limiter>,
-    log: Mutex<CallLog>,
-    faults: Mutex<faults::Faults>,
-    roles: Mutex<sts::Roles>,
-    /// Where the trails are kept across restarts, if anywhere.
-    state_file: Mutex<Option<PathBuf>>,
-}
 
 /// A handle on the embedded CloudTrail; clones share one state.
 #[derive(Debug, Clone)]
@@ -150,22 +85,6 @@ impl HttpClient for LocalCloudTrail {
     ) -> SharedHttpConnector {
         self.connector.clone()
     }
-}
-
-impl Inner {
-    /// The account `id`, made on first use.
-    fn account<'a>(&self, accounts: &'a mut HashMap<String, Account>, id: &str) -> &'a mut Account {
-        accounts.entry(id.to_owned()).or_insert_with(|| Account {
-            trails: Trails::default(),
-            events: EventStore::new(self.options.event_capacity),
-        })
-    }
-}
-
-/// A panic while a lock is held cannot leave these maps half-updated in a way that matters more than
-/// refusing every later call would, so keep serving.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl LocalCloudTrail {

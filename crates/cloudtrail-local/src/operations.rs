@@ -4,7 +4,8 @@
 use serde_json::Value;
 
 use crate::{
-    Account, Ctx,
+    account::Account,
+    ctx::Ctx,
     quotas::QuotaGroup::{self, Lookup, Read, Write},
     wire::ApiError,
 };

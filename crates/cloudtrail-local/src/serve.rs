@@ -1,8 +1,14 @@
-//! Serving one request: the SDK's HTTP request parsed (`wire`), a planned fault applied, then the
-//! call answered in its service's protocol: CloudTrail's operations (`operations`) within its quotas,
-//! STS's, each recorded as the caller's management event.
+//! The embedded CloudTrail's state (`Inner`: accounts, keys, quotas, the call log, faults, roles)
+//! and serving one request: the SDK's HTTP request parsed (`wire`), a planned fault applied, then
+//! the call answered in its service's protocol: CloudTrail's operations (`operations`) within its
+//! quotas, STS's, each recorded as the caller's management event.
 
-use std::{collections::HashMap, sync::Arc, time::SystemTime};
+use std::{
+    collections::{HashMap, VecDeque},
+    path::PathBuf,
+    sync::{Arc, Mutex, MutexGuard},
+    time::SystemTime,
+};
 
 use aws_smithy_runtime_api::client::{
     http::{HttpConnector, HttpConnectorFuture},
@@ -10,7 +16,65 @@ use aws_smithy_runtime_api::client::{
     result::ConnectorError,
 };
 
-use super::*;
+use aws_smithy_types::DateTime;
+
+use crate::{
+    account::Account,
+    ctx::Ctx,
+    events::{EventStore, Served},
+    faults::{self, Fault},
+    identity::{self, Identity},
+    ids, operations,
+    options::Options,
+    quotas, state, sts,
+    trails::Trails,
+    wire::{self, ApiError},
+};
+
+/// The call log keeps this many entries.
+const CALL_LOG_CAPACITY: usize = 100_000;
+
+/// What the embedded CloudTrail was asked, for tests and benchmarks.
+#[derive(Debug, Default)]
+pub(crate) struct CallLog {
+    pub(crate) served: VecDeque<(&'static str, SystemTime)>,
+    /// The calls answered ThrottlingException: which operation, when.
+    pub(crate) throttled: VecDeque<(&'static str, SystemTime)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) options: Options,
+    pub(crate) accounts: Mutex<HashMap<String, Account>>,
+    pub(crate) keys: Mutex<identity::Keys>,
+    pub(crate) default_identity: Arc<Identity>,
+    pub(crate) quotas: Mutex<quotas::Limiter>,
+    pub(crate) log: Mutex<CallLog>,
+    pub(crate) faults: Mutex<faults::Faults>,
+    pub(crate) roles: Mutex<sts::Roles>,
+    /// Where the trails are kept across restarts, if anywhere.
+    pub(crate) state_file: Mutex<Option<PathBuf>>,
+}
+
+impl Inner {
+    /// The account `id`, made on first use.
+    pub(crate) fn account<'a>(
+        &self,
+        accounts: &'a mut HashMap<String, Account>,
+        id: &str,
+    ) -> &'a mut Account {
+        accounts.entry(id.to_owned()).or_insert_with(|| Account {
+            trails: Trails::default(),
+            events: EventStore::new(self.options.event_capacity),
+        })
+    }
+}
+
+/// A panic while a lock is held cannot leave these maps half-updated in a way that matters more than
+/// refusing every later call would, so keep serving.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 #[derive(Debug)]
 pub(crate) struct Connector(pub(crate) Arc<Inner>);

@@ -10,7 +10,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Account, trails::Trail};
+use crate::{account::Account, trails::Trail};
 
 const VERSION: u32 = 1;
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    Ctx,
+    ctx::Ctx,
     identity::Identity,
     ids,
     wire::{self, ApiError},

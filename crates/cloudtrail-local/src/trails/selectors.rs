@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::*;
+use super::trail::*;
+use crate::{ctx::Ctx, rules, wire::ApiError};
 
 impl Trails {
     pub fn get_insight_selectors(&self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {

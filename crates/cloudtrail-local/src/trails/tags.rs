@@ -3,7 +3,12 @@
 
 use serde_json::{Value, json};
 
-use super::*;
+use super::trail::*;
+use crate::{
+    ctx::Ctx,
+    rules::{self, Arn},
+    wire::ApiError,
+};
 
 impl Trails {
     /// The trail a tag operation names: a trail ARN homed in this Region.
