@@ -76,7 +76,7 @@ test -f "$scratch/gen/cloudtrail/gateway/v1/cloudtrail_pb2_grpc.py"
 
 say "cargo test"
 # Benchmarks (benches/) print figures and are run by hand, not here.
-cargo test --workspace --lib --bins --tests --no-fail-fast "$@"
+cargo test --workspace --lib --tests --no-fail-fast "$@"
 
 say "Python stubs against the gateway (tests/python)"
 cargo build --quiet --bin cloudtrail-gateway
