@@ -12,6 +12,7 @@
 //! The load generator alone: `cargo bench --bench gateway -- load --addr HOST:PORT --rpc NAME ...`
 //! (see `load.rs`). Instructions per call under callgrind: `cargo bench --bench gateway -- profile`.
 //! Accounts and callers (the limiter's ceiling, caller identity, STS calls): `-- accounts`. The
+//! throughput table alone (the paired ratios): `-- throughput`. The
 //! reconcile scenario (upstream calls per ApplyTrail and per poll): `-- reconcile`. StreamEvents
 //! under load (followers, lookers, lag, memory per stream): `-- streams`.
 
@@ -117,6 +118,41 @@ fn rounds() -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3)
         .max(1)
+}
+
+/// A ratio measured once per round, each round's two cells run back to back: its median and its
+/// spread, so one noisy minute moves one pair, not the verdict.
+#[derive(Debug, Clone, Copy)]
+struct Spread {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Spread {
+    /// Of per-round ratios (NaN-free; an empty list is 0).
+    fn of(mut ratios: Vec<f64>) -> Spread {
+        ratios.retain(|r| r.is_finite());
+        ratios.sort_by(f64::total_cmp);
+        let at = |i: usize| ratios.get(i).copied().unwrap_or(0.0);
+        Spread {
+            median: at(ratios.len() / 2),
+            low: at(0),
+            high: at(ratios.len().saturating_sub(1)),
+        }
+    }
+
+    /// `a[i] ÷ b[i]` for each round `i`, of the figure `f`.
+    fn paired(a: &[Cell], b: &[Cell], f: impl Fn(&Cell) -> f64) -> Spread {
+        Spread::of(a.iter().zip(b).map(|(a, b)| f(a) / f(b)).collect())
+    }
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = format!("{:.2} ({:.2}-{:.2})", self.median, self.low, self.high);
+        out.pad(&text)
+    }
 }
 
 /// The cell with the median req/s.
@@ -276,12 +312,15 @@ async fn throughput(t: &Targets) -> f64 {
     let mut proxy_mi_capacity = 0.0;
     for (name, rpc) in rpcs() {
         for c in [1, 16, 64] {
-            // Each round runs every target once, starting one later each time, so no target always
-            // follows the same neighbour; the median round is kept.
+            // Each round runs every target once: the three yardsticks in turn (starting one later
+            // each round), then proxy-mi and the gateway back to back, in alternating order, so
+            // their ratio is taken within one pair of neighbouring cells.
             let mut cells: [Vec<Cell>; 5] = Default::default();
             for round in 0..rounds() {
-                for k in 0..cells.len() {
-                    let target = (k + round) % cells.len();
+                let others = [0, 1, 3];
+                let pair = if round % 2 == 0 { [2, 4] } else { [4, 2] };
+                let order = (0..3).map(|k| others[(k + round) % 3]).chain(pair);
+                for target in order {
                     let cell = match target {
                         0 => grpc_cell(&t.echo, &health, closed(c)).await,
                         1 => grpc_cell(&t.proxy, &rpc, closed(c)).await,
@@ -298,6 +337,14 @@ async fn throughput(t: &Targets) -> f64 {
                     cells[target].push(cell);
                 }
             }
+            ratios.push([
+                Spread::paired(&cells[4], &cells[2], |c| c.report.rps()),
+                Spread::paired(&cells[4], &cells[1], |c| c.report.rps()),
+                Spread::paired(&cells[4], &cells[0], |c| c.report.rps()),
+                Spread::paired(&cells[4], &cells[2], |c| c.cpu_us_per_req),
+                Spread::paired(&cells[4], &cells[1], |c| c.cpu_us_per_req),
+                Spread::paired(&cells[4], &cells[2], |c| c.rss_mb),
+            ]);
             let [e, p, m, s, g] = cells.map(median);
             row("echo", "Health/Check", c, &e);
             row("proxy", name, c, &p);
@@ -307,19 +354,23 @@ async fn throughput(t: &Targets) -> f64 {
             if name == "DescribeTrails" && c == 64 {
                 proxy_mi_capacity = m.report.rps();
             }
-            ratios.push([
-                g.report.rps() / m.report.rps(),
-                g.report.rps() / p.report.rps(),
-                g.report.rps() / e.report.rps(),
-                g.cpu_us_per_req / m.cpu_us_per_req,
-                g.cpu_us_per_req / p.cpu_us_per_req,
-            ]);
         }
     }
     println!();
     println!(
-        "{:<15} {:>4}   {:>12} {:>12} {:>12} {:>12} {:>12}",
-        "gateway ÷", "conc", "proxy-mi r/s", "proxy r/s", "echo r/s", "proxy-mi CPU", "proxy CPU"
+        "gateway ÷ each, per round (the two cells of a round back to back): median (lowest-highest) of {} rounds",
+        rounds()
+    );
+    println!(
+        "{:<15} {:>4}   {:>17} {:>17} {:>17} {:>17} {:>17} {:>17}",
+        "gateway ÷",
+        "conc",
+        "proxy-mi r/s",
+        "proxy r/s",
+        "echo r/s",
+        "proxy-mi CPU",
+        "proxy CPU",
+        "proxy-mi RSS"
     );
     let cells = rpcs()
         .map(|(name, _)| name)
@@ -327,8 +378,8 @@ async fn throughput(t: &Targets) -> f64 {
         .flat_map(|name| [1, 16, 64].map(|c| (name, c)));
     for ((name, c), r) in cells.zip(ratios) {
         println!(
-            "{name:<15} {c:>4}   {:>12.2} {:>12.2} {:>12.2} {:>12.2} {:>12.2}",
-            r[0], r[1], r[2], r[3], r[4]
+            "{name:<15} {c:>4}   {:>17} {:>17} {:>17} {:>17} {:>17} {:>17}",
+            r[0], r[1], r[2], r[3], r[4], r[5]
         );
     }
     println!();
@@ -567,6 +618,10 @@ fn main() {
             }
         }
         Some("accounts") => runtime.block_on(accounts::accounts()),
+        Some("throughput") => runtime.block_on(async {
+            let (targets, _) = start().await;
+            throughput(&targets).await;
+        }),
         Some("reconcile") => runtime.block_on(reconcile::reconcile()),
         Some("streams") => runtime.block_on(streams::streams()),
         Some("profile") => runtime.block_on(profile::profile(

@@ -1,7 +1,9 @@
 //! `profile`: the proxies and the gateway each under callgrind for the same number of DescribeTrails
 //! calls. Instructions per call are deterministic where wall-clock figures on a shared 2-core machine
 //! vary by ±5%, so they show what a change to the gateway's own code is worth. Prints instructions
-//! per call per server, then the gateway's costliest entries of its own code (inclusive).
+//! per call per server, then the gateway's costliest entries of its own code (inclusive), then where
+//! its instructions differ from the minimal proxy's (proxy-mi, the same allocator): the functions
+//! whose own (exclusive) instructions per call differ most, either way.
 
 use std::{process::Command, time::Duration};
 
@@ -36,6 +38,35 @@ fn annotate(file: &std::path::Path, inclusive: bool) -> String {
         .unwrap_or_default()
 }
 
+/// A function's name as both binaries spell it: without the legacy mangling's `::h<hash>`.
+fn function_name(line: &str) -> String {
+    let name = line
+        .split_once(':')
+        .map_or(line, |(_, rest)| rest)
+        .split(" [")
+        .next()
+        .unwrap_or("")
+        .trim();
+    match name.rfind("::h") {
+        Some(at) if name[at + 3..].chars().all(|c| c.is_ascii_hexdigit()) => name[..at].to_owned(),
+        _ => name.to_owned(),
+    }
+}
+
+/// Exclusive instructions per function of a profile (the annotation's function lines).
+fn by_function(file: &std::path::Path) -> std::collections::HashMap<String, f64> {
+    let mut functions = std::collections::HashMap::new();
+    for line in annotate(file, false).lines() {
+        if line.contains("PROGRAM TOTALS") || !line.contains(':') {
+            continue;
+        }
+        if let Some(n) = instructions(line) {
+            *functions.entry(function_name(line)).or_default() += n;
+        }
+    }
+    functions
+}
+
 fn instructions(line: &str) -> Option<f64> {
     line.split_whitespace()
         .next()?
@@ -54,6 +85,7 @@ pub async fn profile(top: usize) {
     let rpc = Rpc::new("DescribeTrails", "{}", Some(TOKEN)).expect("rpc");
     println!("callgrind, DescribeTrails, concurrency 16: {CALLS} calls counted after {WARM_UP}");
     let mut gateway_profile = None;
+    let mut proxy_mi_profile = None;
     for target in ["proxy", "proxy-mi", "gateway"] {
         let file = dir.join(format!("callgrind.{target}.out"));
         let wrapper = [
@@ -85,8 +117,10 @@ pub async fn profile(top: usize) {
             total / CALLS as f64,
             report.errors()
         );
-        if target == "gateway" {
-            gateway_profile = Some((file, total));
+        match target {
+            "gateway" => gateway_profile = Some((file, total)),
+            "proxy-mi" => proxy_mi_profile = Some(file),
+            _ => {}
         }
     }
     let Some((file, total)) = gateway_profile else {
@@ -117,6 +151,33 @@ pub async fn profile(top: usize) {
             n / CALLS as f64,
             100.0 * n / total.max(1.0)
         );
+    }
+    if let Some(proxy_mi) = proxy_mi_profile {
+        println!();
+        println!(
+            "gateway - proxy-mi, exclusive instructions per call by function (the {top} largest differences each way):"
+        );
+        let (ours, theirs) = (by_function(&file), by_function(&proxy_mi));
+        let mut names: Vec<&String> = ours.keys().chain(theirs.keys()).collect();
+        names.sort();
+        names.dedup();
+        let mut differences: Vec<(f64, &String)> = names
+            .into_iter()
+            .map(|name| {
+                let of = |m: &std::collections::HashMap<String, f64>| {
+                    m.get(name).copied().unwrap_or(0.0)
+                };
+                ((of(&ours) - of(&theirs)) / CALLS as f64, name)
+            })
+            .collect();
+        differences.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let sum: f64 = differences.iter().map(|(d, _)| d).sum();
+        let more = differences.iter().take(top);
+        let fewer = differences.iter().rev().take(top).filter(|(d, _)| *d < 0.0);
+        for (difference, name) in more.chain(fewer) {
+            println!("{difference:>+9.0}  {name}");
+        }
+        println!("{sum:>+9.0}  in all");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
