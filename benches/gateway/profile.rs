@@ -39,32 +39,49 @@ fn annotate(file: &std::path::Path, inclusive: bool) -> String {
 }
 
 /// A function's name as both binaries spell it: without the legacy mangling's `::h<hash>`.
-fn function_name(line: &str) -> String {
-    let name = line
-        .split_once(':')
-        .map_or(line, |(_, rest)| rest)
-        .split(" [")
-        .next()
-        .unwrap_or("")
-        .trim();
+fn function_name(name: &str) -> String {
     match name.rfind("::h") {
         Some(at) if name[at + 3..].chars().all(|c| c.is_ascii_hexdigit()) => name[..at].to_owned(),
         _ => name.to_owned(),
     }
 }
 
-/// Exclusive instructions per function of a profile (the annotation's function lines).
-fn by_function(file: &std::path::Path) -> std::collections::HashMap<String, f64> {
-    let mut functions = std::collections::HashMap::new();
-    for line in annotate(file, false).lines() {
-        if line.contains("PROGRAM TOTALS") || !line.contains(':') {
-            continue;
+/// Exclusive instructions per function, read from the callgrind file itself (callgrind_annotate
+/// 3.19 puts a server's whole exclusive cost on its thread's entry function). The format: `fn=(id)
+/// name` starts a function (later `fn=(id)` alone), `cfn=` names a callee, and the cost line after
+/// `calls=` is the call's inclusive cost, not the function's own; a cost line is `position Ir`.
+fn self_costs(file: &std::path::Path) -> std::collections::HashMap<String, f64> {
+    let mut names: std::collections::HashMap<String, String> = Default::default();
+    let mut costs = std::collections::HashMap::new();
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let (mut current, mut call_cost) = (None::<String>, false);
+    let mut name_of = |spec: &str| -> String {
+        let (id, name) = spec.split_once(' ').unwrap_or((spec, ""));
+        if !name.is_empty() {
+            names.insert(id.to_owned(), function_name(name));
         }
-        if let Some(n) = instructions(line) {
-            *functions.entry(function_name(line)).or_default() += n;
+        names.get(id).cloned().unwrap_or_else(|| id.to_owned())
+    };
+    for line in text.lines() {
+        if let Some(spec) = line.strip_prefix("fn=") {
+            current = Some(name_of(spec));
+        } else if let Some(spec) = line.strip_prefix("cfn=") {
+            name_of(spec);
+        } else if line.starts_with("calls=") {
+            call_cost = true;
+        } else if line.starts_with(|c: char| c.is_ascii_digit() || "+-*".contains(c)) {
+            let ir = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|n| n.parse::<f64>().ok());
+            if !std::mem::take(&mut call_cost)
+                && let (Some(function), Some(ir)) = (&current, ir)
+            {
+                *costs.entry(function.clone()).or_default() += ir;
+            }
         }
     }
-    functions
+    costs
 }
 
 fn instructions(line: &str) -> Option<f64> {
@@ -157,7 +174,7 @@ pub async fn profile(top: usize) {
         println!(
             "gateway - proxy-mi, exclusive instructions per call by function (the {top} largest differences each way):"
         );
-        let (ours, theirs) = (by_function(&file), by_function(&proxy_mi));
+        let (ours, theirs) = (self_costs(&file), self_costs(&proxy_mi));
         let mut names: Vec<&String> = ours.keys().chain(theirs.keys()).collect();
         names.sort();
         names.dedup();
@@ -179,5 +196,10 @@ pub async fn profile(top: usize) {
         }
         println!("{sum:>+9.0}  in all");
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    // PROFILE_KEEP=1 keeps the profiles for callgrind_annotate.
+    if std::env::var_os("PROFILE_KEEP").is_some() {
+        println!("profiles kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

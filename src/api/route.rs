@@ -33,28 +33,30 @@ impl Gateway {
         let mut target = accounts.resolve(context.asked.clone(), refs)?;
         context.set_target(target.clone());
         self.authorize(operation, context.caller.as_ref(), &target)?;
-        if let Some(home) = self
-            .home_of(operation, Routed::new(context, &target), refs)
-            .await?
-        {
-            target = accounts.in_region(&target, home)?;
-            context.set_target(target.clone());
-            self.authorize(operation, context.caller.as_ref(), &target)?;
+        if let Some(name) = self.named_in_many_regions(operation, &target, refs) {
+            // Rare, and its ListTrails pages are a large future: boxed, so that every other call's
+            // future stays small (a future is copied whole when it is boxed for tonic).
+            let home = Box::pin(self.home_of(Routed::new(context, &target), name)).await?;
+            if let Some(home) = home {
+                target = accounts.in_region(&target, home)?;
+                context.set_target(target.clone());
+                self.authorize(operation, context.caller.as_ref(), &target)?;
+            }
         }
         let client = self.upstream.client(&target, context.caller.as_ref());
         Ok((target, client))
     }
 
-    /// The home Region of the trail a call names by name, when it is another than the call's own
-    /// and the account is served in more than one Region.
-    pub(super) async fn home_of(
+    /// The trail name a call names by name, when it finds one trail and its account is served in
+    /// more than one Region: its home Region may be another.
+    fn named_in_many_regions<'r>(
         &self,
         operation: Operation,
-        routed: Routed<'_>,
-        refs: &[String],
-    ) -> Result<Option<String>, Error> {
-        let (target, [name]) = (routed.target, refs) else {
-            return Ok(None);
+        target: &Target,
+        refs: &'r [String],
+    ) -> Option<&'r str> {
+        let [name] = refs else {
+            return None;
         };
         let regions = self
             .upstream
@@ -63,9 +65,13 @@ impl Gateway {
             .map_or(0, |a| a.regions.len());
         // A name that breaks the rules is refused by the conversion: no ListTrails for it.
         let invalid = crate::convert::rules::trail_name_problem(name).is_some();
-        if !operation.finds_one_trail() || name.starts_with("arn:") || regions < 2 || invalid {
-            return Ok(None);
-        }
+        let by_name = operation.finds_one_trail() && !name.starts_with("arn:") && !invalid;
+        (by_name && regions >= 2).then_some(name.as_str())
+    }
+
+    /// The home Region of trail `name`, when it is another than the call's own.
+    async fn home_of(&self, routed: Routed<'_>, name: &str) -> Result<Option<String>, Error> {
+        let target = routed.target;
         let client = self.upstream.client(target, routed.caller.as_ref());
         let homes = self
             .homes

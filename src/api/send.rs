@@ -39,7 +39,8 @@ impl Gateway {
         let left = |limit: Duration| limit.saturating_sub(started.elapsed());
         // The session first: an STS failure spends no quota slot.
         if self.upstream.uses_sessions() {
-            let prepare = self.upstream.prepare(target, context.caller.as_ref());
+            // Boxed: the STS call inside is a large future, and most gateways make none.
+            let prepare = Box::pin(self.upstream.prepare(target, context.caller.as_ref()));
             match context.deadline {
                 Some(limit) => tokio::time::timeout(limit, prepare)
                     .await

@@ -88,6 +88,22 @@ where
         if let Some(value) = self.cache.get(&key).await {
             return (Ok(value), Source::Cache);
         }
+        // A miss is a large future (moka's shared initialisation around the fetch): boxed, so a hit
+        // (and the future of every call that holds this one) stays small.
+        Box::pin(self.shared(key, wait, fetch)).await
+    }
+
+    /// A miss: `fetch` made once for every caller of `key` at that moment (by the first of them).
+    async fn shared<F, Fut>(
+        &self,
+        key: K,
+        wait: Option<Duration>,
+        fetch: F,
+    ) -> (Result<V, Status>, Source)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Shared<V>>,
+    {
         let mut fetch = Some(fetch);
         loop {
             let mut led = false;
