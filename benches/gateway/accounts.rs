@@ -90,6 +90,17 @@ async fn limiter_ceiling() {
         paired.0,
         paired.1
     );
+    // A finite rate far above the load should never make a call wait: say if one did.
+    for (rate, server) in rates.iter().zip(&servers) {
+        if let Some(metrics) = server.metrics {
+            let waits = servers::sum(
+                &servers::scrape(metrics),
+                "cloudtrail_gateway_limiter_waits_total",
+                "class=\"read\"",
+            );
+            println!("--read-rate {rate}: {waits} calls waited for a slot");
+        }
+    }
     println!();
 }
 
