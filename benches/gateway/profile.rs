@@ -92,6 +92,33 @@ fn instructions(line: &str) -> Option<f64> {
         .ok()
 }
 
+/// `PROFILE_CACHES=1`: callgrind also simulates the caches and the branch predictor (slower), and
+/// each server's misses per call are printed: instructions alike can still cost unlike time.
+fn simulate_caches() -> bool {
+    std::env::var_os("PROFILE_CACHES").is_some()
+}
+
+/// Every event of a profile's summary, per call (`I1mr 812  D1mr 2034 ...`).
+fn per_call_events(file: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    field("events:")
+        .iter()
+        .zip(field("summary:"))
+        .filter(|(event, _)| event.as_str() != "Ir")
+        .map(|(event, n)| {
+            let n: f64 = n.parse().unwrap_or(0.0);
+            format!("{event} {:.0}", n / CALLS as f64)
+        })
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
 pub async fn profile(top: usize) {
     if Command::new("valgrind").arg("--version").output().is_err() {
         println!("profile: valgrind is not installed (Debian package valgrind)");
@@ -105,12 +132,15 @@ pub async fn profile(top: usize) {
     let mut proxy_mi_profile = None;
     for target in ["proxy", "proxy-mi", "gateway"] {
         let file = dir.join(format!("callgrind.{target}.out"));
-        let wrapper = [
+        let mut wrapper = vec![
             "valgrind".to_owned(),
             "-q".to_owned(),
             "--tool=callgrind".to_owned(),
             format!("--callgrind-out-file={}", file.display()),
         ];
+        if simulate_caches() {
+            wrapper.extend(["--cache-sim=yes".to_owned(), "--branch-sim=yes".to_owned()]);
+        }
         let server = match target {
             "gateway" => servers::gateway_server(&wrapper).await.0,
             other => servers::reference_server("proxy", other == "proxy-mi", &wrapper),
@@ -134,6 +164,9 @@ pub async fn profile(top: usize) {
             total / CALLS as f64,
             report.errors()
         );
+        if simulate_caches() {
+            println!("          {}", per_call_events(&file));
+        }
         match target {
             "gateway" => gateway_profile = Some((file, total)),
             "proxy-mi" => proxy_mi_profile = Some(file),
