@@ -25,12 +25,10 @@ async fn drive(server: &Server, rpc: &Rpc, count: u64) -> load::Report {
     load::run(load, load::caller(rpc, channels)).await
 }
 
-fn annotate(file: &std::path::Path, inclusive: bool) -> String {
+/// callgrind_annotate's inclusive listing of a profile.
+fn annotate_inclusive(file: &std::path::Path) -> String {
     let output = Command::new("callgrind_annotate")
-        .arg(format!(
-            "--inclusive={}",
-            if inclusive { "yes" } else { "no" }
-        ))
+        .arg("--inclusive=yes")
         .arg(file)
         .output();
     output
@@ -98,25 +96,21 @@ fn simulate_caches() -> bool {
     std::env::var_os("PROFILE_CACHES").is_some()
 }
 
-/// Every event of a profile's summary, per call (`I1mr 812  D1mr 2034 ...`).
-fn per_call_events(file: &std::path::Path) -> String {
+/// A profile's totals since the counters were zeroed, by event (`Ir`, and with the caches
+/// simulated `I1mr`, `D1mr`, ...): its `events:` and `summary:` lines.
+fn totals(file: &std::path::Path) -> Vec<(String, f64)> {
     let text = std::fs::read_to_string(file).unwrap_or_default();
-    let field = |key: &str| {
+    let field = |key: &str| -> Vec<String> {
         text.lines()
             .find_map(|l| l.strip_prefix(key))
-            .map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .map(|v| v.split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default()
     };
     field("events:")
-        .iter()
+        .into_iter()
         .zip(field("summary:"))
-        .filter(|(event, _)| event.as_str() != "Ir")
-        .map(|(event, n)| {
-            let n: f64 = n.parse().unwrap_or(0.0);
-            format!("{event} {:.0}", n / CALLS as f64)
-        })
-        .collect::<Vec<_>>()
-        .join("  ")
+        .map(|(event, n)| (event, n.parse().unwrap_or(0.0)))
+        .collect()
 }
 
 pub async fn profile(top: usize) {
@@ -153,19 +147,23 @@ pub async fn profile(top: usize) {
             .output();
         let report = drive(&server, &rpc, CALLS).await;
         server.terminate();
-        let totals = annotate(&file, false);
+        let totals = totals(&file);
         let total = totals
-            .lines()
-            .find(|l| l.contains("PROGRAM TOTALS"))
-            .and_then(instructions)
-            .unwrap_or(0.0);
+            .iter()
+            .find(|(event, _)| event == "Ir")
+            .map_or(0.0, |(_, n)| *n);
         println!(
             "{target:<9} {:>9.0} instructions per call   ({} errors)",
             total / CALLS as f64,
             report.errors()
         );
         if simulate_caches() {
-            println!("          {}", per_call_events(&file));
+            let misses: Vec<String> = totals
+                .iter()
+                .filter(|(event, _)| event != "Ir")
+                .map(|(event, n)| format!("{event} {:.0}", n / CALLS as f64))
+                .collect();
+            println!("          {}", misses.join("  "));
         }
         match target {
             "gateway" => gateway_profile = Some((file, total)),
@@ -180,7 +178,7 @@ pub async fn profile(top: usize) {
     println!(
         "gateway, this crate's functions (the embedded CloudTrail's are shared with the proxies), inclusive instructions per call (share of all):"
     );
-    let inclusive = annotate(&file, true);
+    let inclusive = annotate_inclusive(&file);
     for line in inclusive
         .lines()
         .filter(|l| l.contains("cloudtrail_gateway::") && !l.contains("'2"))

@@ -241,6 +241,11 @@ enum Pages {
 }
 
 impl Streamer {
+    /// The stream's context and target, as the calls it makes take them.
+    fn routed(&self) -> Routed<'_> {
+        Routed::new(&self.context, &self.target)
+    }
+
     async fn run(mut self) {
         metrics::gauge!(telemetry::STREAMS).increment(1.0);
         let end = match self.deliver().await {
@@ -337,7 +342,7 @@ impl Streamer {
             let page = self
                 .gateway
                 .page(
-                    Routed::new(&self.context, &self.target),
+                    self.routed(),
                     &self.client,
                     pb::LookupEventsRequest {
                         next_token,
@@ -458,12 +463,7 @@ impl Streamer {
             };
             let mut missed = self
                 .gateway
-                .all_pages(
-                    Routed::new(&self.context, &self.target),
-                    &self.client,
-                    gap,
-                    Pages::Shared,
-                )
+                .all_pages(self.routed(), &self.client, gap, Pages::Shared)
                 .await?;
             missed.reverse();
             if !self.deliver_owed(missed).await {
