@@ -1,10 +1,52 @@
-//! One account's state: its trails and its event history.
+//! One account's state: its trails, its event history and its trails' deliveries.
 
-use crate::{events::EventStore, trails::Trails};
+use serde_json::Value;
 
-/// One account's trails and event history.
+use crate::{
+    ctx::Ctx,
+    delivery::{Deliveries, Limits},
+    events::{EventStore, Served},
+    trails::Trails,
+    wire::ApiError,
+};
+
+/// One account's trails, event history and deliveries.
 #[derive(Debug)]
 pub(crate) struct Account {
     pub(crate) trails: Trails,
     pub(crate) events: EventStore,
+    pub(crate) delivery: Deliveries,
+}
+
+impl Account {
+    /// Records a call served in the history, and for every trail that logs it.
+    pub(crate) fn record(&mut self, served: Served, limits: Limits) {
+        let region = served.ctx.region;
+        let record = self.events.record(served);
+        self.delivery
+            .enqueue(&self.trails, region, &record, limits);
+    }
+
+    /// An event that happened elsewhere (a data event, an Insights event): in the history, and
+    /// for every trail that selects it. False when it is unusable or already recorded.
+    pub(crate) fn add_event(&mut self, record: &Value, limits: Limits) -> bool {
+        let region = record
+            .get("awsRegion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if !self.events.add_record(record) {
+            return false;
+        }
+        self.delivery
+            .enqueue(&self.trails, &region, record, limits);
+        true
+    }
+
+    /// GetTrailStatus: the trail's logging status and its deliveries.
+    pub(crate) fn trail_status(&self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+        let (arn, mut answer) = self.trails.status(ctx, body)?;
+        self.delivery.status_json(&arn, &mut answer);
+        Ok(answer)
+    }
 }

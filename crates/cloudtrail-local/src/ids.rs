@@ -21,22 +21,27 @@ pub fn uuid() -> String {
     id
 }
 
-/// `len` characters of upper-case letters and digits 2-7, as in access key ids.
-pub fn base32(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+/// `len` characters drawn from `alphabet`.
+fn drawn(alphabet: &[u8], len: usize) -> String {
     let mut rng = rand::rng();
     (0..len)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
         .collect()
+}
+
+/// `len` characters of upper-case letters and digits 2-7, as in access key ids.
+pub fn base32(len: usize) -> String {
+    drawn(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", len)
+}
+
+/// `len` letters and digits, as the unique part of a log file's name.
+pub fn alphanumeric(len: usize) -> String {
+    drawn(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", len)
 }
 
 /// `len` characters of the base64 alphabet, as in secret access keys.
 pub fn base64(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
+    drawn(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", len)
 }
 
 pub fn hex(bytes: &[u8]) -> String {

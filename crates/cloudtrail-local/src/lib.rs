@@ -6,7 +6,8 @@
 //! of the network. It speaks CloudTrail's awsJson1_1 protocol (`wire`), keeps each account's trails
 //! (`trails`), event history (`events`) and digest keys (`keys`), enforces CloudTrail's rules
 //! (`rules`) and quotas (`quotas`), and records every call it serves as a management event, naming
-//! the caller its access key belongs to (`identity`).
+//! the caller its access key belongs to (`identity`). It serves S3 too (`s3`, for `aws-sdk-s3`),
+//! where logging trails deliver their log files and signed digests (`delivery`), as CloudTrail does.
 //!
 //! ```no_run
 //! use aws_sdk_cloudtrail::config::{BehaviorVersion, Credentials, Region};
@@ -33,6 +34,7 @@
 mod account;
 mod clock;
 mod ctx;
+mod delivery;
 mod events;
 mod faults;
 mod identity;
@@ -42,6 +44,7 @@ mod operations;
 mod options;
 mod quotas;
 mod rules;
+mod s3;
 mod serve;
 mod state;
 mod sts;
@@ -55,6 +58,7 @@ use std::{
     time::SystemTime,
 };
 
+use aws_smithy_types::DateTime;
 use aws_smithy_runtime_api::client::{
     http::{HttpClient, HttpConnector, HttpConnectorSettings, SharedHttpConnector},
     orchestrator::HttpRequest,
@@ -112,6 +116,8 @@ impl LocalCloudTrail {
             faults: Mutex::new(faults::Faults::default()),
             roles: Mutex::new(sts::Roles::default()),
             state_file: Mutex::new(None),
+            s3: Mutex::new(s3::Buckets::new(options.s3_capacity)),
+            signing: Mutex::new(keys::KeyRing::new(DateTime::from(SystemTime::now()))),
             options,
         });
         LocalCloudTrail {
@@ -214,17 +220,92 @@ impl LocalCloudTrail {
         let saved = state::read(path)?;
         let mut accounts = lock(&self.inner.accounts);
         let mut restored = 0;
-        for (id, trails) in saved {
+        for (id, trails) in saved.accounts {
             restored += trails.len();
             self.inner
                 .account(&mut accounts, &id)
                 .trails
                 .restore(trails);
         }
+        for (id, deliveries) in saved.deliveries {
+            self.inner
+                .account(&mut accounts, &id)
+                .delivery
+                .restore(deliveries);
+        }
+        lock(&self.inner.signing).restore(saved.keys);
         // Written at once: a path that cannot be written is refused now, not at the first change.
-        state::write(path, &accounts)?;
+        state::write(path, &accounts, &lock(&self.inner.signing))?;
         *lock(&self.inner.state_file) = Some(path.to_owned());
         Ok(restored)
+    }
+
+    /// Delivers now what the trails would deliver at the end of this interval: their waiting events
+    /// as log files, then (`digests`) a digest per validating trail and Region. Returns how many
+    /// log files and digests were written.
+    pub fn deliver_now(&self, digests: bool) -> (usize, usize) {
+        let now = DateTime::from(SystemTime::now());
+        let logs = self.inner.deliver_logs(now);
+        let digests = if digests {
+            self.inner.deliver_digests(now)
+        } else {
+            0
+        };
+        (logs, digests)
+    }
+
+    /// Delivers on CloudTrail's schedule ([`Options::delivery_interval`] for log files,
+    /// [`Options::digest_interval`] for digests) until the task is aborted or every handle on this
+    /// CloudTrail is dropped.
+    pub fn spawn_delivery(&self) -> tokio::task::JoinHandle<()> {
+        let inner = Arc::downgrade(&self.inner);
+        let (every, digest_every) = (
+            self.inner.options.delivery_interval,
+            self.inner.options.digest_interval,
+        );
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let mut ticks = tokio::time::interval_at(started + every, every);
+            let mut next_digest = started + digest_every;
+            loop {
+                let at = ticks.tick().await;
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                let now = DateTime::from(SystemTime::now());
+                inner.deliver_logs(now);
+                if at >= next_digest {
+                    inner.deliver_digests(now);
+                    next_digest += digest_every;
+                }
+            }
+        })
+    }
+
+    /// Events that happened elsewhere (data events, Insights events: CloudTrail records, each with
+    /// its `awsRegion`) in `account`: kept in its history and delivered by the trails that select
+    /// them. Returns how many were new.
+    pub fn add_events(&self, account: &str, records: &[serde_json::Value]) -> usize {
+        let mut accounts = lock(&self.inner.accounts);
+        let limits = self.inner.limits();
+        let account = self.inner.account(&mut accounts, account);
+        records
+            .iter()
+            .filter(|r| account.add_event(r, limits))
+            .count()
+    }
+
+    /// Keeps the embedded S3's buckets in `dir` from now on: what it holds is read back, and every
+    /// change is written there. Returns how many objects were read.
+    pub fn keep_s3_in(&self, dir: &Path) -> std::io::Result<usize> {
+        lock(&self.inner.s3).keep_in(dir)
+    }
+
+    /// The embedded S3's bytes held, and how many objects it evicted to stay within
+    /// [`Options::s3_capacity`].
+    pub fn s3_usage(&self) -> (u64, u64) {
+        let s3 = lock(&self.inner.s3);
+        (s3.held(), s3.evicted())
     }
 
     /// [`load_logs`](Self::load_logs) into `account`'s event history.

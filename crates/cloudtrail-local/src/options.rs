@@ -1,5 +1,7 @@
 //! How the embedded CloudTrail is set up.
 
+use std::time::Duration;
+
 use crate::quotas::Quotas;
 
 /// How the embedded CloudTrail is set up.
@@ -14,6 +16,17 @@ pub struct Options {
     pub event_capacity: usize,
     /// The quotas it enforces per account and Region, answering ThrottlingException beyond them.
     pub quotas: Quotas,
+    /// The embedded S3 keeps at most this many bytes of objects; past it the oldest objects
+    /// written are evicted (counted by [`LocalCloudTrail::s3_evicted`]).
+    pub s3_capacity: u64,
+    /// How often logging trails deliver their events as log files (CloudTrail: about every 5
+    /// minutes), when [`LocalCloudTrail::spawn_delivery`] runs.
+    pub delivery_interval: Duration,
+    /// How often validating trails deliver digests (CloudTrail: every hour).
+    pub digest_interval: Duration,
+    /// A trail's bucket must exist in the embedded S3 (S3BucketDoesNotExistException otherwise),
+    /// as in CloudTrail; by default a missing bucket is made.
+    pub strict_buckets: bool,
 }
 
 impl Default for Options {
@@ -23,6 +36,10 @@ impl Default for Options {
             username: "cloudtrail-local".into(),
             event_capacity: 20_000,
             quotas: Quotas::AWS,
+            s3_capacity: 256 << 20,
+            delivery_interval: Duration::from_secs(300),
+            digest_interval: Duration::from_secs(3600),
+            strict_buckets: false,
         }
     }
 }

@@ -151,17 +151,26 @@ pub fn check_trail_reference(value: &str) -> Result<(), ApiError> {
     }
 }
 
-/// S3 bucket naming: 3-63 of lowercase letters, digits, `.` and `-`, a letter or digit at each end.
-pub fn check_bucket_name(bucket: &str) -> Result<(), ApiError> {
+/// S3 bucket naming: 3-63 of lowercase letters, digits, `.` and `-`, a letter or digit at each end,
+/// no `..`, not shaped like an IPv4 address. The embedded S3 names buckets by the same rule.
+pub fn is_bucket_name(bucket: &str) -> bool {
     let bytes = bucket.as_bytes();
     let ends_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    let ok = (3..=63).contains(&bytes.len())
+    let ip_shaped = bucket.split('.').count() == 4
+        && bucket.split('.').all(|part| part.parse::<u8>().is_ok());
+    (3..=63).contains(&bytes.len())
         && bytes
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
         && ends_ok(bytes.first())
-        && ends_ok(bytes.last());
-    if ok {
+        && ends_ok(bytes.last())
+        && !bucket.contains("..")
+        && !ip_shaped
+}
+
+/// CloudTrail's answer to a bucket name S3 would refuse.
+pub fn check_bucket_name(bucket: &str) -> Result<(), ApiError> {
+    if is_bucket_name(bucket) {
         Ok(())
     } else {
         Err(ApiError::new(

@@ -21,12 +21,15 @@ use aws_smithy_types::DateTime;
 use crate::{
     account::Account,
     ctx::Ctx,
+    delivery::{Deliveries, Limits},
     events::{EventStore, Served},
     faults::{self, Fault},
     identity::{self, Identity},
-    ids, operations,
+    ids,
+    keys::KeyRing,
+    operations::{self, Scope},
     options::Options,
-    quotas, state, sts,
+    quotas, s3, state, sts,
     trails::Trails,
     wire::{self, ApiError},
 };
@@ -54,6 +57,10 @@ pub(crate) struct Inner {
     pub(crate) roles: Mutex<sts::Roles>,
     /// Where the trails are kept across restarts, if anywhere.
     pub(crate) state_file: Mutex<Option<PathBuf>>,
+    /// The embedded S3: the trails' buckets.
+    pub(crate) s3: Mutex<s3::Buckets>,
+    /// The Regions' digest-signing keys.
+    pub(crate) signing: Mutex<KeyRing>,
 }
 
 impl Inner {
@@ -66,7 +73,49 @@ impl Inner {
         accounts.entry(id.to_owned()).or_insert_with(|| Account {
             trails: Trails::default(),
             events: EventStore::new(self.options.event_capacity),
+            delivery: Deliveries::default(),
         })
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            pending: self.options.event_capacity,
+        }
+    }
+
+    /// Delivers every trail's waiting events as log files; returns how many were written.
+    pub(crate) fn deliver_logs(&self, now: DateTime) -> usize {
+        let mut accounts = lock(&self.accounts);
+        let mut s3 = lock(&self.s3);
+        let written = accounts
+            .iter_mut()
+            .map(|(id, account)| {
+                account
+                    .delivery
+                    .deliver_logs(id, &account.trails, &mut s3, now)
+            })
+            .sum();
+        drop(s3);
+        self.save_state(&accounts);
+        written
+    }
+
+    /// Delivers every validating trail's digests; returns how many were written.
+    pub(crate) fn deliver_digests(&self, now: DateTime) -> usize {
+        let mut accounts = lock(&self.accounts);
+        let mut s3 = lock(&self.s3);
+        let mut keys = lock(&self.signing);
+        let written = accounts
+            .iter_mut()
+            .map(|(id, account)| {
+                account
+                    .delivery
+                    .deliver_digests(id, &account.trails, &mut s3, &mut keys, now)
+            })
+            .sum();
+        drop((s3, keys));
+        self.save_state(&accounts);
+        written
     }
 }
 
@@ -82,6 +131,15 @@ pub(crate) struct Connector(pub(crate) Arc<Inner>);
 impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let request_id = ids::uuid();
+        if let Some(region) = wire::s3_region(&request) {
+            let mut buckets = lock(&self.0.s3);
+            return HttpConnectorFuture::ready(Ok(s3::serve(
+                &mut buckets,
+                &request,
+                region,
+                &request_id,
+            )));
+        }
         let call = match wire::parse(&request) {
             Ok(call) => call,
             Err(e) => return HttpConnectorFuture::ready(Ok(wire::respond(&request_id, &Err(e)))),
@@ -187,9 +245,9 @@ impl Inner {
                     "DurationSeconds": assumed.duration.as_secs(),
                 });
                 let mut accounts = lock(&self.accounts);
-                self.account(&mut accounts, &account_id)
-                    .events
-                    .record(Served {
+                let limits = self.limits();
+                self.account(&mut accounts, &account_id).record(
+                    Served {
                         ctx: &ctx,
                         source: "sts.amazonaws.com",
                         name: "AssumeRole",
@@ -201,7 +259,9 @@ impl Inner {
                         request: &parameters,
                         response: &Ok(serde_json::Value::Null),
                         resource_arn: None,
-                    });
+                    },
+                    limits,
+                );
                 Ok(sts::assume_role_xml(
                     &xml_identity,
                     &credentials,
@@ -256,13 +316,24 @@ impl Inner {
         let named = account.trails.resource_of(&ctx, &call.body);
         let result = match forced {
             Some(error) => Err(error),
-            None => (operation.serve)(account, &ctx, &call.body),
+            None => self.check_bucket(operation.name, &call.body).and_then(|()| {
+                let scope = Scope {
+                    account: &mut *account,
+                    keys: &self.signing,
+                };
+                (operation.serve)(scope, &ctx, &call.body)
+            }),
         };
+        if result.is_ok() {
+            self.make_bucket(operation.name, &call.body, ctx.region);
+        }
         let resource_arn = named.or_else(|| {
             let created = result.as_ref().ok()?.get("TrailARN")?.as_str()?;
             Some(created.to_owned())
         });
-        account.events.record(Served {
+        let limits = self.limits();
+        account.record(
+            Served {
             ctx: &ctx,
             source: "cloudtrail.amazonaws.com",
             name: operation.name,
@@ -274,20 +345,60 @@ impl Inner {
             request: &call.body,
             response: &result,
             resource_arn,
-        });
+            },
+            limits,
+        );
         if !operation.read_only && result.is_ok() {
             self.save_state(&accounts);
         }
         result
     }
 
+    /// The bucket a CreateTrail or UpdateTrail names: in strict mode it must exist in the
+    /// embedded S3 (S3BucketDoesNotExistException otherwise, as CloudTrail checks).
+    fn check_bucket(&self, operation: &str, body: &serde_json::Value) -> Result<(), ApiError> {
+        let Some(bucket) = named_bucket(operation, body) else {
+            return Ok(());
+        };
+        if self.options.strict_buckets && !lock(&self.s3).exists(bucket) {
+            return Err(ApiError::new(
+                "S3BucketDoesNotExistException",
+                format!("S3 bucket {bucket} does not exist."),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Outside strict mode, the bucket a trail names is made in the embedded S3 when missing, so
+    /// a trail delivers with no step before it.
+    fn make_bucket(&self, operation: &str, body: &serde_json::Value, region: &str) {
+        if let Some(bucket) = named_bucket(operation, body)
+            && !self.options.strict_buckets
+        {
+            let mut s3 = lock(&self.s3);
+            if !s3.exists(bucket) {
+                let _ = s3.create(bucket, region, DateTime::from(SystemTime::now()));
+            }
+        }
+    }
+
     /// Writes the trails to the state file, if one is kept. A failure does not undo the change:
     /// it is reported and the next change tries again.
-    fn save_state(&self, accounts: &HashMap<String, Account>) {
+    pub(crate) fn save_state(&self, accounts: &HashMap<String, Account>) {
         if let Some(path) = lock(&self.state_file).as_deref()
-            && let Err(e) = state::write(path, accounts)
+            && let Err(e) = state::write(path, accounts, &lock(&self.signing))
         {
             eprintln!("cloudtrail-local: the trails were changed but not saved: {e}");
         }
     }
+}
+
+/// The bucket CreateTrail or UpdateTrail sets, if any.
+fn named_bucket<'a>(operation: &str, body: &'a serde_json::Value) -> Option<&'a str> {
+    if !matches!(operation, "CreateTrail" | "UpdateTrail") {
+        return None;
+    }
+    body.get("S3BucketName")
+        .and_then(serde_json::Value::as_str)
+        .filter(|b| !b.is_empty())
 }

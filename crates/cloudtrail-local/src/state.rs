@@ -1,6 +1,8 @@
 //! Trails kept across restarts: a JSON file of every account's trails (settings, selectors, tags,
-//! logging status), written whole after each change and read back at start. The event history is
-//! not kept: it is CloudTrail's record of calls, and a restart starts a new one.
+//! logging status), their deliveries (status, digest chains) and the Regions' signing keys (so
+//! digests chain across a restart and still verify), written whole after each change and read back
+//! at start; owner-only. The event history is not kept: it is CloudTrail's record of calls, and a
+//! restart starts a new one.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -10,7 +12,12 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::{account::Account, trails::Trail};
+use crate::{
+    account::Account,
+    delivery::TrailDelivery,
+    keys::{KeyRing, SavedKey},
+    trails::Trail,
+};
 
 const VERSION: u32 = 1;
 
@@ -26,16 +33,22 @@ pub enum StateError {
     },
 }
 
-#[derive(Serialize, Deserialize)]
-struct Snapshot {
+#[derive(Debug, Serialize, Deserialize, Default)]
+pub(crate) struct Snapshot {
     version: u32,
     /// Account id → its trails.
-    accounts: BTreeMap<String, Vec<Trail>>,
+    pub(crate) accounts: BTreeMap<String, Vec<Trail>>,
+    /// Account id → trail ARN → its deliveries.
+    #[serde(default)]
+    pub(crate) deliveries: BTreeMap<String, BTreeMap<String, TrailDelivery>>,
+    /// Region → its digest-signing key.
+    #[serde(default)]
+    pub(crate) keys: BTreeMap<String, SavedKey>,
 }
 
-/// The trails in `path`, by account; none when the file does not exist yet. Anything but a regular
-/// file (a FIFO would hang the start, a device would be read forever) is refused.
-pub(crate) fn read(path: &Path) -> Result<BTreeMap<String, Vec<Trail>>, StateError> {
+/// What `path` keeps; nothing when the file does not exist yet. Anything but a regular file (a
+/// FIFO would hang the start, a device would be read forever) is refused.
+pub(crate) fn read(path: &Path) -> Result<Snapshot, StateError> {
     match std::fs::metadata(path) {
         Ok(meta) if !meta.is_file() => {
             return Err(StateError::Io {
@@ -47,7 +60,7 @@ pub(crate) fn read(path: &Path) -> Result<BTreeMap<String, Vec<Trail>>, StateErr
     }
     let text = match std::fs::read(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Snapshot::default()),
         Err(source) => {
             return Err(StateError::Io {
                 path: path.to_owned(),
@@ -66,36 +79,51 @@ pub(crate) fn read(path: &Path) -> Result<BTreeMap<String, Vec<Trail>>, StateErr
             snapshot.version
         ))));
     }
-    Ok(snapshot.accounts)
+    Ok(snapshot)
 }
 
 /// Whether `path` can serve as a state file (missing, or one of this version): how many trails it
 /// holds. Reads only, for configuration checks.
 pub fn check_state_file(path: &Path) -> Result<usize, StateError> {
-    Ok(read(path)?.values().map(Vec::len).sum())
+    Ok(read(path)?.accounts.values().map(Vec::len).sum())
 }
 
 /// Writes every account's trails to `path` (a new file renamed over the old: a crash leaves the
 /// old state or the new, never half of one).
-pub(crate) fn write(path: &Path, accounts: &HashMap<String, Account>) -> Result<(), StateError> {
+pub(crate) fn write(
+    path: &Path,
+    accounts: &HashMap<String, Account>,
+    keys: &KeyRing,
+) -> Result<(), StateError> {
     let snapshot = Snapshot {
         version: VERSION,
         accounts: accounts
             .iter()
             .map(|(id, account)| (id.clone(), account.trails.all().cloned().collect()))
             .collect(),
+        deliveries: accounts
+            .iter()
+            .map(|(id, account)| (id.clone(), account.delivery.saved()))
+            .collect(),
+        keys: keys.saved(),
     };
     let io = |source| StateError::Io {
         path: path.to_owned(),
         source,
     };
     let text = serde_json::to_vec_pretty(&snapshot).map_err(|e| io(e.into()))?;
+    write_atomically(path, &text).map_err(io)
+}
+
+/// Writes `bytes` to `path` as a new file renamed over the old one: a crash leaves the old content
+/// or the new, never half of one. The embedded S3's directory is written the same way.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let partial = partial_name(path);
-    let written = write_new(&partial, &text).and_then(|()| std::fs::rename(&partial, path));
+    let written = write_new(&partial, bytes).and_then(|()| std::fs::rename(&partial, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&partial);
     }
-    written.map_err(io)
+    written
 }
 
 /// A temporary name beside `path` nobody can have planted in advance: random, so a link or file
@@ -141,9 +169,10 @@ mod tests {
         std::fs::write(&victim, "precious").unwrap();
         let state = dir.join("state.json");
         std::os::unix::fs::symlink(&victim, dir.join("state.json.partial")).unwrap();
-        write(&state, &HashMap::new()).unwrap();
+        let keys = KeyRing::new(aws_smithy_types::DateTime::from_secs(1));
+        write(&state, &HashMap::new(), &keys).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
-        assert!(read(&state).unwrap().is_empty(), "the state was written");
+        assert!(read(&state).unwrap().accounts.is_empty(), "the state was written");
         let mode = std::fs::metadata(&state).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "owner only");
         // Nothing left behind but the state and the planted link.
@@ -185,5 +214,19 @@ pub(crate) mod epoch_seconds {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime>, D::Error> {
         Ok(Option::<f64>::deserialize(d)?.map(DateTime::from_secs_f64))
+    }
+}
+
+/// `DateTime` as seconds since the epoch (fractions kept), for serde.
+pub(crate) mod epoch {
+    use aws_smithy_types::DateTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(t.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime, D::Error> {
+        Ok(DateTime::from_secs_f64(f64::deserialize(d)?))
     }
 }

@@ -54,16 +54,37 @@ pub struct Call {
     pub body: Value,
 }
 
+/// The Region of a request for S3 (its credential scope names the service `s3`, or, unsigned, its
+/// host is S3's); `None` for CloudTrail and STS.
+pub fn s3_region(request: &HttpRequest) -> Option<String> {
+    let scope = credential_scope(request);
+    let parts: Vec<&str> = scope.split('/').collect();
+    match parts.get(3) {
+        Some(&"s3") => Some(parts.get(2).copied().unwrap_or("us-east-1").to_owned()),
+        Some(_) => None,
+        None => {
+            let host = request.uri().split("://").nth(1)?.split(['/', ':']).next()?;
+            let s3_host = host.starts_with("s3.") || host.contains(".s3.") || host.contains(".s3-");
+            s3_host.then(|| "us-east-1".to_owned())
+        }
+    }
+}
+
+/// `Credential=<akid>/<date>/<region>/<service>/aws4_request` of the Authorization header.
+fn credential_scope(request: &HttpRequest) -> &str {
+    request
+        .headers()
+        .get("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split([',', ' ']).next())
+        .unwrap_or_default()
+}
+
 /// Reads the service, the operation, the Region (from the SigV4 credential scope, else the host
 /// name), the caller's key and the body.
 pub fn parse(request: &HttpRequest) -> Result<Call, ApiError> {
     let headers = request.headers();
-    // Authorization: AWS4-HMAC-SHA256 Credential=<akid>/<date>/<region>/<service>/aws4_request, ...
-    let scope = headers
-        .get("authorization")
-        .and_then(|a| a.split("Credential=").nth(1))
-        .and_then(|c| c.split([',', ' ']).next())
-        .unwrap_or_default();
+    let scope = credential_scope(request);
     let scope_parts: Vec<&str> = scope.split('/').collect();
     let access_key_id = scope_parts.first().copied().unwrap_or_default().to_owned();
     let security_token = headers.get("x-amz-security-token").map(str::to_owned);
@@ -141,19 +162,24 @@ fn form(raw: &[u8]) -> Value {
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(name), Value::String(percent_decode(value)))
+            (
+                percent_decode(name, true),
+                Value::String(percent_decode(value, true)),
+            )
         })
         .collect();
     Value::Object(params)
 }
 
-fn percent_decode(text: &str) -> String {
+/// `%XX` escapes decoded; `+` is a space in forms and query strings (`plus_is_space`), itself in
+/// paths.
+pub fn percent_decode(text: &str, plus_is_space: bool) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
                 let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {

@@ -113,8 +113,8 @@ impl EventStore {
     }
 
     /// Records a call as CloudTrail would: a management event with the request and, for writes, the
-    /// response, or the error it ended with.
-    pub fn record(&mut self, s: Served) {
+    /// response, or the error it ended with. Returns the record, for the trails that deliver it.
+    pub fn record(&mut self, s: Served) -> Value {
         let id = ids::uuid();
         let Ctx {
             account,
@@ -174,6 +174,7 @@ impl EventStore {
             json: record.to_string(),
         };
         self.insert(region, now, event);
+        record
     }
 
     /// Adds one delivered CloudTrail record; returns false when it is unusable or already present.

@@ -7,6 +7,7 @@
 
 use serde_json::{Value, json};
 
+mod select;
 mod selectors;
 mod tags;
 mod trail;
@@ -200,7 +201,8 @@ impl Trails {
         Ok(answer)
     }
 
-    pub fn status(&self, ctx: &Ctx, body: &Value) -> Result<Value, ApiError> {
+    /// GetTrailStatus' logging fields, and the ARN of the trail (for its deliveries').
+    pub fn status(&self, ctx: &Ctx, body: &Value) -> Result<(String, Value), ApiError> {
         let arn = self.find_arn(ctx, str_field(body, "Name"))?;
         let trail = &self.by_arn[&arn];
         let mut v = json!({ "IsLogging": trail.is_logging });
@@ -212,7 +214,7 @@ impl Trails {
             v["StopLoggingTime"] = epoch(t);
             v["TimeLoggingStopped"] = json!(crate::clock::rfc3339(t));
         }
-        Ok(v)
+        Ok((arn, v))
     }
 
     pub fn set_logging(&mut self, ctx: &Ctx, body: &Value, on: bool) -> Result<Value, ApiError> {

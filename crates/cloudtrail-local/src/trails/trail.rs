@@ -109,7 +109,8 @@ pub(super) fn epoch(t: DateTime) -> Value {
 }
 
 impl Trail {
-    pub(super) fn visible_in(&self, region: &str) -> bool {
+    /// Its home Region, or any for a multi-Region trail: where it shows, and whose events it logs.
+    pub(crate) fn visible_in(&self, region: &str) -> bool {
         self.home_region == region || self.is_multi_region
     }
 
