@@ -46,27 +46,9 @@ fn free_port() -> u16 {
 
 /// The embedded CloudTrail behind a real HTTP/1.1 endpoint on loopback.
 async fn cloudtrail_endpoint(local: LocalCloudTrail) -> SocketAddr {
-    use axum::{body::Bytes, extract::Request, response::IntoResponse};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    cloudtrail_gateway::server::local::spawn_http(local)
         .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = axum::Router::new().fallback(move |request: Request| {
-        let local = local.clone();
-        async move {
-            let (parts, body) = request.into_parts();
-            let body: Bytes = axum::body::to_bytes(body, 1 << 20)
-                .await
-                .unwrap_or_default();
-            let request = http::Request::from_parts(parts, body.to_vec());
-            match local.serve_http(request).await {
-                Ok(response) => response.map(axum::body::Body::from).into_response(),
-                Err(_) => http::StatusCode::BAD_GATEWAY.into_response(),
-            }
-        }
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+        .expect("bind")
 }
 
 struct Process {

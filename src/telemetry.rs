@@ -36,10 +36,12 @@ pub const CONNECTIONS: &str = "cloudtrail_gateway_connections";
 pub const CONNECTIONS_REFUSED: &str = "cloudtrail_gateway_connections_refused_total";
 pub const DRAINING: &str = "cloudtrail_gateway_draining";
 pub const BUILD_INFO: &str = "cloudtrail_gateway_build_info";
+pub const LOCAL_S3_BYTES: &str = "cloudtrail_local_s3_bytes";
+pub const LOCAL_S3_EVICTED: &str = "cloudtrail_local_s3_evicted_objects_total";
 
 /// Every metric the gateway exports, with its `# HELP` text (the README's metrics table says the
 /// same, with the labels).
-const DESCRIBED: [(&str, &str); 23] = [
+const DESCRIBED: [(&str, &str); 25] = [
     (
         STARTED,
         "gRPC calls started, by grpc_type, grpc_service, grpc_method",
@@ -120,6 +122,14 @@ const DESCRIBED: [(&str, &str); 23] = [
         "1 from the shutdown signal until the gateway stops",
     ),
     (BUILD_INFO, "1, labelled with the gateway's version"),
+    (
+        LOCAL_S3_BYTES,
+        "Embedded CloudTrail (upstream local): bytes of objects its S3 holds",
+    ),
+    (
+        LOCAL_S3_EVICTED,
+        "Embedded CloudTrail (upstream local): objects its S3 evicted at --local-s3-capacity, oldest first",
+    ),
 ];
 
 /// Latency buckets in seconds: from a cached answer (sub-ms) to a long wait for a LookupEvents slot.

@@ -1,12 +1,13 @@
 //! The embedded CloudTrail (`--upstream local`): its account, history and the AWS quotas it enforces.
 
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::Args;
+use clap::{ArgAction, Args};
 use cloudtrail_local::{Fault, Options, Quotas};
 
 use super::{
     checks::{ConfigError, account_id, at_least_one, invalid, rate},
+    duration::HumanDuration,
     upstream::{UpstreamConfig, UpstreamKind},
 };
 
@@ -42,6 +43,35 @@ pub struct LocalSettings {
     /// `status=503`, `reset` or `hang`); repeatable, comma-separated in the environment variable.
     #[arg(long, value_name = "FAULT", value_delimiter = ',')]
     pub local_faults: Vec<String>,
+    /// Embedded CloudTrail: also serve its CloudTrail, STS and S3 over plain HTTP on this loopback
+    /// address, for boto3 or the AWS CLI (`--endpoint-url http://ADDR`; S3 path-style; signatures
+    /// are not checked) [unset: off].
+    #[arg(long, value_name = "ADDR")]
+    pub local_http_listen: Option<SocketAddr>,
+    /// Embedded CloudTrail: how often logging trails deliver their events as log files to their
+    /// bucket in the embedded S3 (CloudTrail: about every 5 minutes).
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub local_delivery_interval: HumanDuration,
+    /// Embedded CloudTrail: how often trails with log file validation deliver signed digests
+    /// (CloudTrail: every hour).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub local_digest_interval: HumanDuration,
+    /// Embedded CloudTrail: refuse a trail whose bucket is not in the embedded S3
+    /// (S3BucketDoesNotExistException), as CloudTrail does; off: the bucket is made for it.
+    #[arg(long, value_name = "BOOL", default_value = "false", action = ArgAction::Set)]
+    pub local_strict_buckets: bool,
+    /// Embedded S3: bytes of objects kept in all; past it the oldest are evicted, with a warning
+    /// and cloudtrail_local_s3_evicted_objects_total.
+    #[arg(long, value_name = "BYTES", default_value = "268435456")]
+    pub local_s3_capacity: u64,
+    /// Embedded S3: a directory that keeps its buckets (the delivered files) across restarts,
+    /// created when missing [unset: memory only].
+    #[arg(long, value_name = "DIR")]
+    pub local_s3_dir: Option<PathBuf>,
+    /// Embedded CloudTrail: also write the files of --local-load-logs into this bucket of the
+    /// embedded S3, in CloudTrail's layout (made when missing) [unset: history only].
+    #[arg(long, value_name = "BUCKET")]
+    pub local_load_logs_bucket: Option<String>,
 }
 
 /// Faults planned for the embedded CloudTrail: the operation (`None`: any), how many calls, how.
@@ -52,8 +82,11 @@ pub type PlannedFault = (Option<String>, u64, Fault);
 pub struct LocalConfig {
     pub options: Options,
     pub load_logs: Vec<PathBuf>,
+    pub load_logs_bucket: Option<String>,
     pub state_file: Option<PathBuf>,
     pub faults: Vec<PlannedFault>,
+    pub http_listen: Option<SocketAddr>,
+    pub s3_dir: Option<PathBuf>,
 }
 
 /// `OPERATION:COUNT:WHAT`.
@@ -109,6 +142,43 @@ impl LocalSettings {
             cloudtrail_local::check_state_file(path)
                 .map_err(|e| invalid("local_state_file", e.to_string()))?;
         }
+        if upstream.kind == UpstreamKind::Aws {
+            let set = [
+                ("local_http_listen", self.local_http_listen.is_some()),
+                ("local_s3_dir", self.local_s3_dir.is_some()),
+                (
+                    "local_load_logs_bucket",
+                    self.local_load_logs_bucket.is_some(),
+                ),
+            ];
+            if let Some((key, _)) = set.iter().find(|(_, set)| *set) {
+                return Err(invalid(*key, "only with upstream = local"));
+            }
+        }
+        if let Some(addr) = self.local_http_listen
+            && !addr.ip().is_loopback()
+        {
+            // Nothing checks who calls there: it is for tools on this machine.
+            return Err(invalid(
+                "local_http_listen",
+                format!("{addr} is not a loopback address"),
+            ));
+        }
+        if let Some(bucket) = &self.local_load_logs_bucket
+            && !cloudtrail_local::is_bucket_name(bucket)
+        {
+            return Err(invalid(
+                "local_load_logs_bucket",
+                format!("'{bucket}' is not an S3 bucket name"),
+            ));
+        }
+        let interval = |key: &str, d: HumanDuration| {
+            if d.0 < Duration::from_secs(1) {
+                Err(invalid(key, "at least 1s"))
+            } else {
+                Ok(d.0)
+            }
+        };
         let faults = self
             .local_faults
             .iter()
@@ -125,10 +195,20 @@ impl LocalSettings {
                 },
                 // Calls the gateway makes on nobody's behalf (authentication off) are this user's.
                 username: "cloudtrail-gateway".into(),
+                s3_capacity: self.local_s3_capacity.max(1),
+                delivery_interval: interval(
+                    "local_delivery_interval",
+                    self.local_delivery_interval,
+                )?,
+                digest_interval: interval("local_digest_interval", self.local_digest_interval)?,
+                strict_buckets: self.local_strict_buckets,
             },
             load_logs: self.local_load_logs,
+            load_logs_bucket: self.local_load_logs_bucket,
             state_file: self.local_state_file,
             faults,
+            http_listen: self.local_http_listen,
+            s3_dir: self.local_s3_dir,
         })
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod fds;
 pub mod incoming;
+pub mod local;
 pub mod side_port;
 pub mod tls;
 
@@ -42,6 +43,11 @@ pub enum StartError {
     LoadLogs(#[from] LoadError),
     #[error("cannot keep the embedded CloudTrail's trails: {0}")]
     LocalState(#[from] StateError),
+    #[error("cannot keep the embedded S3 in {dir}: {source}")]
+    LocalS3 {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Upstream(#[from] upstream::ConnectError),
     #[error("cannot set up rate limits: {0}")]
@@ -104,24 +110,9 @@ pub async fn serve_with(
     let metrics = telemetry::metrics()?;
     let upstream = upstream::connect(&config.upstream, &config.accounts, &local).await?;
     let default_target = upstream.accounts().default_target().clone();
+    let mut background = Vec::new();
     if config.upstream.kind == UpstreamKind::Local {
-        for (operation, count, fault) in &config.local.faults {
-            local.inject(operation.as_deref(), *count, fault.clone());
-            tracing::warn!(
-                operation = operation.as_deref().unwrap_or("*"),
-                count,
-                ?fault,
-                "embedded CloudTrail: faults planned"
-            );
-        }
-        if let Some(path) = &config.local.state_file {
-            let restored = local.keep_state_in(path)?;
-            tracing::info!(path = %path.display(), trails = restored, "embedded CloudTrail: trails kept in a state file");
-        }
-        for path in &config.local.load_logs {
-            let added = local.load_logs_into(&default_target.account, path)?;
-            tracing::info!(path = %path.display(), events = added, account = %default_target.account, "loaded CloudTrail log files");
-        }
+        background.extend(local::start(&config.local, &local, &default_target.account).await?);
     }
     // One Redis for the replicas' shared state: the limiter's slots and the request ids.
     let redis = match &config.limits.redis_url {
@@ -136,7 +127,6 @@ pub async fn serve_with(
     ));
     let limiter = Arc::new(Limiter::new(config.limits.clone(), redis));
     let auth = Arc::new(Authenticator::new(&config.auth).await?);
-    let mut background = Vec::new();
     if let Some(jwt) = auth.jwt() {
         background.push(AbortOnDrop(jwt.spawn_refresher()));
     }

@@ -9,6 +9,7 @@ mod common;
 mod accounts;
 mod auth;
 mod client;
+mod delivery;
 mod deploy;
 mod differential;
 mod embedded;

@@ -1,5 +1,6 @@
 //! One account's state: its trails, its event history and its trails' deliveries.
 
+use aws_smithy_types::DateTime;
 use serde_json::Value;
 
 use crate::{
@@ -21,10 +22,10 @@ pub(crate) struct Account {
 impl Account {
     /// Records a call served in the history, and for every trail that logs it.
     pub(crate) fn record(&mut self, served: Served, limits: Limits) {
-        let region = served.ctx.region;
+        let (region, at) = (served.ctx.region, served.ctx.now);
         let record = self.events.record(served);
         self.delivery
-            .enqueue(&self.trails, region, &record, limits);
+            .enqueue(&self.trails, region, &record, at, limits);
     }
 
     /// An event that happened elsewhere (a data event, an Insights event): in the history, and
@@ -38,8 +39,9 @@ impl Account {
         if !self.events.add_record(record) {
             return false;
         }
+        let now = DateTime::from(std::time::SystemTime::now());
         self.delivery
-            .enqueue(&self.trails, &region, record, limits);
+            .enqueue(&self.trails, &region, record, now, limits);
         true
     }
 

@@ -36,12 +36,18 @@ pub fn base32(len: usize) -> String {
 
 /// `len` letters and digits, as the unique part of a log file's name.
 pub fn alphanumeric(len: usize) -> String {
-    drawn(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", len)
+    drawn(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        len,
+    )
 }
 
 /// `len` characters of the base64 alphabet, as in secret access keys.
 pub fn base64(len: usize) -> String {
-    drawn(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", len)
+    drawn(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        len,
+    )
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -48,7 +48,12 @@ impl RegionKey {
     pub(crate) fn sign(&self, message: &[u8]) -> Result<String, ApiError> {
         let mut signature = vec![0; self.pair.public_modulus_len()];
         self.pair
-            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                message,
+                &mut signature,
+            )
             .map_err(|_| ApiError::new("InternalFailure", "signing the digest failed"))?;
         Ok(hex(&signature))
     }
@@ -215,6 +220,9 @@ mod tests {
             count(json!({"StartTime": 1_600_000_000.0, "EndTime": 1_650_000_000.0})),
             0
         );
-        assert!(ring.list(&ctx, &json!({"StartTime": 2.0, "EndTime": 1.0})).is_err());
+        assert!(
+            ring.list(&ctx, &json!({"StartTime": 2.0, "EndTime": 1.0}))
+                .is_err()
+        );
     }
 }

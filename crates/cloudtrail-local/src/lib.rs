@@ -58,12 +58,12 @@ use std::{
     time::SystemTime,
 };
 
-use aws_smithy_types::DateTime;
 use aws_smithy_runtime_api::client::{
     http::{HttpClient, HttpConnector, HttpConnectorSettings, SharedHttpConnector},
     orchestrator::HttpRequest,
     runtime_components::RuntimeComponents,
 };
+use aws_smithy_types::DateTime;
 use serve::{CallLog, Connector, Inner, lock};
 
 pub use events::LoadError;
@@ -71,6 +71,7 @@ pub use faults::Fault;
 pub use identity::{AccessKey, Identity};
 pub use options::Options;
 pub use quotas::Quotas;
+pub use rules::is_bucket_name;
 pub use state::{StateError, check_state_file};
 pub use sts::Role;
 
@@ -306,6 +307,46 @@ impl LocalCloudTrail {
     pub fn s3_usage(&self) -> (u64, u64) {
         let s3 = lock(&self.inner.s3);
         (s3.held(), s3.evicted())
+    }
+
+    /// Writes the log files at `path` (as [`load_logs`](Self::load_logs) reads them) into `bucket`
+    /// of the embedded S3 (made when missing) in CloudTrail's layout, as if a trail of `account`
+    /// had delivered them: a bucket for a log reader to be tested on. Returns how many objects
+    /// were written.
+    pub fn write_logs_to_bucket(
+        &self,
+        account: &str,
+        path: &Path,
+        bucket: &str,
+    ) -> Result<usize, LoadError> {
+        let mut written = 0;
+        let mut refused = None;
+        let now = DateTime::from(SystemTime::now());
+        let mut s3 = lock(&self.inner.s3);
+        if !s3.exists(bucket)
+            && let Err(e) = s3.create(bucket, "us-east-1", now)
+        {
+            return Err(LoadError::Bucket(e.to_string()));
+        }
+        events::for_each_log_file(path, &mut |records| {
+            for (key, body) in delivery::loaded_files(records, account) {
+                let mut object = s3::Object::new(
+                    body,
+                    Default::default(),
+                    Some("application/json".into()),
+                    now,
+                );
+                object.content_encoding = Some("gzip".into());
+                match s3.put(bucket, &key, object) {
+                    Ok(()) => written += 1,
+                    Err(e) => refused = Some(e.to_string()),
+                }
+            }
+        })?;
+        match refused {
+            Some(e) => Err(LoadError::Bucket(e)),
+            None => Ok(written),
+        }
     }
 
     /// [`load_logs`](Self::load_logs) into `account`'s event history.

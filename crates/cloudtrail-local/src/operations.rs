@@ -42,9 +42,15 @@ const fn op(name: &'static str, quota: QuotaGroup, serve: Handler) -> Operation 
 
 pub const OPERATIONS: &[Operation] = &[
     op("AddTags", Write, |s, c, b| s.account.trails.add_tags(c, b)),
-    op("CreateTrail", Write, |s, c, b| s.account.trails.create(c, b)),
-    op("DeleteTrail", Write, |s, c, b| s.account.trails.delete(c, b)),
-    op("DescribeTrails", Read, |s, c, b| s.account.trails.describe(c, b)),
+    op("CreateTrail", Write, |s, c, b| {
+        s.account.trails.create(c, b)
+    }),
+    op("DeleteTrail", Write, |s, c, b| {
+        s.account.trails.delete(c, b)
+    }),
+    op("DescribeTrails", Read, |s, c, b| {
+        s.account.trails.describe(c, b)
+    }),
     op("GetEventSelectors", Read, |s, c, b| {
         s.account.trails.get_selectors(c, b)
     }),
@@ -52,27 +58,35 @@ pub const OPERATIONS: &[Operation] = &[
         s.account.trails.get_insight_selectors(c, b)
     }),
     op("GetTrail", Read, |s, c, b| s.account.trails.get(c, b)),
-    op("GetTrailStatus", Read, |s, c, b| s.account.trail_status(c, b)),
+    op("GetTrailStatus", Read, |s, c, b| {
+        s.account.trail_status(c, b)
+    }),
     op("ListPublicKeys", Read, |s, c, b| {
         crate::serve::lock(s.keys).list(c, b)
     }),
     op("ListTags", Read, |s, c, b| s.account.trails.list_tags(c, b)),
     op("ListTrails", Read, |s, c, b| s.account.trails.list(c, b)),
-    op("LookupEvents", Lookup, |s, c, b| s.account.events.lookup(c, b)),
+    op("LookupEvents", Lookup, |s, c, b| {
+        s.account.events.lookup(c, b)
+    }),
     op("PutEventSelectors", Write, |s, c, b| {
         s.account.trails.put_selectors(c, b)
     }),
     op("PutInsightSelectors", Write, |s, c, b| {
         s.account.trails.put_insight_selectors(c, b)
     }),
-    op("RemoveTags", Write, |s, c, b| s.account.trails.remove_tags(c, b)),
+    op("RemoveTags", Write, |s, c, b| {
+        s.account.trails.remove_tags(c, b)
+    }),
     op("StartLogging", Write, |s, c, b| {
         s.account.trails.set_logging(c, b, true)
     }),
     op("StopLogging", Write, |s, c, b| {
         s.account.trails.set_logging(c, b, false)
     }),
-    op("UpdateTrail", Write, |s, c, b| s.account.trails.update(c, b)),
+    op("UpdateTrail", Write, |s, c, b| {
+        s.account.trails.update(c, b)
+    }),
 ];
 
 pub fn find(name: &str) -> Option<&'static Operation> {

@@ -156,8 +156,8 @@ pub fn check_trail_reference(value: &str) -> Result<(), ApiError> {
 pub fn is_bucket_name(bucket: &str) -> bool {
     let bytes = bucket.as_bytes();
     let ends_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    let ip_shaped = bucket.split('.').count() == 4
-        && bucket.split('.').all(|part| part.parse::<u8>().is_ok());
+    let ip_shaped =
+        bucket.split('.').count() == 4 && bucket.split('.').all(|part| part.parse::<u8>().is_ok());
     (3..=63).contains(&bytes.len())
         && bytes
             .iter()

@@ -316,13 +316,15 @@ impl Inner {
         let named = account.trails.resource_of(&ctx, &call.body);
         let result = match forced {
             Some(error) => Err(error),
-            None => self.check_bucket(operation.name, &call.body).and_then(|()| {
-                let scope = Scope {
-                    account: &mut *account,
-                    keys: &self.signing,
-                };
-                (operation.serve)(scope, &ctx, &call.body)
-            }),
+            None => self
+                .check_bucket(operation.name, &call.body)
+                .and_then(|()| {
+                    let scope = Scope {
+                        account: &mut *account,
+                        keys: &self.signing,
+                    };
+                    (operation.serve)(scope, &ctx, &call.body)
+                }),
         };
         if result.is_ok() {
             self.make_bucket(operation.name, &call.body, ctx.region);
@@ -334,17 +336,17 @@ impl Inner {
         let limits = self.limits();
         account.record(
             Served {
-            ctx: &ctx,
-            source: "cloudtrail.amazonaws.com",
-            name: operation.name,
-            read_only: operation.read_only,
-            caller: &caller,
-            access_key_id: &call.access_key_id,
-            user_agent: &call.user_agent,
-            request_id,
-            request: &call.body,
-            response: &result,
-            resource_arn,
+                ctx: &ctx,
+                source: "cloudtrail.amazonaws.com",
+                name: operation.name,
+                read_only: operation.read_only,
+                caller: &caller,
+                access_key_id: &call.access_key_id,
+                user_agent: &call.user_agent,
+                request_id,
+                request: &call.body,
+                response: &result,
+                resource_arn,
             },
             limits,
         );

@@ -172,7 +172,10 @@ mod tests {
         let keys = KeyRing::new(aws_smithy_types::DateTime::from_secs(1));
         write(&state, &HashMap::new(), &keys).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
-        assert!(read(&state).unwrap().accounts.is_empty(), "the state was written");
+        assert!(
+            read(&state).unwrap().accounts.is_empty(),
+            "the state was written"
+        );
         let mode = std::fs::metadata(&state).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "owner only");
         // Nothing left behind but the state and the planted link.

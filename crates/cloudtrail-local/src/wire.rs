@@ -63,7 +63,12 @@ pub fn s3_region(request: &HttpRequest) -> Option<String> {
         Some(&"s3") => Some(parts.get(2).copied().unwrap_or("us-east-1").to_owned()),
         Some(_) => None,
         None => {
-            let host = request.uri().split("://").nth(1)?.split(['/', ':']).next()?;
+            let host = request
+                .uri()
+                .split("://")
+                .nth(1)?
+                .split(['/', ':'])
+                .next()?;
             let s3_host = host.starts_with("s3.") || host.contains(".s3.") || host.contains(".s3-");
             s3_host.then(|| "us-east-1".to_owned())
         }

@@ -25,7 +25,11 @@ async fn objects_are_written_read_and_listed_as_in_s3() {
     let local = LocalCloudTrail::new(Options::default());
     for path_style in [true, false] {
         let s3 = client(&local, path_style);
-        let bucket = if path_style { "path-style" } else { "virtual.hosted" };
+        let bucket = if path_style {
+            "path-style"
+        } else {
+            "virtual.hosted"
+        };
         s3.create_bucket().bucket(bucket).send().await.unwrap();
         s3.head_bucket().bucket(bucket).send().await.unwrap();
         let body = b"0123456789".to_vec();
@@ -47,7 +51,10 @@ async fn objects_are_written_read_and_listed_as_in_s3() {
             .unwrap();
         assert_eq!(got.metadata().unwrap()["signature"], "cafe");
         assert_eq!(got.content_type(), Some("application/json"));
-        assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), body);
+        assert_eq!(
+            got.body.collect().await.unwrap().into_bytes().as_ref(),
+            body
+        );
         let part = s3
             .get_object()
             .bucket(bucket)
@@ -57,7 +64,10 @@ async fn objects_are_written_read_and_listed_as_in_s3() {
             .await
             .unwrap();
         assert_eq!(part.content_range(), Some("bytes 2-4/10"));
-        assert_eq!(part.body.collect().await.unwrap().into_bytes().as_ref(), b"234");
+        assert_eq!(
+            part.body.collect().await.unwrap().into_bytes().as_ref(),
+            b"234"
+        );
         let head = s3
             .head_object()
             .bucket(bucket)
@@ -77,7 +87,9 @@ async fn listings_page_with_prefixes_delimiters_and_start_after() {
     let mut keys = Vec::new();
     for day in 1..=3 {
         for n in 0..5 {
-            keys.push(format!("AWSLogs/1/CloudTrail/eu-west-1/2026/12/0{day}/f{n}.json.gz"));
+            keys.push(format!(
+                "AWSLogs/1/CloudTrail/eu-west-1/2026/12/0{day}/f{n}.json.gz"
+            ));
         }
     }
     keys.push("other".to_owned());
@@ -144,7 +156,12 @@ async fn listings_page_with_prefixes_delimiters_and_start_after() {
     let v1: Vec<&str> = v1.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(v1, [keys[14].as_str(), "other"]);
     // GetBucketLocation.
-    let location = s3.get_bucket_location().bucket("logs").send().await.unwrap();
+    let location = s3
+        .get_bucket_location()
+        .bucket("logs")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         location.location_constraint().map(|c| c.as_str()),
         Some("eu-west-1")
@@ -156,12 +173,29 @@ async fn bad_requests_get_s3s_errors() {
     let local = LocalCloudTrail::new(Options::default());
     let s3 = client(&local, true);
     let code = |e: &dyn ProvideErrorMetadata| e.code().map(str::to_owned);
-    let err = s3.create_bucket().bucket("Bad_Name").send().await.unwrap_err();
+    let err = s3
+        .create_bucket()
+        .bucket("Bad_Name")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&err).as_deref(), Some("InvalidBucketName"));
-    let err = s3.get_object().bucket("nope").key("k").send().await.unwrap_err();
+    let err = s3
+        .get_object()
+        .bucket("nope")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(code(&err).as_deref(), Some("NoSuchBucket"));
     s3.create_bucket().bucket("logs").send().await.unwrap();
-    let err = s3.get_object().bucket("logs").key("k").send().await.unwrap_err();
+    let err = s3
+        .get_object()
+        .bucket("logs")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.into_service_error().is_no_such_key());
     let err = s3
         .put_object()
@@ -172,7 +206,13 @@ async fn bad_requests_get_s3s_errors() {
         .await
         .unwrap_err();
     assert_eq!(code(&err).as_deref(), Some("KeyTooLongError"));
-    let err = s3.head_object().bucket("logs").key("k").send().await.unwrap_err();
+    let err = s3
+        .head_object()
+        .bucket("logs")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.into_service_error().is_not_found());
     let err = s3
         .list_objects_v2()
@@ -191,6 +231,11 @@ async fn bad_requests_get_s3s_errors() {
         .unwrap();
     let err = s3.delete_bucket().bucket("logs").send().await.unwrap_err();
     assert_eq!(code(&err).as_deref(), Some("BucketNotEmpty"));
-    s3.delete_object().bucket("logs").key("k").send().await.unwrap();
+    s3.delete_object()
+        .bucket("logs")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     s3.delete_bucket().bucket("logs").send().await.unwrap();
 }

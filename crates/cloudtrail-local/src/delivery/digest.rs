@@ -161,12 +161,22 @@ mod tests {
             fingerprint: "31e8b5433410dfb61a9dc45cc65b22ff",
         };
         let first = document(&chain, &at);
-        let mut fields: Vec<&str> = first.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut fields: Vec<&str> = first
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         fields.sort_unstable();
         let mut expected = documented.to_vec();
         expected.sort_unstable();
         assert_eq!(fields, expected);
-        let mut listed: Vec<&str> = first["logFiles"][0].as_object().unwrap().keys().map(String::as_str).collect();
+        let mut listed: Vec<&str> = first["logFiles"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         listed.sort_unstable();
         let mut expected = file_fields.to_vec();
         expected.sort_unstable();

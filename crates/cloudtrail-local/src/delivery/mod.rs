@@ -5,7 +5,10 @@
 //! GetTrailStatus reports.
 
 mod digest;
+mod loaded;
 mod names;
+
+pub(crate) use loaded::files as loaded_files;
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -96,11 +99,18 @@ impl Deliveries {
         self.by_arn.extend(saved);
     }
 
-    /// A record just written in `region`: every trail that logs it there keeps it for the next
-    /// delivery.
-    pub(crate) fn enqueue(&mut self, trails: &Trails, region: &str, record: &Value, limits: Limits) {
+    /// A record of time `at` just written in `region`: every trail that logs it there keeps it for
+    /// the next delivery.
+    pub(crate) fn enqueue(
+        &mut self,
+        trails: &Trails,
+        region: &str,
+        record: &Value,
+        at: DateTime,
+        limits: Limits,
+    ) {
         for trail in trails.all() {
-            if !(trail.is_logging() && trail.visible_in(region) && trail.selects(record)) {
+            if !(trail.logs_at(at) && trail.visible_in(region) && trail.selects(record)) {
                 continue;
             }
             let waiting = self
@@ -125,7 +135,8 @@ impl Deliveries {
         s3: &mut Buckets,
         now: DateTime,
     ) -> usize {
-        self.by_arn.retain(|arn, _| trails.all().any(|t| &t.arn == arn));
+        self.by_arn
+            .retain(|arn, _| trails.all().any(|t| &t.arn == arn));
         let mut written = 0;
         for trail in trails.all() {
             let delivery = self.by_arn.entry(trail.arn.clone()).or_default();
@@ -145,7 +156,12 @@ impl Deliveries {
                 let key = owner(trail, account).log_file(&region, now);
                 let records: Vec<Value> = records.into_iter().collect();
                 let document = json!({ "Records": records }).to_string();
-                let mut object = Object::new(gzip(document.as_bytes()), BTreeMap::new(), Some("application/json".into()), now);
+                let mut object = Object::new(
+                    gzip(document.as_bytes()),
+                    BTreeMap::new(),
+                    Some("application/json".into()),
+                    now,
+                );
                 object.content_encoding = Some("gzip".into());
                 match s3.put(trail.bucket(), &key, object) {
                     Ok(()) => {
@@ -153,7 +169,8 @@ impl Deliveries {
                         delivery.status.latest_delivery = Some(now);
                         delivery.status.latest_delivery_error = None;
                         if trail.validates() {
-                            let times: Vec<DateTime> = records.iter().filter_map(event_time).collect();
+                            let times: Vec<DateTime> =
+                                records.iter().filter_map(event_time).collect();
                             let file = LogFile {
                                 bucket: trail.bucket().to_owned(),
                                 key,
@@ -267,12 +284,25 @@ fn deliver_digest(
     let document = digest::document(chain, &at).to_string();
     let hash = hex(&Sha256::digest(document.as_bytes()));
     let previous = chain.previous.as_ref().map(|p| p.signature.as_str());
-    let to_sign = digest::string_to_sign(&names::digest_time(now), trail.bucket(), &key, &hash, previous);
-    let signature = signer.sign(to_sign.as_bytes()).map_err(|e| e.code.to_string())?;
+    let to_sign = digest::string_to_sign(
+        &names::digest_time(now),
+        trail.bucket(),
+        &key,
+        &hash,
+        previous,
+    );
+    let signature = signer
+        .sign(to_sign.as_bytes())
+        .map_err(|e| e.code.to_string())?;
     let mut metadata = BTreeMap::new();
     metadata.insert("signature".to_owned(), signature.clone());
     metadata.insert("signature-algorithm".to_owned(), "SHA256withRSA".to_owned());
-    let mut object = Object::new(gzip(document.as_bytes()), metadata, Some("application/json".into()), now);
+    let mut object = Object::new(
+        gzip(document.as_bytes()),
+        metadata,
+        Some("application/json".into()),
+        now,
+    );
     object.content_encoding = Some("gzip".into());
     s3.put(trail.bucket(), &key, object)
         .map_err(|e| e.code.to_owned())?;

@@ -118,10 +118,18 @@ mod tests {
         assert_eq!(unique.len(), 16);
         assert!(unique.bytes().all(|b| b.is_ascii_alphanumeric()));
         assert_eq!(
-            owner.digest_file("us-east-2", "your-trail-name", "us-east-2", DateTime::from_secs(1_439_823_691)),
+            owner.digest_file(
+                "us-east-2",
+                "your-trail-name",
+                "us-east-2",
+                DateTime::from_secs(1_439_823_691)
+            ),
             "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/111122223333_CloudTrail-Digest_us-east-2_your-trail-name_us-east-2_20150817T150131Z.json.gz"
         );
-        assert_eq!(digest_time(DateTime::from_secs_f64(1_439_823_691.7)), "2015-08-17T15:01:31Z");
+        assert_eq!(
+            digest_time(DateTime::from_secs_f64(1_439_823_691.7)),
+            "2015-08-17T15:01:31Z"
+        );
         // A prefix and an organization, as the pages write them.
         let org = Owner {
             prefix: Some("audit"),

@@ -85,6 +85,8 @@ pub enum LoadError {
     },
     #[error("{path} is not a CloudTrail log file ({{\"Records\": [...]}}): {reason}")]
     Format { path: PathBuf, reason: String },
+    #[error("the embedded S3 refused the loaded files: {0}")]
+    Bucket(String),
 }
 
 impl EventStore {
@@ -243,46 +245,56 @@ impl EventStore {
     /// Loads `{"Records":[...]}` files (plain or gzipped), or every such file below a directory.
     /// Returns how many new events were stored.
     pub fn load_path(&mut self, path: &Path) -> Result<usize, LoadError> {
-        let io = |source| LoadError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        if path.is_dir() {
-            let mut entries: Vec<_> = std::fs::read_dir(path)
-                .map_err(io)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .collect();
-            entries.sort();
-            let mut added = 0;
-            for entry in entries {
-                let name = entry.to_string_lossy();
-                if entry.is_dir() || name.ends_with(".json") || name.ends_with(".json.gz") {
-                    added += self.load_path(&entry)?;
-                }
-            }
-            return Ok(added);
-        }
-        let raw = std::fs::read(path).map_err(io)?;
-        let text = if raw.starts_with(&[0x1f, 0x8b]) {
-            let mut out = Vec::new();
-            flate2::read::MultiGzDecoder::new(&raw[..])
-                .read_to_end(&mut out)
-                .map_err(io)?;
-            out
-        } else {
-            raw
-        };
-        let format = |reason: String| LoadError::Format {
-            path: path.to_owned(),
-            reason,
-        };
-        let doc: Value = serde_json::from_slice(&text).map_err(|e| format(e.to_string()))?;
-        let records = doc
-            .get("Records")
-            .and_then(Value::as_array)
-            .ok_or_else(|| format("no Records array".into()))?;
-        Ok(records.iter().filter(|r| self.add_record(r)).count())
+        let mut added = 0;
+        for_each_log_file(path, &mut |records| {
+            added += records.iter().filter(|r| self.add_record(r)).count();
+        })?;
+        Ok(added)
     }
+}
+
+/// Calls `f` with the records of each `{"Records":[...]}` file (plain or gzipped) at `path`, or
+/// below it for a directory (in name order).
+pub fn for_each_log_file(path: &Path, f: &mut impl FnMut(&[Value])) -> Result<(), LoadError> {
+    let io = |source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if path.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(path)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            let name = entry.to_string_lossy();
+            if entry.is_dir() || name.ends_with(".json") || name.ends_with(".json.gz") {
+                for_each_log_file(&entry, f)?;
+            }
+        }
+        return Ok(());
+    }
+    let raw = std::fs::read(path).map_err(io)?;
+    let text = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(io)?;
+        out
+    } else {
+        raw
+    };
+    let format = |reason: String| LoadError::Format {
+        path: path.to_owned(),
+        reason,
+    };
+    let doc: Value = serde_json::from_slice(&text).map_err(|e| format(e.to_string()))?;
+    let records = doc
+        .get("Records")
+        .and_then(Value::as_array)
+        .ok_or_else(|| format("no Records array".into()))?;
+    f(records);
+    Ok(())
 }
 
 /// The largest `requestParameters` or `responseElements` CloudTrail keeps (100 KB): beyond, the

@@ -40,7 +40,9 @@ fn page<'a>(
 ) -> (Vec<Item<'a>>, bool) {
     let mut items: Vec<Item> = Vec::new();
     let start = if after > prefix { after } else { prefix };
-    for (key, object) in objects.range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded)) {
+    for (key, object) in
+        objects.range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
+    {
         if !key.starts_with(prefix) {
             break;
         }
@@ -68,10 +70,13 @@ fn page<'a>(
 fn max_keys(request: &S3Request) -> Result<usize, S3Error> {
     match request.param("max-keys") {
         None => Ok(MAX_KEYS),
-        Some(v) => v
-            .parse::<usize>()
-            .map(|n| n.min(MAX_KEYS))
-            .map_err(|_| S3Error::new("InvalidArgument", 400, "Provided max-keys not an integer or within integer range")),
+        Some(v) => v.parse::<usize>().map(|n| n.min(MAX_KEYS)).map_err(|_| {
+            S3Error::new(
+                "InvalidArgument",
+                400,
+                "Provided max-keys not an integer or within integer range",
+            )
+        }),
     }
 }
 
@@ -126,7 +131,11 @@ fn entries(out: &mut String, items: &[Item], encode: &impl Fn(&str) -> String) {
                 );
             }
             Item::Prefix(prefix) => {
-                let _ = write!(out, "<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>", encode(prefix));
+                let _ = write!(
+                    out,
+                    "<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
+                    encode(prefix)
+                );
             }
         }
     }
@@ -218,7 +227,12 @@ mod tests {
     fn objects(keys: &[&str]) -> BTreeMap<String, Object> {
         keys.iter()
             .map(|k| {
-                let o = Object::new(k.as_bytes().to_vec(), BTreeMap::new(), None, DateTime::from_secs(1));
+                let o = Object::new(
+                    k.as_bytes().to_vec(),
+                    BTreeMap::new(),
+                    None,
+                    DateTime::from_secs(1),
+                );
                 ((*k).to_owned(), o)
             })
             .collect()

@@ -121,7 +121,11 @@ fn answer(buckets: &mut Buckets, r: &S3Request) -> Result<Answer, S3Error> {
     let Some(bucket) = r.bucket.as_deref() else {
         return match method {
             "GET" => Ok(Answer::xml(&list_buckets(buckets))),
-            _ => Err(S3Error::new("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")),
+            _ => Err(S3Error::new(
+                "MethodNotAllowed",
+                405,
+                "The specified method is not allowed against this resource.",
+            )),
         };
     };
     let now = DateTime::from(std::time::SystemTime::now());
@@ -137,12 +141,17 @@ fn answer(buckets: &mut Buckets, r: &S3Request) -> Result<Answer, S3Error> {
             "HEAD" => {
                 let region = buckets.region_of(bucket)?;
                 let mut answer = Answer::ok();
-                answer.headers.push(("x-amz-bucket-region", region.to_owned()));
+                answer
+                    .headers
+                    .push(("x-amz-bucket-region", region.to_owned()));
                 Ok(answer)
             }
             "DELETE" if r.query.is_empty() => {
                 buckets.delete_bucket(bucket)?;
-                Ok(Answer { status: 204, ..Answer::ok() })
+                Ok(Answer {
+                    status: 204,
+                    ..Answer::ok()
+                })
             }
             "GET" if r.has("location") => {
                 // us-east-1 is the empty constraint, as S3 answers it.
@@ -154,13 +163,18 @@ fn answer(buckets: &mut Buckets, r: &S3Request) -> Result<Answer, S3Error> {
                     escape(region)
                 )))
             }
-            "GET" if r.param("list-type") == Some("2") => {
-                Ok(Answer::xml(&list::list_v2(bucket, buckets.objects(bucket)?, r)?))
-            }
-            "GET" if !r.query.keys().any(|q| !LIST_PARAMS.contains(&q.as_str())) => {
-                Ok(Answer::xml(&list::list_v1(bucket, buckets.objects(bucket)?, r)?))
-            }
-            _ => Err(not_implemented(&format!("{method} on a bucket with ?{}", query_names(r)))),
+            "GET" if r.param("list-type") == Some("2") => Ok(Answer::xml(&list::list_v2(
+                bucket,
+                buckets.objects(bucket)?,
+                r,
+            )?)),
+            "GET" if !r.query.keys().any(|q| !LIST_PARAMS.contains(&q.as_str())) => Ok(
+                Answer::xml(&list::list_v1(bucket, buckets.objects(bucket)?, r)?),
+            ),
+            _ => Err(not_implemented(&format!(
+                "{method} on a bucket with ?{}",
+                query_names(r)
+            ))),
         };
     };
     match method {
@@ -196,15 +210,25 @@ fn answer(buckets: &mut Buckets, r: &S3Request) -> Result<Answer, S3Error> {
             answer.headers.push(("etag", etag));
             Ok(answer)
         }
-        "GET" | "HEAD" if r.query.keys().all(|q| q.starts_with("x-id") || q.starts_with("response-") || q == "partNumber") => {
+        "GET" | "HEAD"
+            if r.query.keys().all(|q| {
+                q.starts_with("x-id") || q.starts_with("response-") || q == "partNumber"
+            }) =>
+        {
             let object = buckets.get(bucket, key)?;
             object_answer(object, r.header("range"), method == "HEAD")
         }
         "DELETE" if r.query.keys().all(|q| q.starts_with("x-id")) => {
             buckets.delete(bucket, key)?;
-            Ok(Answer { status: 204, ..Answer::ok() })
+            Ok(Answer {
+                status: 204,
+                ..Answer::ok()
+            })
         }
-        _ => Err(not_implemented(&format!("{method} on an object with ?{}", query_names(r)))),
+        _ => Err(not_implemented(&format!(
+            "{method} on an object with ?{}",
+            query_names(r)
+        ))),
     }
 }
 
@@ -282,7 +306,11 @@ fn range(header: &str, len: usize) -> Option<Result<(usize, usize), S3Error>> {
     Some(Ok((start, end)))
 }
 
-fn object_answer(object: &Object, range_header: Option<&str>, head: bool) -> Result<Answer, S3Error> {
+fn object_answer(
+    object: &Object,
+    range_header: Option<&str>,
+    head: bool,
+) -> Result<Answer, S3Error> {
     let len = object.body.len();
     let mut answer = Answer::ok();
     let (start, end) = match range_header.and_then(|h| range(h, len)) {
@@ -296,7 +324,9 @@ fn object_answer(object: &Object, range_header: Option<&str>, head: bool) -> Res
         Some(Err(e)) => return Err(e),
         None => (0, len),
     };
-    answer.headers.push(("content-length", (end - start).to_string()));
+    answer
+        .headers
+        .push(("content-length", (end - start).to_string()));
     answer.headers.push(("etag", object.etag.clone()));
     answer
         .headers
@@ -333,7 +363,10 @@ mod tests {
         assert_eq!(range("bytes=5-", 10).unwrap().unwrap(), (5, 9));
         assert_eq!(range("bytes=-3", 10).unwrap().unwrap(), (7, 9));
         assert_eq!(range("bytes=8-100", 10).unwrap().unwrap(), (8, 9));
-        assert_eq!(range("bytes=10-", 10).unwrap().unwrap_err().code, "InvalidRange");
+        assert_eq!(
+            range("bytes=10-", 10).unwrap().unwrap_err().code,
+            "InvalidRange"
+        );
         assert!(range("bytes=0-1,3-4", 10).is_none());
         assert!(range("items=0-1", 10).is_none());
         assert!(range("bytes=5-2", 10).is_none());

@@ -20,7 +20,11 @@ pub fn check_bucket_name(name: &str) -> Result<(), S3Error> {
 
 pub fn check_key(key: &str) -> Result<(), S3Error> {
     if key.is_empty() {
-        return Err(S3Error::new("InvalidArgument", 400, "An object key must not be empty."));
+        return Err(S3Error::new(
+            "InvalidArgument",
+            400,
+            "An object key must not be empty.",
+        ));
     }
     if key.len() > MAX_KEY_BYTES {
         return Err(S3Error::new(

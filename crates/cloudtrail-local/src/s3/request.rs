@@ -84,11 +84,7 @@ pub fn parse(request: &HttpRequest, region: String) -> Result<S3Request, S3Error
         || headers
             .get("content-encoding")
             .is_some_and(|v| v.split(',').any(|e| e.trim() == "aws-chunked"));
-    let body = if chunked {
-        dechunk(raw)?
-    } else {
-        raw.to_vec()
-    };
+    let body = if chunked { dechunk(raw)? } else { raw.to_vec() };
     Ok(S3Request {
         method: request.method().to_owned(),
         bucket,
@@ -137,7 +133,10 @@ mod tests {
     #[test]
     fn path_style_and_virtual_hosted() {
         let r = parse(
-            &request("GET", "http://127.0.0.1:9000/logs/AWSLogs/a%20b%2Bc/x.json.gz?list-type=2&prefix=A%2F"),
+            &request(
+                "GET",
+                "http://127.0.0.1:9000/logs/AWSLogs/a%20b%2Bc/x.json.gz?list-type=2&prefix=A%2F",
+            ),
             "us-east-1".into(),
         )
         .unwrap();
@@ -145,14 +144,21 @@ mod tests {
         assert_eq!(r.key.as_deref(), Some("AWSLogs/a b+c/x.json.gz"));
         assert_eq!(r.param("prefix"), Some("A/"));
         let r = parse(
-            &request("GET", "https://my.logs.s3.eu-west-1.amazonaws.com/k?location"),
+            &request(
+                "GET",
+                "https://my.logs.s3.eu-west-1.amazonaws.com/k?location",
+            ),
             "eu-west-1".into(),
         )
         .unwrap();
         assert_eq!(r.bucket.as_deref(), Some("my.logs"));
         assert_eq!(r.key.as_deref(), Some("k"));
         assert!(r.has("location"));
-        let r = parse(&request("GET", "http://127.0.0.1:9000/"), "us-east-1".into()).unwrap();
+        let r = parse(
+            &request("GET", "http://127.0.0.1:9000/"),
+            "us-east-1".into(),
+        )
+        .unwrap();
         assert_eq!((r.bucket, r.key), (None, None));
     }
 

@@ -305,7 +305,11 @@ impl Buckets {
 }
 
 fn internal(e: std::io::Error) -> S3Error {
-    S3Error::new("InternalError", 500, format!("the embedded S3 could not write: {e}"))
+    S3Error::new(
+        "InternalError",
+        500,
+        format!("the embedded S3 could not write: {e}"),
+    )
 }
 
 #[cfg(test)]
@@ -313,7 +317,12 @@ mod tests {
     use super::*;
 
     fn object(bytes: usize) -> Object {
-        Object::new(vec![7; bytes], BTreeMap::new(), None, DateTime::from_secs(1))
+        Object::new(
+            vec![7; bytes],
+            BTreeMap::new(),
+            None,
+            DateTime::from_secs(1),
+        )
     }
 
     #[test]
@@ -341,7 +350,10 @@ mod tests {
     fn s3s_errors() {
         let mut s3 = Buckets::new(1000);
         let now = DateTime::from_secs(1);
-        assert_eq!(s3.create("Bad_Name", "us-east-1", now).unwrap_err().code, "InvalidBucketName");
+        assert_eq!(
+            s3.create("Bad_Name", "us-east-1", now).unwrap_err().code,
+            "InvalidBucketName"
+        );
         s3.create("logs", "eu-west-1", now).unwrap();
         assert_eq!(
             s3.create("logs", "eu-west-1", now).unwrap_err().code,
@@ -350,7 +362,10 @@ mod tests {
         assert_eq!(s3.get("nope", "k").unwrap_err().code, "NoSuchBucket");
         assert_eq!(s3.get("logs", "k").unwrap_err().code, "NoSuchKey");
         let long = "k".repeat(1025);
-        assert_eq!(s3.put("logs", &long, object(1)).unwrap_err().code, "KeyTooLongError");
+        assert_eq!(
+            s3.put("logs", &long, object(1)).unwrap_err().code,
+            "KeyTooLongError"
+        );
         s3.put("logs", "k", object(1)).unwrap();
         assert_eq!(s3.delete_bucket("logs").unwrap_err().code, "BucketNotEmpty");
         s3.delete("logs", "k").unwrap();

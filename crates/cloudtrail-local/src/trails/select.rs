@@ -15,7 +15,10 @@ fn category(record: &Value) -> &str {
 }
 
 fn text<'a>(record: &'a Value, field: &str) -> &'a str {
-    record.get(field).and_then(Value::as_str).unwrap_or_default()
+    record
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// The values of one advanced-selector field in a record (several for `resources.*`).
@@ -132,7 +135,10 @@ impl Trail {
                         && !s
                             .get("ExcludeManagementEventSources")
                             .and_then(Value::as_array)
-                            .is_some_and(|l| l.iter().any(|x| x.as_str() == Some(text(record, "eventSource"))))
+                            .is_some_and(|l| {
+                                l.iter()
+                                    .any(|x| x.as_str() == Some(text(record, "eventSource")))
+                            })
                 } else {
                     data_matches(s, record)
                 };
@@ -148,6 +154,12 @@ impl Trail {
 
     pub(crate) fn is_logging(&self) -> bool {
         self.is_logging
+    }
+
+    /// Whether the trail logs an event of time `t`: it is logging, or the event is the call that
+    /// stopped it (CloudTrail delivers a trail's own StopLogging).
+    pub(crate) fn logs_at(&self, t: aws_smithy_types::DateTime) -> bool {
+        self.is_logging || self.stop_logging_time == Some(t)
     }
 
     pub(crate) fn start_logging_time(&self) -> Option<aws_smithy_types::DateTime> {
@@ -204,13 +216,18 @@ mod tests {
             {"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::logs/a/b"}]});
         let default = trail_with(Value::Null);
         assert!(selects(&default, read.clone()) && selects(&default, write.clone()));
-        assert!(!selects(&default, data.clone()), "data events are off by default");
+        assert!(
+            !selects(&default, data.clone()),
+            "data events are off by default"
+        );
         let writes = trail_with(json!({"EventSelectors": [{"ReadWriteType": "WriteOnly"}]}));
         assert!(!selects(&writes, read.clone()) && selects(&writes, write.clone()));
         let s3 = trail_with(json!({"EventSelectors": [{"IncludeManagementEvents": false,
             "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3:::logs/a/"]}]}]}));
         assert!(selects(&s3, data) && !selects(&s3, read.clone()));
-        let excluded = trail_with(json!({"EventSelectors": [{"ExcludeManagementEventSources": ["cloudtrail.amazonaws.com"]}]}));
+        let excluded = trail_with(
+            json!({"EventSelectors": [{"ExcludeManagementEventSources": ["cloudtrail.amazonaws.com"]}]}),
+        );
         assert!(!selects(&excluded, read));
     }
 

@@ -1,0 +1,406 @@
+//! Trails deliver as CloudTrail does, read back with plain SDK clients: log files of exactly the
+//! calls made, gzipped `{"Records":[...]}` under the documented keys, and digests whose signature
+//! verifies with the key ListPublicKeys returns, chained one to the next.
+
+use std::io::Read;
+
+use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+use aws_sdk_cloudtrail::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use cloudtrail_local::{LocalCloudTrail, Options, Quotas};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const ACCOUNT: &str = "123456789012";
+
+fn local(strict: bool) -> LocalCloudTrail {
+    LocalCloudTrail::new(Options {
+        quotas: Quotas {
+            lookup: 1000.0,
+            read: 1000.0,
+            write: 1000.0,
+        },
+        strict_buckets: strict,
+        ..Options::default()
+    })
+}
+
+fn cloudtrail(local: &LocalCloudTrail, region: &str) -> aws_sdk_cloudtrail::Client {
+    let config = aws_sdk_cloudtrail::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new(
+            "AKIADELIVERY",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .http_client(local.clone())
+        .build();
+    aws_sdk_cloudtrail::Client::from_conf(config)
+}
+
+fn s3(local: &LocalCloudTrail) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "AKIADELIVERY",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .http_client(local.clone())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+async fn keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let listed = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+/// The object's bytes, gunzipped, and its metadata.
+async fn fetch(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> (Vec<u8>, std::collections::HashMap<String, String>) {
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let metadata = object.metadata().cloned().unwrap_or_default();
+    let raw = object.body.collect().await.unwrap().into_bytes();
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&raw[..])
+        .read_to_end(&mut plain)
+        .unwrap();
+    (plain, metadata)
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len() / 2)
+        .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_logging_trail_delivers_its_calls_and_signed_digests() {
+    let local = local(false);
+    let ct = cloudtrail(&local, "eu-west-1");
+    let s3 = s3(&local);
+    ct.create_trail()
+        .name("audit")
+        .s3_bucket_name("audit-logs")
+        .s3_key_prefix("org")
+        .enable_log_file_validation(true)
+        .send()
+        .await
+        .unwrap();
+    // Nothing is delivered before logging starts, and the bucket was made for the trail.
+    ct.describe_trails().send().await.unwrap();
+    assert_eq!(local.deliver_now(true), (0, 0));
+    ct.start_logging().name("audit").send().await.unwrap();
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        let status = ct.get_trail_status().name("audit").send().await.unwrap();
+        made.push(status);
+    }
+    assert_eq!(local.deliver_now(false).0, 1);
+    let logs = keys(
+        &s3,
+        "audit-logs",
+        "org/AWSLogs/123456789012/CloudTrail/eu-west-1/",
+    )
+    .await;
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let (plain, _) = fetch(&s3, "audit-logs", &logs[0]).await;
+    let document: Value = serde_json::from_slice(&plain).unwrap();
+    let names: Vec<&str> = document["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["eventName"].as_str().unwrap())
+        .collect();
+    // StartLogging (the trail logs from its own start), then the three status calls; each once.
+    assert_eq!(
+        names,
+        [
+            "StartLogging",
+            "GetTrailStatus",
+            "GetTrailStatus",
+            "GetTrailStatus"
+        ]
+    );
+    let ids: std::collections::HashSet<&str> = document["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["eventID"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4);
+    // Delivered once: the next interval has nothing to deliver.
+    assert_eq!(local.deliver_now(false).0, 0);
+    let status = ct.get_trail_status().name("audit").send().await.unwrap();
+    assert!(status.latest_delivery_time().is_some());
+    assert!(status.latest_delivery_error().is_none());
+
+    // The digest: the log file with its hash, signed with the Region's key.
+    assert_eq!(local.deliver_now(true).1, 1);
+    let digests = keys(
+        &s3,
+        "audit-logs",
+        "org/AWSLogs/123456789012/CloudTrail-Digest/eu-west-1/",
+    )
+    .await;
+    assert_eq!(digests.len(), 1);
+    assert!(digests[0].contains("_CloudTrail-Digest_eu-west-1_audit_eu-west-1_"));
+    let (digest_bytes, metadata) = fetch(&s3, "audit-logs", &digests[0]).await;
+    let digest: Value = serde_json::from_slice(&digest_bytes).unwrap();
+    assert_eq!(metadata["signature-algorithm"], "SHA256withRSA");
+    assert_eq!(digest["digestS3Object"], digests[0].as_str());
+    assert_eq!(digest["awsAccountId"], ACCOUNT);
+    assert!(
+        digest["previousDigestSignature"].is_null(),
+        "the first of a chain"
+    );
+    assert_eq!(digest["logFiles"][0]["s3Object"], logs[0].as_str());
+    let log_hash = format!("{:x}", Sha256::digest(&plain));
+    assert_eq!(digest["logFiles"][0]["hashValue"], log_hash.as_str());
+    let keys_listed = ct.list_public_keys().send().await.unwrap();
+    let key = &keys_listed.public_key_list()[0];
+    assert_eq!(
+        key.fingerprint(),
+        digest["digestPublicKeyFingerprint"].as_str()
+    );
+    let verify = |digest: &Value, bytes: &[u8], signature: &str| {
+        let to_sign = format!(
+            "{}\n{}/{}\n{:x}\n{}",
+            digest["digestEndTime"].as_str().unwrap(),
+            digest["digestS3Bucket"].as_str().unwrap(),
+            digest["digestS3Object"].as_str().unwrap(),
+            Sha256::digest(bytes),
+            digest["previousDigestSignature"].as_str().unwrap_or("null"),
+        );
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.value().unwrap().as_ref())
+            .verify(to_sign.as_bytes(), &unhex(signature))
+            .is_ok()
+    };
+    assert!(verify(&digest, &digest_bytes, &metadata["signature"]));
+    assert!(!verify(&digest, b"another digest", &metadata["signature"]));
+
+    // The next digest lists the file of the calls made since (GetTrailStatus, ListPublicKeys),
+    // chained to the first; one second later (digest names are to the second) an interval with no
+    // log file still gets a digest, chained to that one.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(local.deliver_now(true), (1, 1));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(local.deliver_now(true), (0, 1));
+    let digests = keys(
+        &s3,
+        "audit-logs",
+        "org/AWSLogs/123456789012/CloudTrail-Digest/eu-west-1/",
+    )
+    .await;
+    assert_eq!(digests.len(), 3);
+    let (second_bytes, second_meta) = fetch(&s3, "audit-logs", &digests[1]).await;
+    let second: Value = serde_json::from_slice(&second_bytes).unwrap();
+    assert_eq!(second["logFiles"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        second["previousDigestSignature"],
+        metadata["signature"].as_str()
+    );
+    assert_eq!(second["previousDigestS3Object"], digests[0].as_str());
+    assert_eq!(
+        second["previousDigestHashValue"],
+        format!("{:x}", Sha256::digest(&digest_bytes)).as_str()
+    );
+    assert_eq!(second["digestStartTime"], digest["digestEndTime"]);
+    assert!(verify(&second, &second_bytes, &second_meta["signature"]));
+    let (third_bytes, third_meta) = fetch(&s3, "audit-logs", &digests[2]).await;
+    let third: Value = serde_json::from_slice(&third_bytes).unwrap();
+    assert_eq!(third["logFiles"].as_array().map(Vec::len), Some(0));
+    assert!(third["oldestEventTime"].is_null());
+    assert_eq!(
+        third["previousDigestSignature"],
+        second_meta["signature"].as_str()
+    );
+    assert!(verify(&third, &third_bytes, &third_meta["signature"]));
+    let status = ct.get_trail_status().name("audit").send().await.unwrap();
+    assert!(status.latest_digest_delivery_time().is_some());
+
+    // Stopped: what was logged up to the stop (the StopLogging call too, as CloudTrail delivers
+    // it) goes in a last file and digest, then nothing more.
+    ct.stop_logging().name("audit").send().await.unwrap();
+    ct.describe_trails().send().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(local.deliver_now(true), (1, 1));
+    let logs = keys(
+        &s3,
+        "audit-logs",
+        "org/AWSLogs/123456789012/CloudTrail/eu-west-1/",
+    )
+    .await;
+    let mut last = Vec::new();
+    for key in &logs {
+        let (plain, _) = fetch(&s3, "audit-logs", key).await;
+        let document: Value = serde_json::from_slice(&plain).unwrap();
+        for record in document["Records"].as_array().unwrap() {
+            last.push(record["eventName"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(last.last().map(String::as_str), Some("StopLogging"));
+    assert!(!last.contains(&"DescribeTrails".to_owned()), "{last:?}");
+    assert_eq!(local.deliver_now(true), (0, 0));
+}
+
+#[tokio::test]
+async fn multi_region_trails_deliver_every_regions_events_and_selectors_choose() {
+    let local = local(false);
+    let east = cloudtrail(&local, "us-east-1");
+    let west = cloudtrail(&local, "eu-west-1");
+    let s3 = s3(&local);
+    east.create_trail()
+        .name("everywhere")
+        .s3_bucket_name("all-regions")
+        .is_multi_region_trail(true)
+        .send()
+        .await
+        .unwrap();
+    east.create_trail()
+        .name("writes")
+        .s3_bucket_name("writes-only")
+        .send()
+        .await
+        .unwrap();
+    east.put_event_selectors()
+        .trail_name("writes")
+        .event_selectors(
+            aws_sdk_cloudtrail::types::EventSelector::builder()
+                .read_write_type(aws_sdk_cloudtrail::types::ReadWriteType::WriteOnly)
+                .include_management_events(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for name in ["everywhere", "writes"] {
+        east.start_logging().name(name).send().await.unwrap();
+    }
+    east.describe_trails().send().await.unwrap();
+    west.describe_trails().send().await.unwrap();
+    east.add_tags()
+        .resource_id("arn:aws:cloudtrail:us-east-1:123456789012:trail/writes")
+        .tags_list(
+            aws_sdk_cloudtrail::types::Tag::builder()
+                .key("k")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // A data event fed in, selected by no trail: delivered by none.
+    let data_event = serde_json::json!({
+        "eventVersion": "1.09", "eventID": "d1", "eventName": "GetObject", "eventSource": "s3.amazonaws.com",
+        "eventTime": "2026-12-03T10:00:00Z", "awsRegion": "us-east-1", "eventCategory": "Data",
+        "managementEvent": false, "readOnly": true,
+        "resources": [{"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::data/k"}]
+    });
+    assert_eq!(local.add_events(ACCOUNT, &[data_event]), 1);
+    assert_eq!(
+        local.deliver_now(false).0,
+        3,
+        "everywhere: two Regions; writes: one"
+    );
+    let west_logs = keys(
+        &s3,
+        "all-regions",
+        "AWSLogs/123456789012/CloudTrail/eu-west-1/",
+    )
+    .await;
+    assert_eq!(west_logs.len(), 1);
+    let (plain, _) = fetch(&s3, "all-regions", &west_logs[0]).await;
+    let records: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(records["Records"][0]["eventName"], "DescribeTrails");
+    assert_eq!(records["Records"][0]["awsRegion"], "eu-west-1");
+    let writes = keys(&s3, "writes-only", "AWSLogs/").await;
+    let (plain, _) = fetch(&s3, "writes-only", &writes[0]).await;
+    let records: Value = serde_json::from_slice(&plain).unwrap();
+    let names: Vec<&str> = records["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["eventName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["StartLogging", "AddTags"], "reads are not selected");
+}
+
+#[tokio::test]
+async fn buckets_strictly_or_made_and_deliveries_to_a_deleted_bucket_fail() {
+    let strict = local(true);
+    let err = cloudtrail(&strict, "us-east-1")
+        .create_trail()
+        .name("audit")
+        .s3_bucket_name("missing-bucket")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.into_service_error()
+            .is_s3_bucket_does_not_exist_exception()
+    );
+
+    let local = local(false);
+    let ct = cloudtrail(&local, "us-east-1");
+    let s3 = s3(&local);
+    ct.create_trail()
+        .name("audit")
+        .s3_bucket_name("made-for-me")
+        .send()
+        .await
+        .unwrap();
+    s3.head_bucket().bucket("made-for-me").send().await.unwrap();
+    ct.start_logging().name("audit").send().await.unwrap();
+    s3.delete_bucket()
+        .bucket("made-for-me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local.deliver_now(false).0, 0);
+    let status = ct.get_trail_status().name("audit").send().await.unwrap();
+    assert_eq!(status.latest_delivery_error(), Some("NoSuchBucket"));
+    // The bucket back: what waited is delivered.
+    s3.create_bucket()
+        .bucket("made-for-me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local.deliver_now(false).0, 1);
+    let status = ct.get_trail_status().name("audit").send().await.unwrap();
+    assert!(status.latest_delivery_error().is_none());
+    let err = s3
+        .get_object()
+        .bucket("made-for-me")
+        .key("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("NoSuchKey"));
+}
