@@ -87,7 +87,6 @@ async fn calls_are_delivered_once_with_a_digest_that_verifies() {
     for _ in 0..3 {
         c.get_trail_status(pb::GetTrailStatusRequest {
             name: "audit".into(),
-            ..Default::default()
         })
         .await
         .expect("status");
@@ -183,7 +182,6 @@ async fn calls_are_delivered_once_with_a_digest_that_verifies() {
     let status = c
         .get_trail_status(pb::GetTrailStatusRequest {
             name: "audit".into(),
-            ..Default::default()
         })
         .await
         .expect("status")

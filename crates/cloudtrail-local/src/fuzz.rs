@@ -7,7 +7,7 @@ use aws_smithy_types::body::SdkBody;
 use proptest::prelude::*;
 use serde_json::Value;
 
-use crate::{LocalCloudTrail, Options, Quotas, operations::OPERATIONS, wire};
+use crate::{LocalCloudTrail, Options, Quotas, operations::OPERATIONS, s3, wire};
 
 fn request(operation: &str, body: Vec<u8>, auth: Option<String>) -> HttpRequest {
     let mut r = HttpRequest::new(SdkBody::from(body));
@@ -69,6 +69,37 @@ fn cloudtrail() -> LocalCloudTrail {
         },
         ..Options::default()
     })
+}
+
+/// An S3 request: `method` on `path?query` (both as arbitrary as a URI allows), with the headers
+/// the embedded S3 reads.
+fn s3_request(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> HttpRequest {
+    let mut r = HttpRequest::new(SdkBody::from(body));
+    let _ = r.set_method(method);
+    if r.set_uri(format!("http://127.0.0.1:9000/{path}?{query}"))
+        .is_err()
+    {
+        let _ = r.set_uri("http://127.0.0.1:9000/fuzz");
+    }
+    for (name, value) in headers {
+        let _ = r.headers_mut().try_insert(name.clone(), value.clone());
+    }
+    r
+}
+
+/// 32 cases, unless `PROPTEST_CASES` asks for another number.
+fn digest_cases() -> ProptestConfig {
+    let mut config = cases();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 32;
+    }
+    config
 }
 
 /// 256 cases, unless `PROPTEST_CASES` asks for another number.
@@ -135,5 +166,74 @@ proptest! {
         std::fs::write(&path, data).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let cloudtrail = cloudtrail();
         let _ = cloudtrail.load_logs(&path);
+    }
+
+    #[test]
+    fn arbitrary_s3_requests_get_s3s_answers_not_panics(
+        calls in proptest::collection::vec((
+            prop_oneof![Just("GET"), Just("PUT"), Just("HEAD"), Just("DELETE"), Just("POST")],
+            prop_oneof![Just("fuzz".to_owned()), "fuzz/[a-z%/ü+ ]{0,20}", ".{0,40}", "[a-z]{1,2}/[a-z]{0,3}"],
+            prop_oneof![
+                Just(String::new()),
+                "list-type=2&prefix=[a-z/]{0,4}&delimiter=[/a]{0,1}&max-keys=[-0-9]{0,5}",
+                "continuation-token=.{0,12}&start-after=[a-z]{0,3}",
+                "marker=[a-z]{0,3}&encoding-type=url",
+                "location|uploads|tagging|x-id=PutObject",
+                ".{0,20}",
+            ],
+            proptest::collection::vec((
+                prop_oneof![Just("range".to_owned()), Just("x-amz-content-sha256".to_owned()),
+                            Just("content-encoding".to_owned()), Just("x-amz-meta-k".to_owned()),
+                            Just("x-amz-copy-source".to_owned())],
+                prop_oneof!["bytes=[-0-9,]{0,8}", Just("STREAMING-UNSIGNED-PAYLOAD-TRAILER".to_owned()),
+                            Just("aws-chunked".to_owned()), ".{0,12}"],
+            ), 0..3),
+            proptest::collection::vec(any::<u8>(), 0..64),
+        ), 1..12),
+    ) {
+        let mut buckets = s3::Buckets::new(1 << 12);
+        let _ = buckets.create("fuzz", "us-east-1", aws_smithy_types::DateTime::from_secs(1));
+        for (method, path, query, headers, body) in calls {
+            let request = s3_request(method, &path, &query, &headers, body);
+            let answer = s3::serve(&mut buckets, &request, "us-east-1".into(), "id");
+            let status = answer.status().as_u16();
+            prop_assert!((200..600).contains(&status));
+            prop_assert!(buckets.held() <= 1 << 12);
+        }
+    }
+}
+
+// Each case makes a Region's RSA key pair for its digest: fewer cases (PROPTEST_CASES raises them).
+proptest! {
+    #![proptest_config(digest_cases())]
+
+    #[test]
+    fn arbitrary_events_are_delivered_or_left_out_not_panicked_on(
+        events in proptest::collection::vec(json(), 1..8),
+    ) {
+        let cloudtrail = cloudtrail();
+        let create = request(
+            "CreateTrail",
+            br#"{"Name": "fuzz", "S3BucketName": "fuzz-logs", "EnableLogFileValidation": true}"#.to_vec(),
+            None,
+        );
+        let call = wire::parse(&create).map_err(|e| TestCaseError::fail(e.message))?;
+        cloudtrail.inner.serve(&call, "id", None).map_err(|e| TestCaseError::fail(e.message))?;
+        let start = request("StartLogging", br#"{"Name": "fuzz"}"#.to_vec(), None);
+        let call = wire::parse(&start).map_err(|e| TestCaseError::fail(e.message))?;
+        cloudtrail.inner.serve(&call, "id", None).map_err(|e| TestCaseError::fail(e.message))?;
+        let records: Vec<Value> = events
+            .into_iter()
+            .map(|mut e| {
+                if let Some(map) = e.as_object_mut() {
+                    map.insert("awsRegion".into(), "us-east-1".into());
+                    map.insert("eventCategory".into(), "Management".into());
+                }
+                e
+            })
+            .collect();
+        cloudtrail.add_events("123456789012", &records);
+        let (logs, digests) = cloudtrail.deliver_now(true);
+        prop_assert!(logs >= 1 && digests == 1);
     }
 }
