@@ -31,6 +31,46 @@ fn no_arguments_means_local_on_loopback() {
 }
 
 #[test]
+fn the_embedded_deliveries_settings_are_checked() {
+    let c = parse(&[
+        "--local-delivery-interval",
+        "2s",
+        "--local-http-listen",
+        "127.0.0.1:4566",
+        "--local-strict-buckets",
+        "true",
+    ])
+    .unwrap();
+    assert_eq!(c.local.options.delivery_interval, Duration::from_secs(2));
+    assert_eq!(c.local.options.digest_interval, Duration::from_secs(3600));
+    assert!(c.local.options.strict_buckets);
+    assert_eq!(c.local.options.s3_capacity, 256 << 20);
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--local-http-listen", "0.0.0.0:4566"],
+            "not a loopback address",
+        ),
+        (&["--local-delivery-interval", "100ms"], "at least 1s"),
+        (
+            &["--local-load-logs-bucket", "Not_A_Bucket"],
+            "not an S3 bucket name",
+        ),
+        (
+            &["--upstream", "aws", "--local-s3-dir", "/tmp/x"],
+            "only with upstream = local",
+        ),
+        (
+            &["--upstream", "aws", "--local-http-listen", "127.0.0.1:1"],
+            "only with upstream = local",
+        ),
+    ];
+    for (args, reason) in cases {
+        let err = error_of(args);
+        assert!(err.contains(reason), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn invalid_values_name_their_key() {
     let cases: [(&[&str], &str); 4] = [
         (&["--endpoint-url", "http://x"], "endpoint_url"),

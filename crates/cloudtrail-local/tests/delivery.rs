@@ -404,3 +404,111 @@ async fn buckets_strictly_or_made_and_deliveries_to_a_deleted_bucket_fail() {
         .unwrap_err();
     assert_eq!(err.code(), Some("NoSuchKey"));
 }
+
+#[tokio::test]
+async fn a_restart_keeps_the_files_the_keys_and_the_digest_chain() {
+    let dir = std::env::temp_dir().join(format!("ctl-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (state, buckets) = (dir.join("state.json"), dir.join("s3"));
+    let first_signature = {
+        let local = local(false);
+        local.keep_state_in(&state).unwrap();
+        local.keep_s3_in(&buckets).unwrap();
+        let ct = cloudtrail(&local, "us-east-1");
+        ct.create_trail()
+            .name("kept")
+            .s3_bucket_name("kept-logs")
+            .enable_log_file_validation(true)
+            .send()
+            .await
+            .unwrap();
+        ct.start_logging().name("kept").send().await.unwrap();
+        assert_eq!(local.deliver_now(true), (1, 1));
+        let digests = keys(
+            &s3(&local),
+            "kept-logs",
+            "AWSLogs/123456789012/CloudTrail-Digest/",
+        )
+        .await;
+        fetch(&s3(&local), "kept-logs", &digests[0]).await.1["signature"].clone()
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let local = local(false);
+    assert_eq!(local.keep_state_in(&state).unwrap(), 1);
+    assert_eq!(
+        local.keep_s3_in(&buckets).unwrap(),
+        2,
+        "the log file and the digest"
+    );
+    assert_eq!(local.deliver_now(true), (0, 1));
+    let s3 = s3(&local);
+    let digests = keys(&s3, "kept-logs", "AWSLogs/123456789012/CloudTrail-Digest/").await;
+    assert_eq!(digests.len(), 2);
+    let (bytes, metadata) = fetch(&s3, "kept-logs", &digests[1]).await;
+    let digest: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        digest["previousDigestSignature"],
+        first_signature.as_str(),
+        "the chain goes on"
+    );
+    // Signed with the same key, which ListPublicKeys still returns.
+    let listed = cloudtrail(&local, "us-east-1")
+        .list_public_keys()
+        .send()
+        .await
+        .unwrap();
+    let key = &listed.public_key_list()[0];
+    assert_eq!(
+        key.fingerprint(),
+        digest["digestPublicKeyFingerprint"].as_str()
+    );
+    let to_sign = format!(
+        "{}\nkept-logs/{}\n{:x}\n{first_signature}",
+        digest["digestEndTime"].as_str().unwrap(),
+        digests[1],
+        Sha256::digest(&bytes)
+    );
+    assert!(
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.value().unwrap().as_ref())
+            .verify(to_sign.as_bytes(), &unhex(&metadata["signature"]))
+            .is_ok()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn loaded_log_files_become_a_bucket_in_cloudtrails_layout() {
+    let logs = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/cloudtrail-logs/logs");
+    let local = local(false);
+    let written = local
+        .write_logs_to_bucket(ACCOUNT, &logs, "loaded-logs")
+        .unwrap();
+    assert!(written > 0);
+    let s3 = s3(&local);
+    let listed = s3
+        .list_objects_v2()
+        .bucket("loaded-logs")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.key_count(), Some(written as i32));
+    let mut records = 0;
+    for object in listed.contents() {
+        let key = object.key().unwrap();
+        let parts: Vec<&str> = key.split('/').collect();
+        assert_eq!((parts[0], parts[2]), ("AWSLogs", "CloudTrail"), "{key}");
+        assert!(
+            parts[7].starts_with(&format!("{}_CloudTrail_{}_", parts[1], parts[3])),
+            "{key}"
+        );
+        let (plain, _) = fetch(&s3, "loaded-logs", key).await;
+        let document: Value = serde_json::from_slice(&plain).unwrap();
+        records += document["Records"].as_array().unwrap().len();
+    }
+    assert_eq!(
+        records, 348,
+        "every record of the 42 files (two of them in two files)"
+    );
+}
