@@ -18,6 +18,17 @@ struct Civil {
     second: String,
 }
 
+impl Civil {
+    /// `YYYYMMDDTHHmm`, with `ss` for digests.
+    fn stamp(&self, seconds: bool) -> String {
+        let s = if seconds { self.second.as_str() } else { "" };
+        format!(
+            "{}{}{}T{}{}{s}",
+            self.year, self.month, self.day, self.hour, self.minute
+        )
+    }
+}
+
 fn civil(t: DateTime) -> Civil {
     // "YYYY-MM-DDTHH:MM:SSZ" of the whole second.
     let text = rfc3339(DateTime::from_secs(t.secs()));
@@ -67,14 +78,10 @@ impl Owner<'_> {
     pub fn log_file(&self, region: &str, t: DateTime) -> String {
         let c = civil(t);
         format!(
-            "{}{}_CloudTrail_{region}_{}{}{}T{}{}Z_{}.json.gz",
+            "{}{}_CloudTrail_{region}_{}Z_{}.json.gz",
             self.root("CloudTrail", region, &c),
             self.account,
-            c.year,
-            c.month,
-            c.day,
-            c.hour,
-            c.minute,
+            c.stamp(false),
             ids::alphanumeric(16)
         )
     }
@@ -83,15 +90,10 @@ impl Owner<'_> {
     pub fn digest_file(&self, region: &str, trail: &str, home: &str, end: DateTime) -> String {
         let c = civil(end);
         format!(
-            "{}{}_CloudTrail-Digest_{region}_{trail}_{home}_{}{}{}T{}{}{}Z.json.gz",
+            "{}{}_CloudTrail-Digest_{region}_{trail}_{home}_{}Z.json.gz",
             self.root("CloudTrail-Digest", region, &c),
             self.account,
-            c.year,
-            c.month,
-            c.day,
-            c.hour,
-            c.minute,
-            c.second
+            c.stamp(true),
         )
     }
 }

@@ -141,8 +141,17 @@ fn entries(out: &mut String, items: &[Item], encode: &impl Fn(&str) -> String) {
     }
 }
 
-/// ListObjectsV2 (`list-type=2`).
-pub fn list_v2(
+/// Which listing: ListObjectsV2 (`list-type=2`: continuation tokens, start-after) or ListObjects
+/// (V1: markers, NextMarker when a delimiter is given, as S3).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// The listing `request` asks for, as S3's `ListBucketResult`.
+pub fn list(
+    version: Version,
     bucket: &str,
     objects: &BTreeMap<String, Object>,
     request: &S3Request,
@@ -150,66 +159,50 @@ pub fn list_v2(
     let prefix = request.param("prefix").unwrap_or_default();
     let delimiter = request.param("delimiter");
     let max = max_keys(request)?;
-    let token = request
-        .param("continuation-token")
-        .map(name_of_token)
-        .transpose()?;
-    let start_after = request.param("start-after").unwrap_or_default();
-    let after = token.as_deref().unwrap_or(start_after).max(start_after);
-    let (items, truncated) = page(objects, prefix, delimiter, after, max);
+    let (after, start_after, token) = match version {
+        Version::V1 => (
+            request.param("marker").unwrap_or_default().to_owned(),
+            "",
+            None,
+        ),
+        Version::V2 => {
+            let token = request.param("continuation-token");
+            let resumed = token.map(name_of_token).transpose()?;
+            let start_after = request.param("start-after").unwrap_or_default();
+            let after = resumed.as_deref().unwrap_or(start_after).max(start_after);
+            (after.to_owned(), start_after, token)
+        }
+    };
+    let (items, truncated) = page(objects, prefix, delimiter, &after, max);
     let encode = encoder(request);
     let mut out = format!("<ListBucketResult xmlns=\"{NAMESPACE}\">");
     out += &element("Name", &escape(bucket));
     out += &element("Prefix", &encode(prefix));
+    if version == Version::V1 {
+        out += &element("Marker", &encode(&after));
+    }
     if let Some(d) = delimiter {
         out += &element("Delimiter", &encode(d));
     }
     out += &element("MaxKeys", &max.to_string());
-    out += &element("KeyCount", &items.len().to_string());
+    if version == Version::V2 {
+        out += &element("KeyCount", &items.len().to_string());
+    }
     out += &element("IsTruncated", &truncated.to_string());
-    if let Some(token) = request.param("continuation-token") {
+    if let Some(token) = token {
         out += &element("ContinuationToken", &escape(token));
     }
     if truncated && let Some(last) = items.last() {
-        out += &element("NextContinuationToken", &token_of(last.name()));
+        match version {
+            Version::V2 => out += &element("NextContinuationToken", &token_of(last.name())),
+            Version::V1 if delimiter.is_some() => {
+                out += &element("NextMarker", &encode(last.name()))
+            }
+            Version::V1 => {}
+        }
     }
     if !start_after.is_empty() {
         out += &element("StartAfter", &encode(start_after));
-    }
-    if request.param("encoding-type") == Some("url") {
-        out += &element("EncodingType", "url");
-    }
-    entries(&mut out, &items, &encode);
-    out += "</ListBucketResult>";
-    Ok(out)
-}
-
-/// ListObjects (V1): `marker` instead of tokens; NextMarker when a delimiter is given, as S3.
-pub fn list_v1(
-    bucket: &str,
-    objects: &BTreeMap<String, Object>,
-    request: &S3Request,
-) -> Result<String, S3Error> {
-    let prefix = request.param("prefix").unwrap_or_default();
-    let delimiter = request.param("delimiter");
-    let max = max_keys(request)?;
-    let marker = request.param("marker").unwrap_or_default();
-    let (items, truncated) = page(objects, prefix, delimiter, marker, max);
-    let encode = encoder(request);
-    let mut out = format!("<ListBucketResult xmlns=\"{NAMESPACE}\">");
-    out += &element("Name", &escape(bucket));
-    out += &element("Prefix", &encode(prefix));
-    out += &element("Marker", &encode(marker));
-    if let Some(d) = delimiter {
-        out += &element("Delimiter", &encode(d));
-    }
-    out += &element("MaxKeys", &max.to_string());
-    out += &element("IsTruncated", &truncated.to_string());
-    if truncated
-        && delimiter.is_some()
-        && let Some(last) = items.last()
-    {
-        out += &element("NextMarker", &encode(last.name()));
     }
     if request.param("encoding-type") == Some("url") {
         out += &element("EncodingType", "url");

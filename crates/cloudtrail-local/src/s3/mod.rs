@@ -163,14 +163,20 @@ fn answer(buckets: &mut Buckets, r: &S3Request) -> Result<Answer, S3Error> {
                     escape(region)
                 )))
             }
-            "GET" if r.param("list-type") == Some("2") => Ok(Answer::xml(&list::list_v2(
+            "GET" if r.param("list-type") == Some("2") => Ok(Answer::xml(&list::list(
+                list::Version::V2,
                 bucket,
                 buckets.objects(bucket)?,
                 r,
             )?)),
-            "GET" if !r.query.keys().any(|q| !LIST_PARAMS.contains(&q.as_str())) => Ok(
-                Answer::xml(&list::list_v1(bucket, buckets.objects(bucket)?, r)?),
-            ),
+            "GET" if !r.query.keys().any(|q| !LIST_PARAMS.contains(&q.as_str())) => {
+                Ok(Answer::xml(&list::list(
+                    list::Version::V1,
+                    bucket,
+                    buckets.objects(bucket)?,
+                    r,
+                )?))
+            }
             _ => Err(not_implemented(&format!(
                 "{method} on a bucket with ?{}",
                 query_names(r)
