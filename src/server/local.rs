@@ -2,20 +2,39 @@
 //! buckets kept, log files loaded, deliveries on CloudTrail's schedule, the embedded S3's usage in
 //! metrics, and optionally its CloudTrail, STS and S3 over plain HTTP for other tools.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf};
 
-use cloudtrail_local::LocalCloudTrail;
+use cloudtrail_local::{LoadError, LocalCloudTrail, StateError};
 use tokio::net::TcpListener;
 
-use super::{AbortOnDrop, StartError};
+use super::tasks::AbortOnDrop;
 use crate::{config::LocalConfig, telemetry};
+
+/// Why the embedded CloudTrail could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("cannot load CloudTrail logs: {0}")]
+    LoadLogs(#[from] LoadError),
+    #[error("cannot keep the embedded CloudTrail's trails: {0}")]
+    State(#[from] StateError),
+    #[error("cannot keep the embedded S3 in {dir}: {source}")]
+    S3 {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr} (--local-http-listen): {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
 
 /// Sets the embedded CloudTrail up as configured; the tasks it starts stop when dropped.
 pub(super) async fn start(
     config: &LocalConfig,
     local: &LocalCloudTrail,
     account: &str,
-) -> Result<Vec<AbortOnDrop>, StartError> {
+) -> Result<Vec<AbortOnDrop>, LocalError> {
     for (operation, count, fault) in &config.faults {
         local.inject(operation.as_deref(), *count, fault.clone());
         tracing::warn!(
@@ -30,12 +49,10 @@ pub(super) async fn start(
         tracing::info!(path = %path.display(), trails = restored, "embedded CloudTrail: trails kept in a state file");
     }
     if let Some(dir) = &config.s3_dir {
-        let objects = local
-            .keep_s3_in(dir)
-            .map_err(|source| StartError::LocalS3 {
-                dir: dir.clone(),
-                source,
-            })?;
+        let objects = local.keep_s3_in(dir).map_err(|source| LocalError::S3 {
+            dir: dir.clone(),
+            source,
+        })?;
         tracing::info!(dir = %dir.display(), objects, "embedded S3: buckets kept in a directory");
     }
     for path in &config.load_logs {
@@ -51,7 +68,7 @@ pub(super) async fn start(
     if let Some(addr) = config.http_listen {
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|source| StartError::Bind { addr, source })?;
+            .map_err(|source| LocalError::Bind { addr, source })?;
         let bound = listener.local_addr().unwrap_or(addr);
         tracing::info!(listen = %bound, "embedded CloudTrail, STS and S3 over HTTP (--endpoint-url http://{bound})");
         tasks.push(AbortOnDrop(tokio::spawn(serve_http(

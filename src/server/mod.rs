@@ -6,11 +6,13 @@ pub mod fds;
 pub mod incoming;
 pub mod local;
 pub mod side_port;
+mod tasks;
 pub mod tls;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use cloudtrail_local::{LoadError, LocalCloudTrail, StateError};
+use cloudtrail_local::LocalCloudTrail;
+use tasks::AbortOnDrop;
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::transport::Server;
 use tower::ServiceBuilder;
@@ -39,15 +41,8 @@ pub enum StartError {
     Auth(#[from] AuthSetupError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
-    #[error("cannot load CloudTrail logs: {0}")]
-    LoadLogs(#[from] LoadError),
-    #[error("cannot keep the embedded CloudTrail's trails: {0}")]
-    LocalState(#[from] StateError),
-    #[error("cannot keep the embedded S3 in {dir}: {source}")]
-    LocalS3 {
-        dir: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Local(#[from] local::LocalError),
     #[error(transparent)]
     Upstream(#[from] upstream::ConnectError),
     #[error("cannot set up rate limits: {0}")]
@@ -329,13 +324,4 @@ pub async fn serve_with(
     }
     tracing::info!("cloudtrail-gateway stopped");
     outcome
-}
-
-/// Stops a background task when the server stops.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -37,6 +37,7 @@ mod ctx;
 mod delivery;
 mod events;
 mod faults;
+mod files;
 mod identity;
 mod ids;
 mod keys;

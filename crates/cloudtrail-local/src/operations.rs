@@ -1,8 +1,6 @@
 //! The operations this CloudTrail serves: one table gives each its name (as in `X-Amz-Target`), its
 //! quota group, whether CloudTrail records it as read-only, and the handler that serves it.
 
-use std::sync::Mutex;
-
 use serde_json::Value;
 
 use crate::{
@@ -17,7 +15,7 @@ use crate::{
 /// account, as CloudTrail's are).
 pub struct Scope<'a> {
     pub account: &'a mut Account,
-    pub keys: &'a Mutex<KeyRing>,
+    pub keys: &'a mut KeyRing,
 }
 
 type Handler = fn(Scope<'_>, &Ctx, &Value) -> Result<Value, ApiError>;
@@ -61,9 +59,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("GetTrailStatus", Read, |s, c, b| {
         s.account.trail_status(c, b)
     }),
-    op("ListPublicKeys", Read, |s, c, b| {
-        crate::serve::lock(s.keys).list(c, b)
-    }),
+    op("ListPublicKeys", Read, |s, c, b| s.keys.list(c, b)),
     op("ListTags", Read, |s, c, b| s.account.trails.list_tags(c, b)),
     op("ListTrails", Read, |s, c, b| s.account.trails.list(c, b)),
     op("LookupEvents", Lookup, |s, c, b| {

@@ -321,7 +321,7 @@ impl Inner {
                 .and_then(|()| {
                     let scope = Scope {
                         account: &mut *account,
-                        keys: &self.signing,
+                        keys: &mut lock(&self.signing),
                     };
                     (operation.serve)(scope, &ctx, &call.body)
                 }),

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use aws_smithy_types::{DateTime, date_time::Format};
 use serde_json::{Value, json};
 
-use super::{gzip, names::Owner};
+use super::names::Owner;
 
 /// CloudTrail's delivery interval, which the loaded files are grouped by.
 const INTERVAL_SECS: i64 = 300;
 
-/// (key, gzipped `{"Records":[...]}`) for each group of `records`; `account` for records that name
+/// (key, `{"Records":[...]}`) for each group of `records`; `account` for records that name
 /// no recipient. Records without a time or Region are left out.
 pub(crate) fn files(records: &[Value], account: &str) -> Vec<(String, Vec<u8>)> {
     let mut groups: BTreeMap<(String, String, i64), Vec<&Value>> = BTreeMap::new();
@@ -41,7 +41,7 @@ pub(crate) fn files(records: &[Value], account: &str) -> Vec<(String, Vec<u8>)> 
             }
             .log_file(&region, DateTime::from_secs(end));
             let document = json!({ "Records": records }).to_string();
-            (key, gzip(document.as_bytes()))
+            (key, document.into_bytes())
         })
         .collect()
 }

@@ -8,8 +8,6 @@ mod digest;
 mod loaded;
 mod names;
 
-pub(crate) use loaded::files as loaded_files;
-
 use std::{
     collections::{BTreeMap, VecDeque},
     io::Write,
@@ -69,7 +67,16 @@ pub(crate) struct Limits {
     pub pending: usize,
 }
 
-pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
+/// Loaded log files as a trail would have delivered them: (key, gzipped file) per account,
+/// Region and five minutes of event time.
+pub(crate) fn loaded_files(records: &[Value], account: &str) -> Vec<(String, Vec<u8>)> {
+    loaded::files(records, account)
+        .into_iter()
+        .map(|(key, document)| (key, gzip(&document)))
+        .collect()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     // Writing to a Vec cannot fail.
     let _ = encoder.write_all(bytes);

@@ -13,8 +13,8 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::store::{Bucket, Object};
-use crate::{ids::hex, state::write_atomically};
+use super::object::{Bucket, Object};
+use crate::{files::write_atomically, ids::hex};
 
 #[derive(Serialize, Deserialize)]
 struct BucketFile {
@@ -144,6 +144,7 @@ pub(super) fn read(dir: &Path) -> io::Result<Vec<Saved>> {
 #[cfg(test)]
 mod tests {
     use super::super::store::Buckets;
+    use super::Object;
 
     #[test]
     fn a_restart_keeps_the_objects() {
@@ -157,7 +158,7 @@ mod tests {
             let mut meta = std::collections::BTreeMap::new();
             meta.insert("signature".to_owned(), "abcd".to_owned());
             for key in ["a/1", "a/2", "b/ü"] {
-                let object = super::Object::new(key.as_bytes().to_vec(), meta.clone(), None, now);
+                let object = Object::new(key.as_bytes().to_vec(), meta.clone(), None, now);
                 s3.put("logs", key, object).unwrap();
             }
             s3.delete("logs", "a/2").unwrap();

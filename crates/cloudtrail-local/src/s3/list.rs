@@ -6,8 +6,9 @@ use std::{collections::BTreeMap, fmt::Write};
 use base64::Engine;
 
 use super::{
+    error::S3Error,
+    object::Object,
     request::S3Request,
-    store::{Object, S3Error},
     xml::{NAMESPACE, element, last_modified},
 };
 use crate::wire::escape;

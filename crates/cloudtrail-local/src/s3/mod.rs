@@ -3,8 +3,10 @@
 //! with S3's error codes. The trails deliver their log and digest files here.
 
 mod disk;
+mod error;
 mod list;
 mod names;
+mod object;
 mod request;
 mod store;
 mod xml;
@@ -17,8 +19,10 @@ use aws_smithy_runtime_api::{
 };
 use aws_smithy_types::{DateTime, body::SdkBody};
 
+pub use error::S3Error;
+pub use object::Object;
 use request::S3Request;
-pub use store::{Buckets, Object, S3Error};
+pub use store::Buckets;
 
 use crate::wire::escape;
 

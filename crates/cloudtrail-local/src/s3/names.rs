@@ -1,6 +1,6 @@
 //! S3's rules for bucket names and object keys, answered with S3's error codes.
 
-use super::store::S3Error;
+use super::error::S3Error;
 use crate::rules::is_bucket_name;
 
 /// S3 keys are at most 1024 bytes of UTF-8.

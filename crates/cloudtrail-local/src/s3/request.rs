@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 
-use super::store::S3Error;
+use super::error::S3Error;
 use crate::wire::percent_decode;
 
 #[derive(Debug)]

@@ -5,91 +5,16 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    sync::Arc,
 };
 
 use aws_smithy_types::DateTime;
-use sha2::{Digest, Sha256};
 
 use super::{
     disk,
+    error::S3Error,
     names::{check_bucket_name, check_key},
+    object::{Bucket, Object},
 };
-use crate::ids::hex;
-
-/// An S3 error: its code, HTTP status and message, as S3 answers it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct S3Error {
-    pub code: &'static str,
-    pub status: u16,
-    pub message: String,
-}
-
-impl S3Error {
-    pub fn new(code: &'static str, status: u16, message: impl Into<String>) -> Self {
-        S3Error {
-            code,
-            status,
-            message: message.into(),
-        }
-    }
-
-    pub fn no_such_bucket(bucket: &str) -> Self {
-        S3Error::new(
-            "NoSuchBucket",
-            404,
-            format!("The specified bucket does not exist: {bucket}"),
-        )
-    }
-
-    pub fn no_such_key() -> Self {
-        S3Error::new("NoSuchKey", 404, "The specified key does not exist.")
-    }
-}
-
-/// One stored object.
-#[derive(Debug, Clone)]
-pub struct Object {
-    pub body: Arc<[u8]>,
-    /// `x-amz-meta-*` without the prefix, names lower-cased as S3 keeps them.
-    pub metadata: BTreeMap<String, String>,
-    pub content_type: Option<String>,
-    pub content_encoding: Option<String>,
-    pub last_modified: DateTime,
-    /// Quoted, as S3 sends it. S3's is the MD5 of the body; here the first 16 bytes of its SHA-256
-    /// (clients compare it, none recompute it).
-    pub etag: String,
-    /// Order of writing, for eviction and for the directory.
-    pub(super) seq: u64,
-}
-
-impl Object {
-    pub fn new(
-        body: Vec<u8>,
-        metadata: BTreeMap<String, String>,
-        content_type: Option<String>,
-        now: DateTime,
-    ) -> Self {
-        let etag = format!("\"{}\"", hex(&Sha256::digest(&body)[..16]));
-        Object {
-            body: body.into(),
-            metadata,
-            content_type,
-            content_encoding: None,
-            last_modified: now,
-            etag,
-            seq: 0,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(super) struct Bucket {
-    pub(super) region: String,
-    pub(super) created: DateTime,
-    pub(super) objects: BTreeMap<String, Object>,
-}
 
 /// Every bucket, bounded by the bytes their objects hold.
 #[derive(Debug)]

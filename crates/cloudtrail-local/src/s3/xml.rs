@@ -2,7 +2,7 @@
 
 use aws_smithy_types::{DateTime, date_time::Format};
 
-use super::store::S3Error;
+use super::error::S3Error;
 use crate::wire::escape;
 
 pub const NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
