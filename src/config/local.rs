@@ -72,6 +72,11 @@ pub struct LocalSettings {
     /// embedded S3, in CloudTrail's layout (made when missing) [unset: history only].
     #[arg(long, value_name = "BUCKET")]
     pub local_load_logs_bucket: Option<String>,
+    /// Embedded CloudTrail: the id of the organization its account manages (`o-` and 10 to 32
+    /// lowercase letters and digits): organization trails log every account's events under
+    /// `AWSLogs/<o-id>/<account>/` [unset: no organization, OrganizationsNotInUseException].
+    #[arg(long, value_name = "O-ID")]
+    pub local_organization_id: Option<String>,
 }
 
 /// Faults planned for the embedded CloudTrail: the operation (`None`: any), how many calls, how.
@@ -172,6 +177,21 @@ impl LocalSettings {
                 format!("'{bucket}' is not an S3 bucket name"),
             ));
         }
+        if let Some(id) = &self.local_organization_id {
+            let body = id.strip_prefix("o-").unwrap_or_default();
+            let ok = (10..=32).contains(&body.len())
+                && body
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if !ok {
+                return Err(invalid(
+                    "local_organization_id",
+                    format!(
+                        "'{id}' is not an organization id (o- and 10 to 32 lowercase letters and digits)"
+                    ),
+                ));
+            }
+        }
         let interval = |key: &str, d: HumanDuration| {
             if d.0 < Duration::from_secs(1) {
                 Err(invalid(key, "at least 1s"))
@@ -202,6 +222,7 @@ impl LocalSettings {
                 )?,
                 digest_interval: interval("local_digest_interval", self.local_digest_interval)?,
                 strict_buckets: self.local_strict_buckets,
+                organization_id: self.local_organization_id,
             },
             load_logs: self.local_load_logs,
             load_logs_bucket: self.local_load_logs_bucket,

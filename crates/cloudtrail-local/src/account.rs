@@ -20,17 +20,35 @@ pub(crate) struct Account {
 }
 
 impl Account {
-    /// Records a call served in the history, and for every trail that logs it.
-    pub(crate) fn record(&mut self, served: Served, limits: Limits) {
-        let (region, at) = (served.ctx.region, served.ctx.now);
+    /// Records a call served in the history, and for every trail that logs it; returns the
+    /// record (for the organization's trails, when another account's).
+    pub(crate) fn record(&mut self, served: Served, limits: Limits) -> serde_json::Value {
+        let (account, region, at) = (served.ctx.account, served.ctx.region, served.ctx.now);
         let record = self.events.record(served);
         self.delivery
-            .enqueue(&self.trails, region, &record, at, limits);
+            .enqueue(&self.trails, (account, region), &record, at, false, limits);
+        record
+    }
+
+    /// A member account's record, for this (the management) account's organization trails.
+    pub(crate) fn log_member(
+        &mut self,
+        member: &str,
+        record: &Value,
+        at: DateTime,
+        limits: Limits,
+    ) {
+        let region = record
+            .get("awsRegion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        self.delivery
+            .enqueue(&self.trails, (member, region), record, at, true, limits);
     }
 
     /// An event that happened elsewhere (a data event, an Insights event): in the history, and
     /// for every trail that selects it. False when it is unusable or already recorded.
-    pub(crate) fn add_event(&mut self, record: &Value, limits: Limits) -> bool {
+    pub(crate) fn add_event(&mut self, account: &str, record: &Value, limits: Limits) -> bool {
         let region = record
             .get("awsRegion")
             .and_then(Value::as_str)
@@ -41,7 +59,7 @@ impl Account {
         }
         let now = DateTime::from(std::time::SystemTime::now());
         self.delivery
-            .enqueue(&self.trails, &region, record, now, limits);
+            .enqueue(&self.trails, (account, &region), record, now, false, limits);
         true
     }
 

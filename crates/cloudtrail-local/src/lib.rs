@@ -290,11 +290,20 @@ impl LocalCloudTrail {
     pub fn add_events(&self, account: &str, records: &[serde_json::Value]) -> usize {
         let mut accounts = lock(&self.inner.accounts);
         let limits = self.inner.limits();
-        let account = self.inner.account(&mut accounts, account);
-        records
-            .iter()
-            .filter(|r| account.add_event(r, limits))
-            .count()
+        let now = DateTime::from(SystemTime::now());
+        let mut added = 0;
+        for record in records {
+            if self
+                .inner
+                .account(&mut accounts, account)
+                .add_event(account, record, limits)
+            {
+                added += 1;
+                self.inner
+                    .log_for_organization(&mut accounts, account, record, now);
+            }
+        }
+        added
     }
 
     /// Keeps the embedded S3's buckets in `dir` from now on: what it holds is read back, and every

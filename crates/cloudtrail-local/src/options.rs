@@ -27,6 +27,10 @@ pub struct Options {
     /// A trail's bucket must exist in the embedded S3 (S3BucketDoesNotExistException otherwise),
     /// as in CloudTrail; by default a missing bucket is made.
     pub strict_buckets: bool,
+    /// The organization `account_id` manages (`o-` and 10 to 32 lowercase letters and digits):
+    /// its trails may be organization trails, which log every account of the emulator under
+    /// `AWSLogs/<o-id>/<account>/`. `None`: no organization (OrganizationsNotInUseException).
+    pub organization_id: Option<String>,
 }
 
 impl Default for Options {
@@ -40,6 +44,7 @@ impl Default for Options {
             delivery_interval: Duration::from_secs(300),
             digest_interval: Duration::from_secs(3600),
             strict_buckets: false,
+            organization_id: None,
         }
     }
 }

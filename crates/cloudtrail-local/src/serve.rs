@@ -83,16 +83,34 @@ impl Inner {
         }
     }
 
+    /// A member account's record, for the organization trails of the management account (the
+    /// default account, when the emulator has an organization).
+    pub(crate) fn log_for_organization(
+        &self,
+        accounts: &mut HashMap<String, Account>,
+        member: &str,
+        record: &serde_json::Value,
+        at: DateTime,
+    ) {
+        if self.options.organization_id.is_none() || member == self.options.account_id {
+            return;
+        }
+        let limits = self.limits();
+        self.account(accounts, &self.options.account_id)
+            .log_member(member, record, at, limits);
+    }
+
     /// Delivers every trail's waiting events as log files; returns how many were written.
     pub(crate) fn deliver_logs(&self, now: DateTime) -> usize {
         let mut accounts = lock(&self.accounts);
         let mut s3 = lock(&self.s3);
+        let organization = self.options.organization_id.as_deref();
         let written = accounts
             .iter_mut()
             .map(|(id, account)| {
                 account
                     .delivery
-                    .deliver_logs(id, &account.trails, &mut s3, now)
+                    .deliver_logs(id, &account.trails, &mut s3, now, organization)
             })
             .sum();
         drop(s3);
@@ -105,12 +123,17 @@ impl Inner {
         let mut accounts = lock(&self.accounts);
         let mut s3 = lock(&self.s3);
         let mut keys = lock(&self.signing);
+        let organization = self.options.organization_id.as_deref();
         let written = accounts
             .iter_mut()
-            .map(|(id, account)| {
-                account
-                    .delivery
-                    .deliver_digests(id, &account.trails, &mut s3, &mut keys, now)
+            .map(|(_, account)| {
+                account.delivery.deliver_digests(
+                    &account.trails,
+                    &mut s3,
+                    &mut keys,
+                    now,
+                    organization,
+                )
             })
             .sum();
         drop((s3, keys));
@@ -246,7 +269,7 @@ impl Inner {
                 });
                 let mut accounts = lock(&self.accounts);
                 let limits = self.limits();
-                self.account(&mut accounts, &account_id).record(
+                let record = self.account(&mut accounts, &account_id).record(
                     Served {
                         ctx: &ctx,
                         source: "sts.amazonaws.com",
@@ -262,6 +285,7 @@ impl Inner {
                     },
                     limits,
                 );
+                self.log_for_organization(&mut accounts, &account_id, &record, now);
                 Ok(sts::assume_role_xml(
                     &xml_identity,
                     &credentials,
@@ -318,6 +342,7 @@ impl Inner {
             Some(error) => Err(error),
             None => self
                 .check_bucket(operation.name, &call.body)
+                .and_then(|()| self.check_organization(account_id, &call.body))
                 .and_then(|()| {
                     let scope = Scope {
                         account: &mut *account,
@@ -334,7 +359,7 @@ impl Inner {
             Some(created.to_owned())
         });
         let limits = self.limits();
-        account.record(
+        let record = account.record(
             Served {
                 ctx: &ctx,
                 source: "cloudtrail.amazonaws.com",
@@ -350,6 +375,7 @@ impl Inner {
             },
             limits,
         );
+        self.log_for_organization(&mut accounts, account_id, &record, now);
         if !operation.read_only && result.is_ok() {
             self.save_state(&accounts);
         }
@@ -366,6 +392,26 @@ impl Inner {
             return Err(ApiError::new(
                 "S3BucketDoesNotExistException",
                 format!("S3 bucket {bucket} does not exist."),
+            ));
+        }
+        Ok(())
+    }
+
+    /// An organization trail takes an organization, and its management account.
+    fn check_organization(&self, account: &str, body: &serde_json::Value) -> Result<(), ApiError> {
+        if body.get("IsOrganizationTrail") != Some(&serde_json::Value::Bool(true)) {
+            return Ok(());
+        }
+        if self.options.organization_id.is_none() {
+            return Err(ApiError::new(
+                "OrganizationsNotInUseException",
+                "This account is not a member of an organization.",
+            ));
+        }
+        if account != self.options.account_id {
+            return Err(ApiError::new(
+                "NotOrganizationMasterAccountException",
+                "The request was not made by the management account of the organization.",
             ));
         }
         Ok(())

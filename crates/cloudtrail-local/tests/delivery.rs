@@ -514,3 +514,97 @@ async fn loaded_log_files_become_a_bucket_in_cloudtrails_layout() {
         "every record of the 42 files (two of them in two files)"
     );
 }
+
+#[tokio::test]
+async fn an_organization_trail_delivers_every_accounts_events_under_the_organization() {
+    let local = LocalCloudTrail::new(Options {
+        quotas: Quotas {
+            lookup: 1000.0,
+            read: 1000.0,
+            write: 1000.0,
+        },
+        organization_id: Some("o-exampleorgid".into()),
+        ..Options::default()
+    });
+    let ct = cloudtrail(&local, "us-east-1");
+    ct.create_trail()
+        .name("org")
+        .s3_bucket_name("org-logs")
+        .is_multi_region_trail(true)
+        .is_organization_trail(true)
+        .enable_log_file_validation(true)
+        .send()
+        .await
+        .unwrap();
+    ct.start_logging().name("org").send().await.unwrap();
+    let described = ct.describe_trails().send().await.unwrap();
+    assert_eq!(
+        described.trail_list()[0].is_organization_trail(),
+        Some(true)
+    );
+    // A member account's event, in another Region.
+    let member_event = serde_json::json!({
+        "eventVersion": "1.09", "eventID": "m1", "eventName": "CreateBucket",
+        "eventSource": "s3.amazonaws.com", "eventTime": "2026-12-03T10:00:00Z",
+        "awsRegion": "eu-west-1", "recipientAccountId": "210987654321", "readOnly": false,
+        "eventCategory": "Management", "managementEvent": true
+    });
+    assert_eq!(local.add_events("210987654321", &[member_event]), 1);
+    assert_eq!(local.deliver_now(true), (2, 2));
+    let s3 = s3(&local);
+    let root = "AWSLogs/o-exampleorgid/";
+    let own = keys(
+        &s3,
+        "org-logs",
+        &format!("{root}123456789012/CloudTrail/us-east-1/"),
+    )
+    .await;
+    let member = keys(
+        &s3,
+        "org-logs",
+        &format!("{root}210987654321/CloudTrail/eu-west-1/"),
+    )
+    .await;
+    assert_eq!((own.len(), member.len()), (1, 1));
+    assert!(member[0].contains("/210987654321_CloudTrail_eu-west-1_"));
+    let (plain, _) = fetch(&s3, "org-logs", &member[0]).await;
+    let document: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(document["Records"][0]["eventID"], "m1");
+    let digests = keys(
+        &s3,
+        "org-logs",
+        &format!("{root}210987654321/CloudTrail-Digest/eu-west-1/"),
+    )
+    .await;
+    assert_eq!(digests.len(), 1);
+    assert!(digests[0].contains("_CloudTrail-Digest_eu-west-1_org_us-east-1_"));
+    let (bytes, metadata) = fetch(&s3, "org-logs", &digests[0]).await;
+    let digest: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(digest["awsAccountId"], "210987654321");
+    assert_eq!(digest["logFiles"][0]["s3Object"], member[0].as_str());
+    let listed = cloudtrail(&local, "eu-west-1")
+        .list_public_keys()
+        .send()
+        .await
+        .unwrap();
+    assert!(verifies(
+        listed.public_key_list()[0].value().unwrap().as_ref(),
+        &digest,
+        &bytes,
+        &metadata["signature"]
+    ));
+    // Without an organization, CloudTrail's refusal.
+    let plain_local = LocalCloudTrail::new(Options::default());
+    let err = cloudtrail(&plain_local, "us-east-1")
+        .create_trail()
+        .name("org")
+        .s3_bucket_name("org-logs")
+        .is_organization_trail(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.into_service_error()
+            .is_organizations_not_in_use_exception()
+    );
+}

@@ -40,10 +40,20 @@ pub(crate) struct Status {
     latest_digest_error: Option<String>,
 }
 
-/// One trail's deliveries: events waiting, what happened last, its digest chains by Region.
+/// Where a trail's files go: `<account>/<region>` (an organization trail delivers for every
+/// account of the organization, each under its own id).
+fn place(account: &str, region: &str) -> String {
+    format!("{account}/{region}")
+}
+
+fn split_place(place: &str) -> (&str, &str) {
+    place.split_once('/').unwrap_or((place, ""))
+}
+
+/// One trail's deliveries: events waiting, what happened last, its digest chains, by place.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub(crate) struct TrailDelivery {
-    /// Records waiting for the next delivery, by Region (not kept across restarts: CloudTrail's
+    /// Records waiting for the next delivery, by place (not kept across restarts: CloudTrail's
     /// own undelivered events are not either).
     #[serde(skip)]
     pending: BTreeMap<String, VecDeque<Value>>,
@@ -62,7 +72,7 @@ pub(crate) struct Deliveries {
 /// The delivery settings of the emulator.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
-    /// At most this many records wait per trail and Region (a bucket that is gone holds them);
+    /// At most this many records wait per trail and place (a bucket that is gone holds them);
     /// the oldest are dropped first.
     pub pending: usize,
 }
@@ -88,10 +98,10 @@ fn event_time(record: &Value) -> Option<DateTime> {
     DateTime::from_str(text, Format::DateTime).ok()
 }
 
-fn owner<'a>(trail: &'a Trail, account: &'a str) -> Owner<'a> {
+fn owner<'a>(trail: &'a Trail, account: &'a str, organization: Option<&'a str>) -> Owner<'a> {
     Owner {
         prefix: trail.key_prefix(),
-        organization: None,
+        organization: organization.filter(|_| trail.is_organization()),
         account,
     }
 }
@@ -106,18 +116,22 @@ impl Deliveries {
         self.by_arn.extend(saved);
     }
 
-    /// A record of time `at` just written in `region`: every trail that logs it there keeps it for
-    /// the next delivery.
+    /// A record of time `at` just written in `account` and `region`: every trail that logs it
+    /// there keeps it for the next delivery. `members_only`: the record is another account's, and
+    /// only organization trails log it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn enqueue(
         &mut self,
         trails: &Trails,
-        region: &str,
+        (account, region): (&str, &str),
         record: &Value,
         at: DateTime,
+        members_only: bool,
         limits: Limits,
     ) {
         for trail in trails.all() {
-            if !(trail.logs_at(at) && trail.visible_in(region) && trail.selects(record)) {
+            let logs = trail.logs_at(at) && trail.visible_in(region) && trail.selects(record);
+            if !logs || (members_only && !trail.is_organization()) {
                 continue;
             }
             let waiting = self
@@ -125,7 +139,7 @@ impl Deliveries {
                 .entry(trail.arn.clone())
                 .or_default()
                 .pending
-                .entry(region.to_owned())
+                .entry(place(account, region))
                 .or_default();
             if waiting.len() >= limits.pending {
                 waiting.pop_front();
@@ -134,13 +148,14 @@ impl Deliveries {
         }
     }
 
-    /// Delivers what waits: one log file per trail and Region. Returns how many were written.
+    /// Delivers what waits: one log file per trail and place. Returns how many were written.
     pub(crate) fn deliver_logs(
         &mut self,
         account: &str,
         trails: &Trails,
         s3: &mut Buckets,
         now: DateTime,
+        organization: Option<&str>,
     ) -> usize {
         self.by_arn
             .retain(|arn, _| trails.all().any(|t| &t.arn == arn));
@@ -151,16 +166,16 @@ impl Deliveries {
                 let start = trail.start_logging_time().unwrap_or(now);
                 delivery
                     .chains
-                    .entry(trail.home_region.clone())
+                    .entry(place(account, &trail.home_region))
                     .or_insert_with(|| Chain::new(start));
             }
-            let regions: Vec<String> = delivery.pending.keys().cloned().collect();
-            for region in regions {
-                let Some(records) = delivery.pending.remove(&region).filter(|r| !r.is_empty())
-                else {
+            let places: Vec<String> = delivery.pending.keys().cloned().collect();
+            for at in places {
+                let Some(records) = delivery.pending.remove(&at).filter(|r| !r.is_empty()) else {
                     continue;
                 };
-                let key = owner(trail, account).log_file(&region, now);
+                let (member, region) = split_place(&at);
+                let key = owner(trail, member, organization).log_file(region, now);
                 let records: Vec<Value> = records.into_iter().collect();
                 let document = json!({ "Records": records }).to_string();
                 let mut object = Object::new(
@@ -188,7 +203,7 @@ impl Deliveries {
                             let start = trail.start_logging_time().unwrap_or(now);
                             delivery
                                 .chains
-                                .entry(region.clone())
+                                .entry(at.clone())
                                 .or_insert_with(|| Chain::new(start))
                                 .files
                                 .push(file);
@@ -197,7 +212,7 @@ impl Deliveries {
                     Err(e) => {
                         // Kept for the next delivery, as CloudTrail retries.
                         delivery.status.latest_delivery_error = Some(e.code.to_owned());
-                        delivery.pending.insert(region, records.into());
+                        delivery.pending.insert(at, records.into());
                     }
                 }
             }
@@ -210,11 +225,11 @@ impl Deliveries {
     /// then the chain ends. Returns how many were written.
     pub(crate) fn deliver_digests(
         &mut self,
-        account: &str,
         trails: &Trails,
         s3: &mut Buckets,
         keys: &mut KeyRing,
         now: DateTime,
+        organization: Option<&str>,
     ) -> usize {
         let mut written = 0;
         for trail in trails.all() {
@@ -222,22 +237,24 @@ impl Deliveries {
                 continue;
             };
             let active = trail.is_logging() && trail.validates();
-            let regions: Vec<String> = delivery.chains.keys().cloned().collect();
-            for region in regions {
-                let Some(chain) = delivery.chains.get_mut(&region) else {
+            let places: Vec<String> = delivery.chains.keys().cloned().collect();
+            for at in places {
+                let Some(chain) = delivery.chains.get_mut(&at) else {
                     continue;
                 };
                 if !active && chain.files.is_empty() {
-                    delivery.chains.remove(&region);
+                    delivery.chains.remove(&at);
                     continue;
                 }
-                match deliver_digest(trail, account, &region, chain, s3, keys, now) {
+                let (member, region) = split_place(&at);
+                let owner = owner(trail, member, organization);
+                match deliver_digest(trail, &owner, region, chain, s3, keys, now) {
                     Ok(()) => {
                         written += 1;
                         delivery.status.latest_digest = Some(now);
                         delivery.status.latest_digest_error = None;
                         if !active {
-                            delivery.chains.remove(&region);
+                            delivery.chains.remove(&at);
                         }
                     }
                     Err(code) => delivery.status.latest_digest_error = Some(code),
@@ -271,18 +288,18 @@ impl Deliveries {
 /// Writes one signed digest of `chain` and moves the chain on. `Err`: S3's error code.
 fn deliver_digest(
     trail: &Trail,
-    account: &str,
+    owner: &Owner,
     region: &str,
     chain: &mut Chain,
     s3: &mut Buckets,
     keys: &mut KeyRing,
     now: DateTime,
 ) -> Result<(), String> {
-    let key = owner(trail, account).digest_file(region, &trail.name, &trail.home_region, now);
+    let key = owner.digest_file(region, &trail.name, &trail.home_region, now);
     let signer = keys.key(region).map_err(|e| e.code.to_string())?;
     let fingerprint = signer.fingerprint();
     let at = Placement {
-        account,
+        account: owner.account,
         bucket: trail.bucket(),
         key: &key,
         end: now,

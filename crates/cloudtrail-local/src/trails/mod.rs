@@ -111,6 +111,7 @@ impl Trails {
             has_custom_event_selectors: false,
             insight_selectors: Vec::new(),
             tags,
+            organization: false,
         };
         trail.apply(settings)?;
         let answer = trail.settings_json();

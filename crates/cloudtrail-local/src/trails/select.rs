@@ -166,6 +166,10 @@ impl Trail {
         self.start_logging_time
     }
 
+    pub(crate) fn is_organization(&self) -> bool {
+        self.organization
+    }
+
     pub(crate) fn validates(&self) -> bool {
         self.log_file_validation
     }

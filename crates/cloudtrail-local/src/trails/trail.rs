@@ -53,6 +53,9 @@ pub struct Trail {
     /// `[{"InsightType": ...}]`; empty: Insights off.
     pub(super) insight_selectors: Vec<Value>,
     pub(super) tags: Vec<Tag>,
+    /// An organization trail: it logs every account of the organization.
+    #[serde(default)]
+    pub(super) organization: bool,
 }
 
 /// The settings CreateTrail and UpdateTrail share, as they arrive on the wire.
@@ -131,7 +134,7 @@ impl Trail {
             "IsMultiRegionTrail": self.is_multi_region,
             "TrailARN": self.arn,
             "LogFileValidationEnabled": self.log_file_validation,
-            "IsOrganizationTrail": false,
+            "IsOrganizationTrail": self.organization,
         });
         let optional = [
             ("S3KeyPrefix", &self.s3_key_prefix),
@@ -214,11 +217,9 @@ impl Trail {
         if s.recursive_logging.is_some() {
             self.recursive_logging = s.recursive_logging;
         }
-        if s.is_organization_trail == Some(true) {
-            return Err(ApiError::new(
-                "OrganizationsNotInUseException",
-                "This account is not a member of an organization.",
-            ));
+        // Whether this account may have one was checked before (it takes an organization).
+        if let Some(v) = s.is_organization_trail {
+            self.organization = v;
         }
         if self.is_multi_region && !self.include_global_service_events {
             return Err(ApiError::new(
