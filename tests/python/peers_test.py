@@ -40,7 +40,9 @@ class PeersTest(unittest.TestCase):
             [GATEWAY, "--listen", f"127.0.0.1:{free_port()}",
              "--metrics-listen", f"127.0.0.1:{free_port()}",
              "--local-http-listen", cls.endpoint.removeprefix("http://"),
-             "--local-delivery-interval", "1s", "--local-digest-interval", "2s"],
+             "--local-delivery-interval", "1s", "--local-digest-interval", "2s",
+             # AWS's quotas raised: two writes in a second are 1/s's ThrottlingException.
+             "--local-write-quota", "1000", "--local-read-quota", "1000"],
             stdout=cls.log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"},
         )
         # Any credentials: the embedded CloudTrail files unknown keys under its default user.
