@@ -107,9 +107,20 @@ fn owner<'a>(trail: &'a Trail, account: &'a str, organization: Option<&'a str>) 
 }
 
 impl Deliveries {
-    /// The state file's copy: statuses and digest chains.
+    /// The state file's copy: statuses and digest chains (not the waiting events, which the
+    /// file does not keep: copying them for every write would be wasted).
     pub(crate) fn saved(&self) -> BTreeMap<String, TrailDelivery> {
-        self.by_arn.clone()
+        self.by_arn
+            .iter()
+            .map(|(arn, d)| {
+                let kept = TrailDelivery {
+                    pending: BTreeMap::new(),
+                    status: d.status.clone(),
+                    chains: d.chains.clone(),
+                };
+                (arn.clone(), kept)
+            })
+            .collect()
     }
 
     pub(crate) fn restore(&mut self, saved: BTreeMap<String, TrailDelivery>) {
