@@ -13,7 +13,7 @@ use std::{
 };
 
 use cloudtrail_gateway::{
-    config::{CacheConfig, Config},
+    config::{CacheConfig, Config, StoreConfig},
     limits::{LimitsConfig, Quotas},
     local::{self, LocalCloudTrail},
     pb::{self, cloud_trail_service_client::CloudTrailServiceClient},
@@ -54,6 +54,10 @@ async fn replica(
         caches: CacheConfig {
             lookup_ttl: Duration::ZERO,
             ..Config::default().caches
+        },
+        store: StoreConfig {
+            path: None,
+            ..Config::default().store
         },
         ..Config::default()
     };

@@ -52,6 +52,8 @@ pub enum Trait {
     Destructive,
     /// It answers with a stream of messages.
     Streaming,
+    /// The gateway answers it itself: no CloudTrail call, no quota spent.
+    Local,
 }
 
 /// One row per RPC: its quota class, then what else holds for it. Every fact that depends on which
@@ -100,6 +102,7 @@ operations! {
     DeleteTrail: Write + FindsOneTrail + Reshapes + Destructive,
     DescribeTrails: Read + Cached,
     GetEventSelectors: Read + Cached + FindsOneTrail,
+    GetEventStoreStatus: Read + Local,
     GetInsightSelectors: Read + Cached + FindsOneTrail,
     GetTrail: Read + Cached + FindsOneTrail,
     GetTrailStatus: Read + Cached + FindsOneTrail,
@@ -211,10 +214,11 @@ mod tests {
 
     #[test]
     fn quota_groups_follow_cloudtrail() {
+        // The gateway's own answers (GetEventStoreStatus) spend no CloudTrail quota.
         let of = |class| {
             Operation::ALL
                 .iter()
-                .filter(|op| op.quota() == class)
+                .filter(|op| op.quota() == class && !op.has(Trait::Local))
                 .map(|op| op.name())
                 .collect::<Vec<_>>()
         };

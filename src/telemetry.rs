@@ -38,10 +38,18 @@ pub const DRAINING: &str = "cloudtrail_gateway_draining";
 pub const BUILD_INFO: &str = "cloudtrail_gateway_build_info";
 pub const LOCAL_S3_BYTES: &str = "cloudtrail_local_s3_bytes";
 pub const LOCAL_S3_EVICTED: &str = "cloudtrail_local_s3_evicted_objects_total";
+pub const STORE_WATERMARK: &str = "cloudtrail_store_watermark_seconds";
+pub const STORE_LAG: &str = "cloudtrail_store_lag_seconds";
+pub const STORE_FILES: &str = "cloudtrail_store_files_total";
+pub const STORE_EVENTS: &str = "cloudtrail_store_events_total";
+pub const STORE_SKIPPED: &str = "cloudtrail_store_skipped_files_total";
+pub const STORE_ERRORS: &str = "cloudtrail_store_errors_total";
+pub const STORE_BACKFILL: &str = "cloudtrail_store_backfill_percent";
+pub const STORE_BYTES: &str = "cloudtrail_store_bytes";
 
 /// Every metric the gateway exports, with its `# HELP` text (the README's metrics table says the
 /// same, with the labels).
-const DESCRIBED: [(&str, &str); 25] = [
+const DESCRIBED: [(&str, &str); 33] = [
     (
         STARTED,
         "gRPC calls started, by grpc_type, grpc_service, grpc_method",
@@ -102,7 +110,7 @@ const DESCRIBED: [(&str, &str); 25] = [
     ),
     (
         LOOKUPS,
-        "LookupEvents answers, by source (upstream, coalesced, cache)",
+        "LookupEvents answers, by source (upstream, coalesced, cache, store, store_upstream: the store and CloudTrail merged)",
     ),
     (
         AUTH_FAILURES,
@@ -130,6 +138,32 @@ const DESCRIBED: [(&str, &str); 25] = [
         LOCAL_S3_EVICTED,
         "Embedded CloudTrail (upstream local): objects its S3 evicted at --local-s3-capacity, oldest first",
     ),
+    (
+        STORE_WATERMARK,
+        "Event store: the time (Unix seconds) up to which every event is stored, by source, account and Region",
+    ),
+    (
+        STORE_LAG,
+        "Event store: seconds from the watermark to now, by source, account and Region",
+    ),
+    (STORE_FILES, "Event store: log files stored, by source"),
+    (
+        STORE_EVENTS,
+        "Event store: events stored (duplicates not counted), by source",
+    ),
+    (
+        STORE_SKIPPED,
+        "Event store: log files skipped for good, by source and kind (gzip, too_large, not_cloudtrail, outside_layout, gone)",
+    ),
+    (
+        STORE_ERRORS,
+        "Event store: failed polls (retried at the next), by source and kind (s3, store)",
+    ),
+    (
+        STORE_BACKFILL,
+        "Event store: the first pass's progress (0-100), by source",
+    ),
+    (STORE_BYTES, "Event store: bytes of its file on disk"),
 ];
 
 /// Latency buckets in seconds: from a cached answer (sub-ms) to a long wait for a LookupEvents slot.

@@ -25,6 +25,8 @@ async fn start(local: LocalCloudTrail) -> Client {
         scenario::EXAMPLE,
         "--read-cache-ttl",
         READ_CACHE_TTL,
+        "--store",
+        "false",
     ])
     .expect("the example configuration");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -219,7 +219,11 @@ pub async fn gateway_with(
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let capacity = EVENT_CAPACITY.to_string();
+    // The event store on (as a newcomer runs it), idle: no trail delivers in the benchmark.
+    let store = dir.join(format!("store-{}.db", metrics.port()));
+    let store = store.to_string_lossy().into_owned();
     let defaults = [
+        ("--store-path", store.as_str()),
         ("--lookup-rate", "1e9"),
         ("--read-rate", "1e9"),
         ("--write-rate", "1e9"),

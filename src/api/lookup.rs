@@ -8,7 +8,7 @@ use aws_sdk_cloudtrail::Client;
 use prost::Message;
 use tonic::Status;
 
-use super::*;
+use super::{history::From, *};
 use crate::{
     audit,
     error::Error,
@@ -19,21 +19,47 @@ use crate::{
 };
 
 impl Gateway {
-    /// LookupEvents: routed like every call, then answered by the coalescer (identical lookups to
-    /// one target share one slot and one upstream call, made as the first caller).
+    /// LookupEvents: routed like every call, then answered by the event store for what a source
+    /// of it covers (`history`), else by the coalescer (identical lookups to one target share one
+    /// slot and one upstream call, made as the first caller).
     pub(super) async fn lookup(
         &self,
         context: &mut CallContext,
         message: pb::LookupEventsRequest,
-    ) -> Result<(Arc<pb::LookupEventsResponse>, Source), Status> {
+    ) -> Result<Looked, Status> {
         let (target, client) = self
             .route(LookupEvents, context, message.trail_refs())
             .await?;
         let routed = Routed::new(context, &target);
-        let (answer, source) = self.coalesced_lookup(routed, &client, message).await?;
-        context.note_answered(audit::answer_label(source));
-        metrics::counter!(telemetry::LOOKUPS, "source" => source.label()).increment(1);
-        Ok((answer, source))
+        let looked = match self.history_for(&target) {
+            Some(plan) => {
+                // CloudTrail's rules first: a request it would refuse is refused here too.
+                events::lookup_events(message.clone(), client.lookup_events())?;
+                let answer = self.history_lookup(routed, &client, plan, message).await?;
+                Looked {
+                    response: Arc::new(answer.response),
+                    label: match answer.from {
+                        From::Store => "store",
+                        From::Both => "store_upstream",
+                        From::CloudTrail => Source::Upstream.label(),
+                    },
+                    from: answer.from.label(),
+                    watermark_ms: answer.watermark_ms,
+                }
+            }
+            None => {
+                let (response, source) = self.coalesced_lookup(routed, &client, message).await?;
+                Looked {
+                    response,
+                    label: source.label(),
+                    from: audit::answer_label(source),
+                    watermark_ms: None,
+                }
+            }
+        };
+        context.note_answered(looked.from);
+        metrics::counter!(telemetry::LOOKUPS, "source" => looked.label).increment(1);
+        Ok(looked)
     }
 
     /// One LookupEvents call of a routed context, through the coalescer.
@@ -61,6 +87,16 @@ impl Gateway {
             .await;
         Ok((answer?, source))
     }
+}
+
+/// A LookupEvents answer and where it came from.
+pub(super) struct Looked {
+    pub response: Arc<pb::LookupEventsResponse>,
+    /// The metric's `source` label.
+    pub label: &'static str,
+    /// The audit record's and the response metadata's.
+    pub from: &'static str,
+    pub watermark_ms: Option<i64>,
 }
 
 /// A shared call's failure: the leader's own (its deadline too short for a slot or the call)

@@ -17,12 +17,14 @@
 mod apply;
 mod call;
 mod context;
+mod history;
 mod lookup;
 mod propagation;
 mod reads;
 mod route;
 mod send;
 mod sendable;
+mod store_status;
 mod stream_events;
 
 use std::{sync::Arc, time::Duration};
@@ -39,6 +41,7 @@ use crate::{
     convert::{events, fields::Fields, selectors, tags, trails},
     feeds::{Feeds, StreamConfig},
     idempotency::Idempotency,
+    ingest::History,
     limits::{
         Limiter,
         coalesce::{Coalescer, Source},
@@ -54,6 +57,7 @@ use reads::Reads;
 use sendable::Sendable;
 
 pub use context::{RETRY_KEY, RETRY_PROPAGATION};
+pub use history::{ANSWERED_FROM_KEY, WATERMARK_KEY};
 
 /// LookupEvents answers by target and encoded request.
 type Lookups = Coalescer<(Target, Vec<u8>), Arc<pb::LookupEventsResponse>>;
@@ -77,6 +81,8 @@ pub struct Settings {
     pub trail_home_ttl: Duration,
     /// How StreamEvents follows.
     pub streams: StreamConfig,
+    /// The event store and its sources, if any: LookupEvents answers from it what it covers.
+    pub history: Option<History>,
 }
 
 /// Which CloudTrail errors a call is sent again after.
@@ -102,6 +108,7 @@ pub struct Gateway {
     idempotency: Arc<Idempotency>,
     feeds: Arc<Feeds>,
     streams: StreamConfig,
+    history: Option<History>,
     /// Turns true when the gateway starts shutting down (streams then end with their cursor).
     draining: watch::Receiver<bool>,
     request_timeout: Duration,
@@ -143,6 +150,7 @@ impl Gateway {
             idempotency,
             feeds: Arc::new(Feeds::default()),
             streams: settings.streams.clone(),
+            history: settings.history.clone(),
             draining,
             request_timeout: settings.request_timeout,
             upstream_metrics: UpstreamMetrics::new(),
@@ -328,7 +336,10 @@ impl CloudTrailService for Gateway {
         let answer = self.lookup(&mut context, request.into_inner()).await;
         let code = answer.as_ref().map_or_else(Status::code, |_| Code::Ok);
         self.audit(LookupEvents, &context, None, code);
-        Ok(Response::new(answer?.0.as_ref().clone()))
+        let answer = answer?;
+        let mut response = Response::new(answer.response.as_ref().clone());
+        history::answer_metadata(&mut response, answer.from, answer.watermark_ms);
+        Ok(response)
     }
 
     async fn list_public_keys(
@@ -339,6 +350,13 @@ impl CloudTrailService for Gateway {
             events::list_public_keys(m, c.list_public_keys())
         })
         .await
+    }
+
+    async fn get_event_store_status(
+        &self,
+        request: Request<pb::GetEventStoreStatusRequest>,
+    ) -> Result<Response<pb::GetEventStoreStatusResponse>, Status> {
+        self.store_status(request).await
     }
 
     async fn apply_trail(

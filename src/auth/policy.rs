@@ -188,6 +188,7 @@ mod tests {
             [
                 "DescribeTrails",
                 "GetEventSelectors",
+                "GetEventStoreStatus",
                 "GetInsightSelectors",
                 "GetTrail",
                 "GetTrailStatus",

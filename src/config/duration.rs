@@ -1,4 +1,4 @@
-//! Durations in settings: `250ms`, `3s`, `2m`, `1h` or plain seconds (`3`).
+//! Durations in settings: `250ms`, `3s`, `2m`, `1h`, `90d` or plain seconds (`3`).
 
 use std::{str::FromStr, time::Duration};
 
@@ -16,13 +16,18 @@ impl FromStr for HumanDuration {
         let (number, unit) = s.split_at(split);
         let value: f64 = number
             .parse()
-            .map_err(|_| format!("'{s}' is not a duration (e.g. 250ms, 3s, 2m, 1h)"))?;
+            .map_err(|_| format!("'{s}' is not a duration (e.g. 250ms, 3s, 2m, 1h, 90d)"))?;
         let seconds = match unit {
             "ms" => value / 1000.0,
             "" | "s" => value,
             "m" => value * 60.0,
             "h" => value * 3600.0,
-            _ => return Err(format!("'{s}': unknown unit '{unit}' (use ms, s, m or h)")),
+            "d" => value * 86400.0,
+            _ => {
+                return Err(format!(
+                    "'{s}': unknown unit '{unit}' (use ms, s, m, h or d)"
+                ));
+            }
         };
         Duration::try_from_secs_f64(seconds)
             .map(HumanDuration)
@@ -47,7 +52,8 @@ mod tests {
         assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse("3"), Ok(Duration::from_secs(3)));
         assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
-        assert!(parse("3d").is_err());
+        assert_eq!(parse("3d"), Ok(Duration::from_secs(3 * 86400)));
+        assert!(parse("3w").is_err());
         assert!(parse("-1s").is_err());
     }
 }

@@ -18,6 +18,7 @@ mod limits;
 mod local;
 mod reference;
 mod server;
+mod store;
 mod streams;
 mod tables;
 mod upstream;
@@ -32,6 +33,7 @@ pub use checks::ConfigError;
 pub use duration::HumanDuration;
 pub use local::LocalConfig;
 pub use server::ServerConfig;
+pub use store::{LOCAL_SOURCE, StoreConfig};
 pub use tables::FileTables;
 pub use upstream::{LOCAL_DEFAULT_REGION, RetryMode, UpstreamConfig, UpstreamKind};
 
@@ -70,6 +72,8 @@ pub struct Settings {
     pub caches: caches::CacheSettings,
     #[command(flatten)]
     pub streams: streams::StreamSettings,
+    #[command(flatten)]
+    pub store: store::StoreSettings,
     /// Check the configuration as start-up does, print it as TOML (credentials in URLs masked), and
     /// exit.
     #[arg(long)]
@@ -86,6 +90,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub caches: CacheConfig,
     pub streams: StreamConfig,
+    pub store: StoreConfig,
     pub server: ServerConfig,
     /// With `--print-config`: the effective configuration as TOML, to print instead of serving.
     pub print_config: Option<String>,
@@ -169,6 +174,7 @@ impl Config {
         )?;
         let limits = s.limits.check(tables.weights)?;
         let streams = s.streams.check()?;
+        let store = s.store.check(&upstream, tables.log_sources)?;
         Ok(Config {
             upstream,
             accounts,
@@ -177,6 +183,7 @@ impl Config {
             limits,
             caches: s.caches.check(),
             streams,
+            store,
             server,
             print_config: s.print_config.then(String::new),
         })

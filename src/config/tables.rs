@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::accounts;
+use super::{accounts, store};
 use crate::auth::{certificates::CertificateEntry, policy::RoleEntry, tokens::TokenEntry};
 
 /// The tables of the TOML file, which have no flags.
@@ -23,6 +23,10 @@ pub struct FileTables {
     /// `regions`.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub roles: std::collections::BTreeMap<String, RoleEntry>,
+    /// `[[log_sources]]`: buckets of trail log files for the event store (`bucket`, `prefix`,
+    /// `region`, `role_arn`, `external_id`, `endpoint_url`, `accounts`, `regions`, `lookups`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log_sources: Vec<store::LogSourceEntry>,
     /// `[weights]`: round-robin weights, `principal = weight`.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub weights: std::collections::BTreeMap<String, u32>,
@@ -31,7 +35,7 @@ pub struct FileTables {
 impl FileTables {
     /// Each table's key and what it holds (the README's table lists them; a test checks that every
     /// field is here).
-    pub const DESCRIBED: [(&'static str, &'static str); 5] = [
+    pub const DESCRIBED: [(&'static str, &'static str); 6] = [
         (
             "[[accounts]]",
             "accounts calls can go to: `id`, `role_arn`, `external_id`, `session_duration` (15m-12h, default 1h), `regions` (the first is the default)",
@@ -47,6 +51,10 @@ impl FileTables {
         (
             "[roles]",
             "custom roles: `name = [\"RPC\", ...]`, or `[roles.name]` with `rpcs` and optionally `accounts`, `regions`",
+        ),
+        (
+            "[[log_sources]]",
+            "buckets of trail log files the event store reads: `bucket`, `prefix` (before `AWSLogs/`), `region` (the bucket's), `role_arn` and `external_id` (a role to read as), `endpoint_url` (S3-compatible), `accounts`, `regions` (default: all found), `lookups` (auto, store, cloudtrail), `name`",
         ),
         ("[weights]", "round-robin weights: `principal = weight`"),
     ];

@@ -284,6 +284,10 @@ fn every_file_table_is_described() {
             regions: Vec::new(),
         }],
         roles: [("r".to_owned(), crate::auth::policy::RoleEntry::Rpcs(vec![]))].into(),
+        log_sources: vec![super::store::LogSourceEntry {
+            bucket: "logs".into(),
+            ..Default::default()
+        }],
         weights: [("p".to_owned(), 1)].into(),
     };
     let keys: Vec<String> = toml::from_str::<toml::Table>(&tables.to_toml())
@@ -464,4 +468,56 @@ fn defaults_named_in_prose_are_the_declared_ones() {
         }
     }
     assert!(checked >= 8, "the prose defaults were found ({checked})");
+}
+
+#[test]
+fn log_sources_are_checked() {
+    let file = |text: &str| {
+        let dir = std::env::temp_dir().join(format!("ctgw-cfg-{}", crate::ids::uuid()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("g.toml");
+        std::fs::write(&path, text).unwrap();
+        let result =
+            Config::from_args_of(["cloudtrail-gateway", "--config", path.to_str().unwrap()]);
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    };
+    let ok = file(
+        "region = \"eu-west-1\"\n[[log_sources]]\nbucket = \"org-logs\"\nprefix = \"trails/\"\nlookups = \"store\"\naccounts = [\"111111111111\"]\n",
+    )
+    .expect("valid");
+    let source = &ok.store.sources[0];
+    assert_eq!(
+        (source.name.as_str(), source.region.as_str()),
+        ("org-logs", "eu-west-1")
+    );
+    assert_eq!(source.mode, crate::ingest::Mode::Store);
+    assert_eq!(
+        ok.store.path.as_deref(),
+        Some(std::path::Path::new("cloudtrail-store.db"))
+    );
+    for (bad, key) in [
+        (
+            "[[log_sources]]\nbucket = \"b\"\nlookups = \"sometimes\"\n",
+            "log_sources[0].lookups",
+        ),
+        (
+            "[[log_sources]]\nbucket = \"b\"\nprefix = \"no-slash\"\n",
+            "log_sources[0].prefix",
+        ),
+        (
+            "[[log_sources]]\nbucket = \"b\"\naccounts = [\"12\"]\n",
+            "log_sources[0].accounts",
+        ),
+        ("[[log_sources]]\nbucket = \"\"\n", "log_sources[0].bucket"),
+        (
+            "[[log_sources]]\nbucket = \"b\"\n[[log_sources]]\nbucket = \"b\"\n",
+            "log_sources[1].name",
+        ),
+    ] {
+        let e = file(&format!("region = \"eu-west-1\"\n{bad}"))
+            .expect_err(bad)
+            .to_string();
+        assert!(e.contains(key), "{bad}: {e}");
+    }
 }

@@ -9,7 +9,7 @@ use aws_sdk_cloudtrail::{
 };
 
 use super::{date_time, non_empty, opt_timestamp, rules};
-use crate::{error::Error, error::Violations, pb};
+use crate::{error::Error, error::Violations, pb, store};
 
 /// Start and end of a time range; start must not be after end.
 fn time_range(
@@ -182,5 +182,82 @@ impl From<ListPublicKeysOutput> for pb::ListPublicKeysResponse {
                 .collect(),
             next_token: o.next_token.unwrap_or_default(),
         }
+    }
+}
+
+/// A LookupEvents request (checked by [`lookup_events`]) as the event store's query of one
+/// (account, Region): the bounds in milliseconds, inclusive.
+pub fn store_lookup(
+    req: &pb::LookupEventsRequest,
+    account: &str,
+    region: &str,
+    max_bytes: usize,
+) -> store::lookup::Lookup {
+    use store::lookup::Attribute as A;
+    let attribute = req.lookup_attributes.first().and_then(|a| {
+        let value = a.attribute_value.clone();
+        Some(
+            match pb::LookupAttributeKey::try_from(a.attribute_key).ok()? {
+                pb::LookupAttributeKey::Unspecified => return None,
+                pb::LookupAttributeKey::EventId => A::EventId(value),
+                pb::LookupAttributeKey::EventName => A::EventName(value),
+                pb::LookupAttributeKey::ReadOnly => A::ReadOnly(value),
+                pb::LookupAttributeKey::Username => A::Username(value),
+                pb::LookupAttributeKey::ResourceType => A::ResourceType(value),
+                pb::LookupAttributeKey::ResourceName => A::ResourceName(value),
+                pb::LookupAttributeKey::EventSource => A::EventSource(value),
+                pb::LookupAttributeKey::AccessKeyId => A::AccessKeyId(value),
+            },
+        )
+    });
+    let ms = millis;
+    store::lookup::Lookup {
+        account: account.to_owned(),
+        region: region.to_owned(),
+        attribute,
+        insight: req.event_category == pb::EventCategory::Insight as i32,
+        start_ms: req.start_time.as_ref().map_or(i64::MIN, ms),
+        end_ms: req.end_time.as_ref().map_or(i64::MAX, ms),
+        limit: req
+            .max_results
+            .map_or(rules::MAX_LOOKUP_RESULTS, |n| n.clamp(1, 50)) as usize,
+        max_bytes,
+        after: None,
+    }
+}
+
+/// A stored event as LookupEvents returns it.
+impl From<store::lookup::Event> for pb::Event {
+    fn from(e: store::lookup::Event) -> Self {
+        pb::Event {
+            event_id: e.event_id,
+            event_name: e.name,
+            read_only: e.read_only.map(|r| r.to_string()).unwrap_or_default(),
+            access_key_id: e.access_key.unwrap_or_default(),
+            event_time: Some(from_millis(e.time_ms)),
+            event_source: e.source,
+            username: e.username.unwrap_or_default(),
+            resources: e
+                .resources
+                .into_iter()
+                .map(|(resource_type, resource_name)| pb::Resource {
+                    resource_type,
+                    resource_name,
+                })
+                .collect(),
+            cloud_trail_event: e.record,
+        }
+    }
+}
+
+/// A timestamp in milliseconds since the epoch (the store's unit), and back.
+pub fn millis(t: &prost_types::Timestamp) -> i64 {
+    t.seconds * 1000 + i64::from(t.nanos / 1_000_000)
+}
+
+pub fn from_millis(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
     }
 }

@@ -6,6 +6,7 @@ pub mod fds;
 pub mod incoming;
 pub mod local;
 pub mod side_port;
+mod store;
 mod tasks;
 pub mod tls;
 
@@ -45,6 +46,8 @@ pub enum StartError {
     Local(#[from] local::LocalError),
     #[error(transparent)]
     Upstream(#[from] upstream::ConnectError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("cannot set up rate limits: {0}")]
     Limits(#[from] redis::RedisError),
     #[error("cannot set up metrics: {0}")]
@@ -109,6 +112,8 @@ pub async fn serve_with(
     if config.upstream.kind == UpstreamKind::Local {
         background.extend(local::start(&config.local, &local, &default_target.account).await?);
     }
+    let (history, store_tasks) = store::start(&config.store, &local).await?;
+    background.extend(store_tasks);
     // One Redis for the replicas' shared state: the limiter's slots and the request ids.
     let redis = match &config.limits.redis_url {
         Some(url) => Some(limits::shared::Redis::new(
@@ -183,6 +188,7 @@ pub async fn serve_with(
         caches: config.caches.clone(),
         trail_home_ttl: config.accounts.trail_home_ttl,
         streams: config.streams.clone(),
+        history,
     };
     // Streams end with their cursor when the drain starts.
     let (drain_streams, draining_streams) = tokio::sync::watch::channel(false);

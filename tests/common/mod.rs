@@ -10,7 +10,7 @@ pub mod reconcile;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use cloudtrail_gateway::{
-    config::{CacheConfig, Config},
+    config::{CacheConfig, Config, StoreConfig},
     limits::{LimitsConfig, Quotas},
     local::{self, LocalCloudTrail},
     pb::{self, LookupAttributeKey, cloud_trail_service_client::CloudTrailServiceClient},
@@ -77,6 +77,11 @@ pub fn test_config() -> Config {
         caches: CacheConfig {
             read_ttl: Duration::ZERO,
             ..defaults.caches.clone()
+        },
+        // No event store unless a test asks for one (tests/gateway/store.rs).
+        store: StoreConfig {
+            path: None,
+            ..defaults.store.clone()
         },
         ..defaults
     }
@@ -203,6 +208,31 @@ pub fn shared_logs() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// A fresh directory for one test, removed with what it holds when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "ctgw-{name}-{}-{}",
+            std::process::id(),
+            procs::free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The caller name of the gateway's health probe, as recorded by the embedded CloudTrail.

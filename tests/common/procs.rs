@@ -236,6 +236,28 @@ pub struct GatewayProcess {
     proc: Proc,
 }
 
+/// The event store file of the gateway whose side port is `http_addr`.
+fn store_path(http_addr: SocketAddr) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "gateway-store-{}-{}.db",
+        std::process::id(),
+        http_addr.port()
+    ))
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.proc.child.kill();
+        let _ = self.proc.child.wait();
+        let path = store_path(self.http_addr);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
 /// GET `path` from a side port (status, body), off the async threads.
 pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let (port, path) = (addr.port(), path.to_owned());
@@ -355,7 +377,9 @@ impl GatewayProcess {
             .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
-            .env("RUST_LOG", log_level);
+            .env("RUST_LOG", log_level)
+            // Each gateway its own event store file (a flag in `args` overrides it).
+            .env("CLOUDTRAIL_GATEWAY_STORE_PATH", store_path(http_addr));
         command
     }
 

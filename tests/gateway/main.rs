@@ -21,5 +21,6 @@ mod ops;
 mod otlp;
 mod reconcile;
 mod reflection;
+mod store;
 mod streams;
 mod upstream;

@@ -252,8 +252,26 @@ fn queried_metrics(text: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn alerts_and_dashboard_query_only_exported_metrics() {
-    let gw = GatewayProcess::start(&[], "warn").await;
-    let (_, exported) = gw.http_get("/metrics").await;
+    // Log files in a bucket of the embedded S3: the event store's places, with their lag.
+    let logs = common::shared_logs().join("logs");
+    let gw = GatewayProcess::start(
+        &[
+            "--local-load-logs",
+            &logs.to_string_lossy(),
+            "--local-load-logs-bucket",
+            "shipped",
+        ],
+        "warn",
+    )
+    .await;
+    let mut exported = String::new();
+    for _ in 0..100 {
+        exported = gw.http_get("/metrics").await.1;
+        if exported.contains("cloudtrail_store_lag_seconds{") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let root = env!("CARGO_MANIFEST_DIR");
     let alerts = std::fs::read_to_string(format!("{root}/deploy/prometheus/alerts.yaml")).unwrap();
     let dashboard =

@@ -45,12 +45,14 @@ class Gateway:
     def __init__(self):
         self.addr = f"127.0.0.1:{free_port()}"
         self.log = tempfile.TemporaryFile()
+        self.dir = tempfile.TemporaryDirectory()
         quotas = []
         for flag in ["lookup-rate", "read-rate", "write-rate", "local-lookup-quota",
                      "local-read-quota", "local-write-quota"]:
             quotas += [f"--{flag}", "1000"]
         self.proc = subprocess.Popen(
             [GATEWAY, "--listen", self.addr, "--metrics-listen", f"127.0.0.1:{free_port()}"]
+            + ["--store-path", os.path.join(self.dir.name, "store.db")]
             + quotas,
             stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "RUST_LOG": "warn"},

@@ -36,13 +36,15 @@ class PeersTest(unittest.TestCase):
     def setUpClass(cls):
         cls.endpoint = f"http://127.0.0.1:{free_port()}"
         cls.log = tempfile.TemporaryFile()
+        cls.dir = tempfile.TemporaryDirectory()
         cls.proc = subprocess.Popen(
             [GATEWAY, "--listen", f"127.0.0.1:{free_port()}",
              "--metrics-listen", f"127.0.0.1:{free_port()}",
              "--local-http-listen", cls.endpoint.removeprefix("http://"),
              "--local-delivery-interval", "1s", "--local-digest-interval", "2s",
              # AWS's quotas raised: two writes in a second are 1/s's ThrottlingException.
-             "--local-write-quota", "1000", "--local-read-quota", "1000"],
+             "--local-write-quota", "1000", "--local-read-quota", "1000",
+             "--store-path", os.path.join(cls.dir.name, "store.db")],
             stdout=cls.log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"},
         )
         # Any credentials: the embedded CloudTrail files unknown keys under its default user.

@@ -1,0 +1,491 @@
+//! The event store end to end: log files in a bucket (the embedded S3, or moto's), read by the
+//! gateway's ingest, answering LookupEvents as CloudTrail would — compared page by page with the
+//! embedded CloudTrail's own LookupEvents over the same records — without calling CloudTrail.
+
+use std::{io::Read, path::Path, time::Duration};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use cloudtrail_gateway::{api::ANSWERED_FROM_KEY, ingest::Mode, pb};
+use cloudtrail_local::LocalCloudTrail;
+use flate2::{Compression, write::GzEncoder};
+use serde_json::Value;
+
+use crate::common::{
+    self, ACCOUNT, Client, TestGateway,
+    procs::{GatewayProcess, Moto},
+    shared_logs,
+};
+
+/// The shipped log files' records in the order the embedded CloudTrail loads them (files by path,
+/// then as written), grouped by Region: one object per (file, Region).
+fn shipped_objects() -> Vec<(String, Vec<Value>)> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        entries.sort();
+        for e in entries {
+            let name = e.to_string_lossy().into_owned();
+            if e.is_dir() {
+                walk(&e, out);
+            } else if name.ends_with(".json") || name.ends_with(".json.gz") {
+                out.push(e);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&shared_logs().join("logs"), &mut files);
+    let mut objects = Vec::new();
+    for path in files {
+        let raw = std::fs::read(&path).expect("read");
+        let text = if raw.starts_with(&[0x1f, 0x8b]) {
+            let mut out = Vec::new();
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .read_to_end(&mut out)
+                .expect("gunzip");
+            out
+        } else {
+            raw
+        };
+        let doc: Value = serde_json::from_slice(&text).expect("JSON");
+        let mut by_region: Vec<(String, Vec<Value>)> = Vec::new();
+        for record in doc["Records"].as_array().expect("Records") {
+            let Some(region) = record["awsRegion"].as_str() else {
+                continue;
+            };
+            match by_region.iter_mut().find(|(r, _)| r == region) {
+                Some((_, records)) => records.push(record.clone()),
+                None => by_region.push((region.to_owned(), vec![record.clone()])),
+            }
+        }
+        objects.extend(by_region);
+    }
+    objects
+}
+
+fn gzip_json(value: &Value) -> Vec<u8> {
+    gzip(value.to_string().as_bytes())
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+    e.write_all(bytes).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// The key of the `n`th object of a Region, all on one day so keys sort as written.
+fn log_key(region: &str, n: usize) -> String {
+    format!(
+        "AWSLogs/{ACCOUNT}/CloudTrail/{region}/2020/01/01/{ACCOUNT}_CloudTrail_{region}_20200101T0000Z_{n:06}.json.gz"
+    )
+}
+
+async fn put_shipped(s3: &aws_sdk_s3::Client, bucket: &str) -> usize {
+    s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let objects = shipped_objects();
+    for (n, (region, records)) in objects.iter().enumerate() {
+        s3.put_object()
+            .bucket(bucket)
+            .key(log_key(region, n))
+            .body(gzip_json(&serde_json::json!({ "Records": records })).into())
+            .send()
+            .await
+            .expect("put");
+    }
+    objects.len()
+}
+
+fn embedded_s3(local: &LocalCloudTrail) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKIAWRITER", "secret", None, None, "test"))
+            .http_client(local.clone())
+            .build(),
+    )
+}
+
+fn moto_s3(moto: &Moto) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(moto.url())
+            .force_path_style(true)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .build(),
+    )
+}
+
+/// Waits until the store's first pass is done and `region` of the default account has a
+/// watermark; returns that place.
+async fn stored(c: &mut Client, region: &str) -> pb::EventStorePlace {
+    for _ in 0..300 {
+        if let Ok(status) = c
+            .get_event_store_status(pb::GetEventStoreStatusRequest {})
+            .await
+        {
+            let place = status.into_inner().sources.into_iter().find_map(|s| {
+                s.places
+                    .into_iter()
+                    .find(|p| p.account == ACCOUNT && p.region == region && p.watermark.is_some())
+                    .filter(|_| s.backfill_done)
+            });
+            if let Some(place) = place {
+                return place;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the store never covered {region}");
+}
+
+/// Every page of `request`, as (events with their records parsed, whether a token followed).
+async fn pages(
+    c: &mut Client,
+    mut request: pb::LookupEventsRequest,
+    region: Option<&str>,
+) -> (Vec<(Vec<(pb::Event, Value)>, bool)>, Vec<String>) {
+    let mut pages = Vec::new();
+    let mut sources = Vec::new();
+    loop {
+        let answer = c
+            .lookup_events(match region {
+                Some(region) => {
+                    common::request(request.clone(), &[("x-cloudtrail-region", region)])
+                }
+                None => tonic::Request::new(request.clone()),
+            })
+            .await
+            .expect("lookup");
+        sources.extend(
+            answer
+                .metadata()
+                .get(ANSWERED_FROM_KEY)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        );
+        let page = answer.into_inner();
+        let events = page
+            .events
+            .into_iter()
+            .map(|mut e| {
+                let record = serde_json::from_str(&e.cloud_trail_event).expect("record JSON");
+                e.cloud_trail_event.clear();
+                (e, record)
+            })
+            .collect();
+        pages.push((events, !page.next_token.is_empty()));
+        if page.next_token.is_empty() {
+            return (pages, sources);
+        }
+        request.next_token = page.next_token;
+    }
+}
+
+fn time(rfc3339: &str) -> prost_types::Timestamp {
+    let t = aws_smithy_types::DateTime::from_str(
+        rfc3339,
+        aws_smithy_types::date_time::Format::DateTime,
+    )
+    .expect("time");
+    prost_types::Timestamp {
+        seconds: t.secs(),
+        nanos: 0,
+    }
+}
+
+/// The lookups of tests/gateway/logs.rs (and a few more), all before the gateway's own events.
+fn queries() -> Vec<pb::LookupEventsRequest> {
+    let end = Some(time("2026-01-01T00:00:00Z"));
+    let by = |key: pb::LookupAttributeKey, value: &str, max: Option<i32>| pb::LookupEventsRequest {
+        lookup_attributes: vec![pb::LookupAttribute {
+            attribute_key: key as i32,
+            attribute_value: value.into(),
+        }],
+        end_time: end,
+        max_results: max,
+        ..Default::default()
+    };
+    use pb::LookupAttributeKey as K;
+    vec![
+        pb::LookupEventsRequest {
+            end_time: end,
+            ..Default::default()
+        },
+        pb::LookupEventsRequest {
+            end_time: end,
+            max_results: Some(7),
+            ..Default::default()
+        },
+        by(K::EventSource, "s3.amazonaws.com", Some(4)),
+        by(K::EventName, "GetBucketAcl", None),
+        by(K::ResourceType, "AWS::S3::Bucket", Some(5)),
+        by(K::ResourceType, "AWS::KMS::Key", None),
+        by(
+            K::ResourceName,
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            None,
+        ),
+        by(K::Username, "chris", None),
+        by(K::ReadOnly, "false", None),
+        by(K::ReadOnly, "true", Some(3)),
+        by(K::AccessKeyId, "AKIAIOSFODNN7EXAMPLE", None),
+        by(K::EventName, "Publish", None),
+        by(K::EventId, "nonexistent", None),
+        pb::LookupEventsRequest {
+            event_category: pb::EventCategory::Insight as i32,
+            end_time: end,
+            ..Default::default()
+        },
+        pb::LookupEventsRequest {
+            start_time: Some(time("2024-08-02T09:07:00Z")),
+            end_time: Some(time("2024-08-02T09:08:00Z")),
+            max_results: Some(5),
+            ..Default::default()
+        },
+    ]
+}
+
+#[tokio::test]
+async fn the_store_answers_as_the_embedded_cloudtrail_page_by_page() {
+    let local = common::test_local();
+    let written = put_shipped(&embedded_s3(&local), "shipped-logs").await;
+    assert!(written >= 42, "{written}");
+    // The embedded CloudTrail holds the same records in its own history, loaded in the same order.
+    assert_eq!(
+        local.load_logs(&shared_logs().join("logs")).expect("load"),
+        346
+    );
+    let dir = common::TempDir::new("store");
+    let mut compared = 0;
+    // The anonymised Region names of the shipped files are not Region names callers may ask for,
+    // so each Region gets its gateways (as in tests/gateway/logs.rs).
+    for region in ["us-east-1", "sagov-westsouth-1r", "us-west-2"] {
+        let mut cloudtrail_config = common::test_config();
+        cloudtrail_config.upstream.region = Some(region.into());
+        let mut store_config = cloudtrail_config.clone();
+        store_config.store.path = Some(dir.join(&format!("{region}.db")));
+        store_config.store.default_mode = Mode::Store;
+        store_config.store.ingest.backfill = Duration::from_secs(10_000 * 86_400);
+        store_config.store.ingest.poll_interval = Duration::from_millis(200);
+        let from_store = TestGateway::start_with(store_config, local.clone()).await;
+        let from_cloudtrail = TestGateway::start_with(cloudtrail_config, local.clone()).await;
+        let (mut s, mut c) = (from_store.client.clone(), from_cloudtrail.client.clone());
+        let place = stored(&mut s, region).await;
+        assert!(place.events_stored > 0, "{region}: {place:?}");
+        for query in queries() {
+            let lookups_before = local.served("LookupEvents").len();
+            let (ours, sources) = pages(&mut s, query.clone(), None).await;
+            assert_eq!(
+                local.served("LookupEvents").len(),
+                lookups_before,
+                "the store answered without calling CloudTrail"
+            );
+            assert!(sources.iter().all(|s| s == "store"), "{sources:?}");
+            let (theirs, _) = pages(&mut c, query.clone(), None).await;
+            assert_eq!(ours.len(), theirs.len(), "{region} {query:?}: pages");
+            for (page, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+                assert_eq!(a, b, "{region} {query:?}: page {page}");
+            }
+            compared += ours.iter().map(|(events, _)| events.len()).sum::<usize>();
+        }
+    }
+    assert!(compared > 300, "{compared} events compared");
+}
+
+/// `auto`: the store up to its watermark, CloudTrail for what was not delivered yet, merged
+/// without gap or repeat, as CloudTrail alone answers.
+#[tokio::test]
+async fn auto_merges_the_undelivered_part_from_cloudtrail() {
+    let local = LocalCloudTrail::new(cloudtrail_local::Options {
+        quotas: common::UNLIMITED_LOCAL,
+        delivery_interval: Duration::from_millis(500),
+        ..Default::default()
+    });
+    let delivery = local.spawn_delivery();
+    let dir = common::TempDir::new("store-auto");
+    let mut config = common::test_config();
+    config.store.path = Some(dir.join("store.db"));
+    config.store.ingest.poll_interval = Duration::from_millis(200);
+    config.store.ingest.delivery_delay = Duration::from_secs(3);
+    let auto = TestGateway::start_with(config, local.clone()).await;
+    let plain = TestGateway::start_with(common::test_config(), local.clone()).await;
+    let (mut a, mut p) = (auto.client.clone(), plain.client.clone());
+    p.create_trail(pb::CreateTrailRequest {
+        name: "auto".into(),
+        s3_bucket_name: "auto-logs".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("create");
+    p.start_logging(pb::StartLoggingRequest {
+        name: "auto".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("start");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let start = std::time::SystemTime::now();
+    let calls = async |c: &mut Client, n: usize| {
+        for _ in 0..n {
+            c.get_trail_status(pb::GetTrailStatusRequest {
+                name: "auto".into(),
+            })
+            .await
+            .expect("status");
+        }
+    };
+    calls(&mut p, 8).await;
+    // Delivered, stored, and older than the watermark (3 s behind the polls).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    calls(&mut p, 5).await;
+    // The window ends at a whole second after them (still within the 3 s not yet in the store).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let end = std::time::SystemTime::now();
+    let stamp = |t: std::time::SystemTime| {
+        let d = t.duration_since(std::time::UNIX_EPOCH).expect("time");
+        prost_types::Timestamp {
+            seconds: d.as_secs() as i64,
+            nanos: 0,
+        }
+    };
+    let request = pb::LookupEventsRequest {
+        start_time: Some(stamp(start)),
+        // Up to the last whole second: the lookups below are recorded too, after it.
+        end_time: Some(stamp(end)),
+        max_results: Some(3),
+        ..Default::default()
+    };
+    let ids = |pages: &[(Vec<(pb::Event, Value)>, bool)]| -> Vec<String> {
+        pages
+            .iter()
+            .flat_map(|(events, _)| events.iter().map(|(e, _)| e.event_id.clone()))
+            .collect()
+    };
+    let (merged, sources) = pages(&mut a, request.clone(), None).await;
+    let (alone, _) = pages(&mut p, request, None).await;
+    assert!(ids(&alone).len() >= 13, "{}", ids(&alone).len());
+    assert_eq!(ids(&merged), ids(&alone), "no gap, no repeat, same order");
+    assert!(
+        sources.iter().any(|s| s.contains("store"))
+            && sources.iter().any(|s| s.contains("cloudtrail")),
+        "both parts answered: {sources:?}"
+    );
+    delivery.abort();
+}
+
+/// moto's S3 as the bucket, the gateway binary reading it through `[[log_sources]]`: every shipped
+/// record, and each bad file skipped, counted and never a reason to stop.
+#[tokio::test]
+async fn a_moto_bucket_with_bad_files() {
+    let moto = Moto::start();
+    let s3 = moto_s3(&moto);
+    let written = put_shipped(&s3, "org-logs").await;
+    let region = "us-east-1";
+    let bad: [(&str, Vec<u8>); 5] = [
+        ("corrupt", gzip(b"{\"Records\": []}")[..10].to_vec()),
+        (
+            "not-cloudtrail",
+            gzip_json(&serde_json::json!({"hello": "world"})),
+        ),
+        (
+            "missing-fields",
+            gzip_json(&serde_json::json!({"Records": [
+                {"eventID": "kept-1", "eventName": "GetCallerIdentity", "eventTime": "2020-01-01T00:00:00Z",
+                 "eventSource": "sts.amazonaws.com", "awsRegion": region, "readOnly": true},
+                {"eventName": "NoId", "eventTime": "2020-01-01T00:00:00Z"},
+            ]})),
+        ),
+        (
+            "huge",
+            gzip_json(
+                &serde_json::json!({"Records": [{"eventID": "big", "x": "y".repeat(400_000)}]}),
+            ),
+        ),
+        ("readme", b"not a log file".to_vec()),
+    ];
+    for (i, (name, body)) in bad.iter().enumerate() {
+        let key = match *name {
+            "readme" => format!("AWSLogs/{ACCOUNT}/CloudTrail/{region}/2020/01/01/README.txt"),
+            _ => log_key(region, written + i),
+        };
+        s3.put_object()
+            .bucket("org-logs")
+            .key(key)
+            .body(body.clone().into())
+            .send()
+            .await
+            .expect("put");
+    }
+    let dir = common::TempDir::new("store-moto");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[log_sources]]\nbucket = \"org-logs\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nlookups = \"store\"\naccounts = [\"{ACCOUNT}\"]\n",
+            moto.url()
+        ),
+    )
+    .expect("config");
+    let gateway = GatewayProcess::start(
+        &[
+            "--config",
+            &config.to_string_lossy(),
+            "--store-path",
+            &dir.join("store.db").to_string_lossy(),
+            "--store-backfill",
+            "10000d",
+            "--store-poll-interval",
+            "200ms",
+            "--store-max-file-bytes",
+            "300000",
+        ],
+        "warn",
+    )
+    .await;
+    let mut c = gateway.client().await;
+    let place = stored(&mut c, region).await;
+    assert_eq!(place.files_skipped, 4, "{place:?}");
+    assert_eq!(place.records_unusable, 1, "{place:?}");
+    let (pages, sources) = pages(
+        &mut c,
+        pb::LookupEventsRequest {
+            end_time: Some(time("2026-01-01T00:00:00Z")),
+            ..Default::default()
+        },
+        Some(region),
+    )
+    .await;
+    assert!(sources.iter().all(|s| s == "store"), "{sources:?}");
+    let events: Vec<_> = pages.iter().flat_map(|(e, _)| e).collect();
+    // tests/gateway/logs.rs: 26 management events in us-east-1, and the one usable bad-file record.
+    assert_eq!(events.len(), 27);
+    assert!(events.iter().any(|(e, _)| e.event_id == "kept-1"));
+    let (status, metrics) = gateway.http_get("/metrics").await;
+    assert_eq!(status, 200);
+    for kind in ["gzip", "not_cloudtrail", "too_large", "outside_layout"] {
+        assert!(
+            metrics.contains(&format!(
+                "cloudtrail_store_skipped_files_total{{source=\"org-logs\",kind=\"{kind}\"}} 1"
+            )),
+            "{kind}:\n{metrics}"
+        );
+    }
+    let upstream_lookups: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("cloudtrail_upstream_requests_total{")
+                && l.contains("operation=\"LookupEvents\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(upstream_lookups, 0.0, "no LookupEvents sent upstream");
+}
