@@ -67,6 +67,10 @@ pub struct LogSourceEntry {
     /// An S3-compatible endpoint (moto, MinIO) instead of AWS's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,
+    /// An SQS queue of the bucket's S3 event notifications (then new files are found there, not
+    /// by listing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_url: Option<String>,
     /// The accounts and Regions it serves [default: all it finds].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<String>,
@@ -131,6 +135,9 @@ impl StoreSettings {
             if let Some(u) = &e.endpoint_url {
                 url(&key("endpoint_url"), u, &["http", "https"])?;
             }
+            if let Some(u) = &e.queue_url {
+                url(&key("queue_url"), u, &["http", "https"])?;
+            }
             if let Some(arn) = &e.role_arn
                 && !arn.starts_with("arn:aws:iam::")
             {
@@ -154,6 +161,7 @@ impl StoreSettings {
                 role_arn: e.role_arn,
                 external_id: e.external_id,
                 endpoint_url: e.endpoint_url,
+                queue_url: e.queue_url,
                 accounts: e.accounts,
                 regions: e.regions,
                 mode: match &e.lookups {

@@ -24,7 +24,7 @@ pub struct FileTables {
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub roles: std::collections::BTreeMap<String, RoleEntry>,
     /// `[[log_sources]]`: buckets of trail log files for the event store (`bucket`, `prefix`,
-    /// `region`, `role_arn`, `external_id`, `endpoint_url`, `accounts`, `regions`, `lookups`).
+    /// `region`, `role_arn`, `external_id`, `endpoint_url`, `queue_url`, `accounts`, `regions`, `lookups`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub log_sources: Vec<store::LogSourceEntry>,
     /// `[weights]`: round-robin weights, `principal = weight`.
@@ -54,7 +54,7 @@ impl FileTables {
         ),
         (
             "[[log_sources]]",
-            "buckets of trail log files the event store reads: `bucket`, `prefix` (before `AWSLogs/`), `region` (the bucket's), `role_arn` and `external_id` (a role to read as), `endpoint_url` (S3-compatible), `accounts`, `regions` (default: all found), `lookups` (auto, store, cloudtrail), `name`",
+            "buckets of trail log files the event store reads: `bucket`, `prefix` (before `AWSLogs/`), `region` (the bucket's), `role_arn` and `external_id` (a role to read as), `endpoint_url` (S3- and SQS-compatible), `queue_url` (the bucket's S3 notifications in SQS: new files found there, not by listing), `accounts`, `regions` (default: all found), `lookups` (auto, store, cloudtrail), `name`",
         ),
         ("[weights]", "round-robin weights: `principal = weight`"),
     ];

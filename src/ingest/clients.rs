@@ -8,12 +8,12 @@ use super::SourceConfig;
 /// The session name CloudTrail records for the store's reads of a log-archive bucket.
 const SESSION_NAME: &str = "cloudtrail-gateway-event-store";
 
-pub async fn s3(source: &SourceConfig) -> aws_sdk_s3::Client {
-    let shared = aws_config::defaults(BehaviorVersion::latest())
+/// The source's S3 client, and its SQS client when it has a queue.
+pub async fn clients(source: &SourceConfig) -> (aws_sdk_s3::Client, Option<aws_sdk_sqs::Client>) {
+    let mut shared = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(source.region.clone()))
         .load()
         .await;
-    let mut builder = aws_sdk_s3::config::Builder::from(&shared);
     if let Some(arn) = &source.role_arn {
         let mut role = AssumeRoleProvider::builder(arn)
             .configure(&shared)
@@ -21,11 +21,24 @@ pub async fn s3(source: &SourceConfig) -> aws_sdk_s3::Client {
         if let Some(id) = &source.external_id {
             role = role.external_id(id);
         }
-        builder = builder.credentials_provider(role.build().await);
+        let role = role.build().await;
+        shared = shared
+            .into_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(role),
+            )
+            .build();
     }
+    let mut s3 = aws_sdk_s3::config::Builder::from(&shared);
+    let mut sqs = aws_sdk_sqs::config::Builder::from(&shared);
     if let Some(url) = &source.endpoint_url {
         // S3-compatible stores (moto, MinIO) are addressed path-style.
-        builder = builder.endpoint_url(url).force_path_style(true);
+        s3 = s3.endpoint_url(url).force_path_style(true);
+        sqs = sqs.endpoint_url(url);
     }
-    aws_sdk_s3::Client::from_conf(builder.build())
+    let sqs = source
+        .queue_url
+        .is_some()
+        .then(|| aws_sdk_sqs::Client::from_conf(sqs.build()));
+    (aws_sdk_s3::Client::from_conf(s3.build()), sqs)
 }

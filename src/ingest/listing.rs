@@ -13,11 +13,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aws_sdk_s3::{error::ProvideErrorMetadata, operation::get_object::GetObjectError};
-
-use super::{IngestConfig, Source, file, now_ms};
+use super::{
+    IngestConfig, Source, now_ms,
+    read::{Found, ReadError, Reader, s3_error},
+};
 use crate::{
-    store::{OwnedFile, Store, layout},
+    store::{Store, layout},
     telemetry,
 };
 
@@ -30,37 +31,6 @@ struct Place {
     region: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-enum PollError {
-    #[error("S3 {operation}: {message}")]
-    S3 {
-        operation: &'static str,
-        message: String,
-    },
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-}
-
-impl PollError {
-    fn kind(&self) -> &'static str {
-        match self {
-            PollError::S3 { .. } => "s3",
-            PollError::Store(_) => "store",
-        }
-    }
-}
-
-fn s3_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    operation: &'static str,
-    e: &aws_sdk_s3::error::SdkError<E>,
-) -> PollError {
-    let message = match e.code() {
-        Some(code) => format!("{code}: {}", e.message().unwrap_or_default()),
-        None => aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-    };
-    PollError::S3 { operation, message }
-}
-
 /// How far back of the last key stored each poll lists again (see `layout::rewind`).
 const RELIST_MINUTES: u32 = 15;
 
@@ -68,23 +38,40 @@ pub struct Poller {
     source: Source,
     store: Store,
     config: IngestConfig,
+    reader: Reader,
 }
 
 impl Poller {
     pub fn new(source: Source, store: Store, config: IngestConfig) -> Poller {
+        let reader = Reader {
+            source: source.clone(),
+            store: store.clone(),
+            config: config.clone(),
+        };
         Poller {
             source,
             store,
             config,
+            reader,
         }
     }
 
+    /// Lists for good; with a queue, lists once (the backfill) and then follows the queue.
     pub async fn run(self) {
         let mut tick = tokio::time::interval(self.config.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let queue = match (&self.source.sqs, &self.source.config.queue_url) {
+            (Some(sqs), Some(url)) => Some((sqs.clone(), url.clone())),
+            _ => None,
+        };
         loop {
             tick.tick().await;
             self.poll().await;
+            if let Some((sqs, url)) = &queue
+                && self.source.status.snapshot().backfill.done
+            {
+                return super::queue::consume(self.reader, sqs.clone(), url.clone()).await;
+            }
         }
     }
 
@@ -141,7 +128,7 @@ impl Poller {
         metrics::gauge!(telemetry::STORE_LAG, &labels).set((now_ms() - watermark) as f64 / 1000.0);
     }
 
-    fn failed(&self, place: Option<&Place>, e: &PollError) {
+    fn failed(&self, place: Option<&Place>, e: &ReadError) {
         let text = e.to_string();
         metrics::counter!(telemetry::STORE_ERRORS, "source" => self.source.config.name.clone(), "kind" => e.kind())
             .increment(1);
@@ -164,7 +151,7 @@ impl Poller {
 
     /// Every place under the prefix, filtered by the source's accounts and Regions; those
     /// configured count even before their first file.
-    async fn places(&self) -> Result<Vec<Place>, PollError> {
+    async fn places(&self) -> Result<Vec<Place>, ReadError> {
         let c = &self.source.config;
         let mut places = BTreeSet::new();
         let root = format!("{}AWSLogs/", c.prefix);
@@ -197,7 +184,7 @@ impl Poller {
     }
 
     /// The source's bucket, or (the embedded S3's source) every bucket there is.
-    async fn buckets(&self) -> Result<Vec<String>, PollError> {
+    async fn buckets(&self) -> Result<Vec<String>, ReadError> {
         let c = &self.source.config;
         if !c.bucket.is_empty() {
             return Ok(vec![c.bucket.clone()]);
@@ -222,7 +209,7 @@ impl Poller {
         bucket: &str,
         organization: Option<&str>,
         account: &str,
-    ) -> Result<(), PollError> {
+    ) -> Result<(), ReadError> {
         let c = &self.source.config;
         if !c.accounts.is_empty() && !c.accounts.iter().any(|a| a == account) {
             return Ok(());
@@ -245,7 +232,7 @@ impl Poller {
     }
 
     /// The names of the "folders" right below `prefix`.
-    async fn folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, PollError> {
+    async fn folders(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, ReadError> {
         let mut names = Vec::new();
         let mut token = None;
         loop {
@@ -276,7 +263,7 @@ impl Poller {
         &self,
         place: &Place,
         progress: Option<&Progress>,
-    ) -> Result<(), PollError> {
+    ) -> Result<(), ReadError> {
         let c = &self.source.config;
         let prefix = layout::region_prefix(
             &c.prefix,
@@ -304,7 +291,14 @@ impl Poller {
                 });
             for object in objects {
                 let Some(key) = object.key() else { continue };
-                self.ingest(place, &cursor, key, object.size().unwrap_or(0) as u64)
+                self.reader
+                    .read(Found {
+                        bucket: &place.bucket,
+                        key,
+                        size: object.size().map(|s| s as u64),
+                        cursor: Some(&cursor),
+                        listed_place: Some((&place.account, &place.region)),
+                    })
                     .await?;
                 self.source
                     .status
@@ -322,77 +316,6 @@ impl Poller {
         }
     }
 
-    /// Reads and stores one file (or records why it is skipped).
-    async fn ingest(
-        &self,
-        place: &Place,
-        cursor: &str,
-        key: &str,
-        size: u64,
-    ) -> Result<(), PollError> {
-        let c = &self.source.config;
-        let name = format!("{}/{key}", place.bucket);
-        if self.store.file_stored(c.name.clone(), name.clone()).await? {
-            return Ok(()); // listed again after a rewind
-        }
-        let max = self.config.max_file_bytes;
-        let records = match layout::log_key(&c.prefix, key) {
-            None => Err(file::Skip::OutsideLayout),
-            Some(_) if size > max => Err(file::Skip::TooLarge(max)),
-            Some(_) => match self.fetch(&place.bucket, key).await? {
-                Some(body) => file::records(&body, max),
-                None => {
-                    // Listed, then deleted: nothing to store, nothing to keep trying.
-                    tracing::warn!(source = %c.name, key, "event store: a listed log file is gone");
-                    Err(file::Skip::Gone)
-                }
-            },
-        };
-        let (records, skipped) = match records {
-            Ok(r) => {
-                if r.unusable > 0 {
-                    tracing::warn!(source = %c.name, key, unusable = r.unusable, problem = r.first_problem.as_deref().unwrap_or_default(), "event store: records left out of a log file");
-                }
-                (r, None)
-            }
-            Err(skip) => {
-                tracing::warn!(source = %c.name, key, reason = %skip, "event store: log file skipped");
-                metrics::counter!(telemetry::STORE_SKIPPED, "source" => c.name.clone(), "kind" => skip.label())
-                    .increment(1);
-                (file::Records::default(), Some(skip.to_string()))
-            }
-        };
-        let unusable = records.unusable;
-        let stored = self
-            .store
-            .store(OwnedFile {
-                source: c.name.clone(),
-                key: name,
-                place: Some((place.account.clone(), place.region.clone())),
-                records: records.records,
-                skipped: skipped.clone(),
-                cursor: Some((cursor.to_owned(), key.to_owned())),
-            })
-            .await?;
-        if !stored.again {
-            metrics::counter!(telemetry::STORE_FILES, "source" => c.name.clone()).increment(1);
-            metrics::counter!(telemetry::STORE_EVENTS, "source" => c.name.clone())
-                .increment(stored.events);
-        }
-        self.source
-            .status
-            .place(&place.account, &place.region, |p| {
-                if !stored.again {
-                    p.files += 1;
-                    p.events += stored.events;
-                    p.duplicates += stored.duplicates;
-                    p.skipped += u64::from(skipped.is_some());
-                    p.unusable += unusable;
-                }
-            });
-        Ok(())
-    }
-
     /// One page of a place's keys after `after` (the first page) or from `token`.
     async fn list(
         &self,
@@ -400,7 +323,7 @@ impl Poller {
         prefix: &str,
         after: &str,
         token: Option<String>,
-    ) -> Result<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output, PollError> {
+    ) -> Result<aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output, ReadError> {
         let list = self
             .source
             .s3
@@ -412,30 +335,6 @@ impl Poller {
             None => list.start_after(after),
         };
         list.send().await.map_err(|e| s3_error("ListObjectsV2", &e))
-    }
-
-    /// The object's bytes; None when it no longer exists.
-    async fn fetch(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, PollError> {
-        let answer = self
-            .source
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await;
-        let object = match answer {
-            Ok(object) => object,
-            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
-                return Ok(None);
-            }
-            Err(e) => return Err(s3_error("GetObject", &e)),
-        };
-        let body = object.body.collect().await.map_err(|e| PollError::S3 {
-            operation: "GetObject",
-            message: e.to_string(),
-        })?;
-        Ok(Some(body.to_vec()))
     }
 }
 

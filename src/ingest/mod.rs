@@ -6,6 +6,8 @@
 pub mod clients;
 pub mod file;
 mod listing;
+mod queue;
+mod read;
 pub mod status;
 
 use std::{sync::Arc, time::Duration};
@@ -59,8 +61,11 @@ pub struct SourceConfig {
     /// credentials.
     pub role_arn: Option<String>,
     pub external_id: Option<String>,
-    /// An S3-compatible endpoint instead of AWS's (moto, MinIO).
+    /// An S3-compatible endpoint instead of AWS's (moto, MinIO), for SQS too.
     pub endpoint_url: Option<String>,
+    /// An SQS queue of the bucket's S3 event notifications: new files are found there, not by
+    /// listing (which then runs once, for the backfill).
+    pub queue_url: Option<String>,
     /// The accounts and Regions it serves (empty: all it finds).
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
@@ -86,15 +91,22 @@ pub struct IngestConfig {
 pub struct Source {
     pub config: Arc<SourceConfig>,
     pub s3: aws_sdk_s3::Client,
+    /// With a queue.
+    pub sqs: Option<aws_sdk_sqs::Client>,
     pub status: SourceStatus,
 }
 
 impl Source {
-    pub fn new(config: SourceConfig, s3: aws_sdk_s3::Client) -> Source {
+    pub fn new(
+        config: SourceConfig,
+        s3: aws_sdk_s3::Client,
+        sqs: Option<aws_sdk_sqs::Client>,
+    ) -> Source {
         let status = SourceStatus::new(&config.name, &config.bucket, config.mode);
         Source {
             config: Arc::new(config),
             s3,
+            sqs,
             status,
         }
     }

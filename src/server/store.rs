@@ -26,13 +26,11 @@ pub(super) async fn start(
     let store = Store::open(path)?;
     let mut sources = Vec::new();
     if config.local_source {
-        sources.push(Source::new(embedded_source(config), local_s3(local)));
+        sources.push(Source::new(embedded_source(config), local_s3(local), None));
     }
     for source in &config.sources {
-        sources.push(Source::new(
-            source.clone(),
-            ingest::clients::s3(source).await,
-        ));
+        let (s3, sqs) = ingest::clients::clients(source).await;
+        sources.push(Source::new(source.clone(), s3, sqs));
     }
     let sources = Sources::new(sources);
     // Every source's series from the start, at zero, so its alerts and panels have them.
@@ -70,6 +68,7 @@ fn embedded_source(config: &StoreConfig) -> SourceConfig {
         role_arn: None,
         external_id: None,
         endpoint_url: None,
+        queue_url: None,
         accounts: Vec::new(),
         regions: Vec::new(),
         mode: config.default_mode,

@@ -489,3 +489,167 @@ async fn a_moto_bucket_with_bad_files() {
         .sum();
     assert_eq!(upstream_lookups, 0.0, "no LookupEvents sent upstream");
 }
+
+/// moto's S3 notifying a moto SQS queue: files written after the start are found through the
+/// queue, each message deleted once its file is stored; a message delivered again stores nothing
+/// twice.
+#[tokio::test]
+async fn files_notified_through_sqs() {
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    let moto = Moto::start();
+    let s3 = moto_s3(&moto);
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(moto.url())
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .build(),
+    );
+    let queue = sqs
+        .create_queue()
+        .queue_name("trail-files")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    s3.create_bucket()
+        .bucket("notified")
+        .send()
+        .await
+        .expect("bucket");
+    s3.put_bucket_notification_configuration()
+        .bucket("notified")
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .queue_arn(format!("arn:aws:sqs:us-east-1:{ACCOUNT}:trail-files"))
+                        .events(Event::from("s3:ObjectCreated:*"))
+                        .build()
+                        .expect("queue configuration"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("notifications");
+    let dir = common::TempDir::new("store-sqs");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[log_sources]]\nbucket = \"notified\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nqueue_url = \"{queue}\"\nlookups = \"store\"\naccounts = [\"{ACCOUNT}\"]\nregions = [\"us-east-1\"]\n",
+            moto.url()
+        ),
+    )
+    .expect("config");
+    let gateway = GatewayProcess::start(
+        &[
+            "--config",
+            &config.to_string_lossy(),
+            "--store-path",
+            &dir.join("store.db").to_string_lossy(),
+            "--store-backfill",
+            "10000d",
+            "--store-poll-interval",
+            "1s",
+        ],
+        "warn",
+    )
+    .await;
+    let mut c = gateway.client().await;
+    stored(&mut c, "us-east-1").await;
+    // Written after the start: only the queue says they are there (no listing after the backfill).
+    let records = |from: usize| {
+        serde_json::json!({"Records": (from..from + 5).map(|i| serde_json::json!({
+            "eventID": format!("sqs-{i}"), "eventName": "GetBucketAcl", "eventSource": "s3.amazonaws.com",
+            "eventTime": format!("2020-01-01T00:00:{i:02}Z"), "awsRegion": "us-east-1", "readOnly": true,
+        })).collect::<Vec<_>>()})
+    };
+    for (n, from) in [(1, 0), (2, 5), (3, 3)] {
+        s3.put_object()
+            .bucket("notified")
+            .key(log_key("us-east-1", n))
+            .body(gzip_json(&records(from)).into())
+            .send()
+            .await
+            .expect("put");
+    }
+    let count = async |c: &mut Client| {
+        let (pages, _) = pages(
+            c,
+            pb::LookupEventsRequest {
+                end_time: Some(time("2026-01-01T00:00:00Z")),
+                ..Default::default()
+            },
+            Some("us-east-1"),
+        )
+        .await;
+        pages.iter().map(|(events, _)| events.len()).sum::<usize>()
+    };
+    let mut events = 0;
+    for _ in 0..100 {
+        events = count(&mut c).await;
+        if events == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(events, 10, "15 records, 5 of them twice");
+    // The same notification again (SQS delivers at least once): nothing more is stored.
+    let again = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "notified"}, "object": {"key": log_key("us-east-1", 2).replace('/', "%2F")}}}]});
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(again.to_string())
+        .send()
+        .await
+        .expect("send");
+    let mut left = String::from("?");
+    for _ in 0..100 {
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .expect("attributes")
+            .attributes
+            .unwrap_or_default();
+        let count = |name| attributes.get(&name).cloned().unwrap_or_default();
+        left = format!(
+            "{}+{}",
+            count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
+            count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        );
+        if left == "0+0" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        left, "0+0",
+        "every message deleted once its file was stored"
+    );
+    assert_eq!(count(&mut c).await, 10);
+    let status = c
+        .get_event_store_status(pb::GetEventStoreStatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    let source = status
+        .sources
+        .iter()
+        .find(|s| s.name == "notified")
+        .expect("source");
+    let place = &source.places[0];
+    assert_eq!(
+        (place.files_stored, place.events_stored, place.duplicates),
+        (3, 10, 5),
+        "{place:?}"
+    );
+}
