@@ -224,6 +224,11 @@ impl Gateway {
                 .await?;
             return Ok(output.into());
         }
+        // History: from the event store where a source covers the target, as LookupEvents.
+        if let Some(plan) = self.history_for(context.target) {
+            let answer = self.history_lookup(context, client, plan, request).await?;
+            return Ok(answer.response);
+        }
         let (answer, _) = self.coalesced_lookup(context, client, request).await?;
         Ok(answer.as_ref().clone())
     }
@@ -232,8 +237,9 @@ impl Gateway {
 /// Where LookupEvents pages come from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pages {
-    /// Through LookupEvents' coalescer: streams started together with the same filters ask for
-    /// the same pages, and share them (and a cached answer is as good as a new one).
+    /// As LookupEvents answers: from the event store where it covers the target, else through
+    /// LookupEvents' coalescer (streams started together with the same filters ask for the same
+    /// pages, and share them; a cached answer is as good as a new one).
     Shared,
     /// Straight from CloudTrail: a feed's poll is already shared, and must see what is there now
     /// (the horizon it reports is the time it asked).

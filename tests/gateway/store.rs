@@ -297,6 +297,27 @@ async fn the_store_answers_as_the_embedded_cloudtrail_page_by_page() {
             }
             compared += ours.iter().map(|(events, _)| events.len()).sum::<usize>();
         }
+        // StreamEvents' history reads the store the same way: every event, newest first.
+        let lookups_before = local.served("LookupEvents").len();
+        let mut stream = s
+            .stream_events(pb::StreamEventsRequest {
+                end_time: Some(time("2026-01-01T00:00:00Z")),
+                ..Default::default()
+            })
+            .await
+            .expect("stream")
+            .into_inner();
+        let mut streamed = Vec::new();
+        while let Some(message) = stream.message().await.expect("message") {
+            streamed.extend(message.events.into_iter().map(|e| e.event_id));
+        }
+        assert_eq!(local.served("LookupEvents").len(), lookups_before);
+        let (all, _) = pages(&mut c, queries().remove(0), None).await;
+        let expected: Vec<String> = all
+            .iter()
+            .flat_map(|(events, _)| events.iter().map(|(e, _)| e.event_id.clone()))
+            .collect();
+        assert_eq!(streamed, expected, "{region}: streamed from the store");
     }
     assert!(compared > 300, "{compared} events compared");
 }
