@@ -689,6 +689,40 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_stores_nothing_of_the_file_and_it_is_stored_later() {
+        let (_dir, store) = open();
+        let pages: i64 = lock(&store.connection)
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        // SQLite's own "database or disk is full" (SQLITE_FULL), as a full disk gives it.
+        lock(&store.connection)
+            .execute_batch(&format!("PRAGMA max_page_count = {pages}"))
+            .unwrap();
+        let big: Vec<_> = (0..200).map(|i| record(i, &format!("Name{i}"))).collect();
+        let e = store.store(&file("a", &big)).unwrap_err();
+        assert!(e.to_string().contains("full"), "{e}");
+        assert!(!store.file_stored("s", "a").unwrap());
+        assert_eq!(
+            store.cursor("s", "prefix/").unwrap(),
+            None,
+            "the cursor did not move"
+        );
+        assert!(store.lookup(&lookup(None, 50)).unwrap().events.is_empty());
+        lock(&store.connection)
+            .execute_batch("PRAGMA max_page_count = 1073741823")
+            .unwrap();
+        assert_eq!(store.store(&file("a", &big)).unwrap().events, 200);
+        assert_eq!(
+            store
+                .lookup(&lookup(Some(Attribute::EventName("Name7".into())), 50))
+                .unwrap()
+                .events
+                .len(),
+            1
+        );
+    }
+
+    #[test]
     fn another_schema_version_is_refused() {
         let dir = tempfile_dir::Dir::new();
         let path = dir.path.join("store.db");

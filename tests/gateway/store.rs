@@ -674,3 +674,61 @@ async fn files_notified_through_sqs() {
         "{place:?}"
     );
 }
+
+/// S3 failing (SlowDown past the SDK's retries, 500s, a reset connection): each failure counted,
+/// the place polled again, and in the end every file stored once.
+#[tokio::test]
+async fn s3_failures_are_retried_and_nothing_is_lost_or_doubled() {
+    let local = common::test_local();
+    let logs = shared_logs().join("logs");
+    let files = local
+        .write_logs_to_bucket(ACCOUNT, &logs, "flaky-logs")
+        .expect("write");
+    let expected = local.load_logs(&logs).expect("load");
+    local.inject(
+        Some("GetObject"),
+        4,
+        cloudtrail_local::Fault::error("SlowDown"),
+    );
+    local.inject(
+        Some("ListObjectsV2"),
+        2,
+        cloudtrail_local::Fault::Status(500),
+    );
+    local.inject(Some("GetObject"), 1, cloudtrail_local::Fault::Reset);
+    let dir = common::TempDir::new("store-faults");
+    let mut config = common::test_config();
+    config.store.path = Some(dir.join("store.db"));
+    config.store.ingest.backfill = Duration::from_secs(10_000 * 86_400);
+    config.store.ingest.poll_interval = Duration::from_millis(100);
+    let gw = TestGateway::start_with(config, local.clone()).await;
+    let mut c = gw.client.clone();
+    let mut totals = (0, 0, 0);
+    for _ in 0..200 {
+        let status = c
+            .get_event_store_status(pb::GetEventStoreStatusRequest {})
+            .await
+            .expect("status")
+            .into_inner();
+        totals = status.sources[0]
+            .places
+            .iter()
+            .fold((0, 0, 0), |(f, e, x), p| {
+                (f + p.files_stored, e + p.events_stored, x + p.errors)
+            });
+        if totals.0 == files as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(totals.0, files as u64, "every file stored: {totals:?}");
+    // 4 shipped records name recipients that are no account ids ("123456789", "ACCOUNT_ID"):
+    // their files are outside the layout, skipped.
+    assert_eq!(
+        totals.1,
+        expected as u64 - 4,
+        "every event once: {totals:?}"
+    );
+    assert!(totals.2 >= 1, "the failures were counted: {totals:?}");
+    assert_eq!(local.faults_happened(), 7, "every planned fault met");
+}

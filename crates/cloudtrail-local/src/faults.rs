@@ -57,10 +57,20 @@ impl Faults {
 
     /// The fault a call of `operation` meets now, if any (and counts it).
     pub fn take(&mut self, operation: &str) -> Option<Fault> {
+        self.take_where(|planned| planned.is_none_or(|o| o == operation))
+    }
+
+    /// A fault planned for `operation` by name (S3's calls: a fault for any operation is
+    /// CloudTrail's and STS's, so the event store's reads do not spend it).
+    pub fn take_named(&mut self, operation: &str) -> Option<Fault> {
+        self.take_where(|planned| planned == Some(operation))
+    }
+
+    fn take_where(&mut self, wanted: impl Fn(Option<&str>) -> bool) -> Option<Fault> {
         let index = self
             .planned
             .iter()
-            .position(|p| p.operation.as_deref().is_none_or(|o| o == operation))?;
+            .position(|p| wanted(p.operation.as_deref()))?;
         let planned = &mut self.planned[index];
         planned.remaining -= 1;
         let fault = planned.fault.clone();

@@ -155,13 +155,29 @@ impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let request_id = ids::uuid();
         if let Some(region) = wire::s3_region(&request) {
-            let mut buckets = lock(&self.0.s3);
-            return HttpConnectorFuture::ready(Ok(s3::serve(
-                &mut buckets,
-                &request,
-                region,
-                &request_id,
-            )));
+            let fault = lock(&self.0.faults).take_named(s3::operation_of(&request));
+            let inner = self.0.clone();
+            let serve = move || {
+                let mut buckets = lock(&inner.s3);
+                Ok(s3::serve(&mut buckets, &request, region, &request_id))
+            };
+            return match fault {
+                None => HttpConnectorFuture::ready(serve()),
+                Some(Fault::Error { code, message }) => {
+                    HttpConnectorFuture::ready(Ok(s3::error_answer(&code, &message, &ids::uuid())))
+                }
+                Some(Fault::Status(status)) => {
+                    HttpConnectorFuture::ready(Ok(wire::respond_status(&ids::uuid(), status)))
+                }
+                Some(Fault::Reset) => HttpConnectorFuture::ready(Err(ConnectorError::io(
+                    "connection reset by peer (injected)".into(),
+                ))),
+                Some(Fault::Hang) => HttpConnectorFuture::new(std::future::pending()),
+                Some(Fault::Delay(delay)) => HttpConnectorFuture::new(async move {
+                    tokio::time::sleep(delay).await;
+                    serve()
+                }),
+            };
         }
         let call = match wire::parse(&request) {
             Ok(call) => call,

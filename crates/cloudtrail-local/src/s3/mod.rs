@@ -112,6 +112,56 @@ pub fn serve(
     response
 }
 
+/// The S3 operation a request calls, by S3's names (for planned faults: `GetObject:3:SlowDown`).
+pub fn operation_of(request: &HttpRequest) -> &'static str {
+    let Ok(r) = request::parse(request, String::new()) else {
+        return "Unknown";
+    };
+    match (r.method.as_str(), r.bucket.is_some(), r.key.is_some()) {
+        ("GET", false, _) => "ListBuckets",
+        ("PUT", true, false) => "CreateBucket",
+        ("HEAD", true, false) => "HeadBucket",
+        ("DELETE", true, false) => "DeleteBucket",
+        ("GET", true, false) if r.has("location") => "GetBucketLocation",
+        ("GET", true, false) if r.query.get("list-type").is_some_and(|v| v == "2") => {
+            "ListObjectsV2"
+        }
+        ("GET", true, false) => "ListObjects",
+        ("PUT", true, true) => "PutObject",
+        ("GET", true, true) => "GetObject",
+        ("HEAD", true, true) => "HeadObject",
+        ("DELETE", true, true) => "DeleteObject",
+        _ => "Unknown",
+    }
+}
+
+/// A planned S3 error as S3 sends it: SlowDown and ServiceUnavailable are 503s, InternalError a
+/// 500, anything else a 400.
+pub fn error_answer(code: &str, message: &str, request_id: &str) -> HttpResponse {
+    let status = match code {
+        "SlowDown" | "ServiceUnavailable" => 503,
+        "InternalError" => 500,
+        _ => 400,
+    };
+    let body = xml::document(&format!(
+        "<Error><Code>{}</Code><Message>{}</Message><RequestId>{request_id}</RequestId></Error>",
+        crate::wire::escape(code),
+        crate::wire::escape(message)
+    ));
+    let mut response = HttpResponse::new(
+        StatusCode::try_from(status)
+            .unwrap_or_else(|_| StatusCode::from(http::StatusCode::INTERNAL_SERVER_ERROR)),
+        SdkBody::from(body),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/xml");
+    response
+        .headers_mut()
+        .insert("x-amz-request-id", request_id.to_owned());
+    response
+}
+
 fn not_implemented(what: &str) -> S3Error {
     S3Error::new(
         "NotImplemented",
