@@ -14,13 +14,15 @@
 //! Accounts and callers (the limiter's ceiling, caller identity, STS calls): `-- accounts`. The
 //! throughput table alone (the paired ratios): `-- throughput`. The
 //! reconcile scenario (upstream calls per ApplyTrail and per poll): `-- reconcile`. StreamEvents
-//! under load (followers, lookers, lag, memory per stream): `-- streams`.
+//! under load (followers, lookers, lag, memory per stream): `-- streams`. The event store (ingest,
+//! bytes per event, memory, LookupEvents from it): `-- store` (`BENCH_STORE_RECORDS`).
 
 mod accounts;
 mod load;
 mod profile;
 mod reconcile;
 mod servers;
+mod store;
 mod streams;
 
 use std::{
@@ -624,6 +626,7 @@ fn main() {
         }),
         Some("reconcile") => runtime.block_on(reconcile::reconcile()),
         Some("streams") => runtime.block_on(streams::streams()),
+        Some("store") => runtime.block_on(store::store()),
         Some("profile") => runtime.block_on(profile::profile(
             args.get(2).and_then(|n| n.parse().ok()).unwrap_or(25),
         )),

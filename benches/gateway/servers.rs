@@ -177,7 +177,7 @@ pub fn reference_server(kind: &str, mimalloc: bool, wrapper: &[String]) -> Serve
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
