@@ -26,7 +26,12 @@ use crate::{
 
 const PER_FILE: usize = 1000;
 const BUCKET: &str = "corpus";
-const ACCOUNTS: [&str; 4] = ["123456789012", "210987654321", "333333333333", "444444444444"];
+const ACCOUNTS: [&str; 4] = [
+    "123456789012",
+    "210987654321",
+    "333333333333",
+    "444444444444",
+];
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
 fn records_wanted() -> usize {
@@ -165,7 +170,11 @@ pub async fn store() {
             .credentials_provider(Credentials::new("bench", "bench", None, None, "bench"))
             .build(),
     );
-    s3.create_bucket().bucket(BUCKET).send().await.expect("bucket");
+    s3.create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("bucket");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -209,10 +218,7 @@ pub async fn store() {
     let (gateway, _) = servers::gateway_with(
         &[],
         &toml,
-        &[
-            ("--store-backfill", "30d"),
-            ("--store-poll-interval", "1s"),
-        ],
+        &[("--store-backfill", "30d"), ("--store-poll-interval", "1s")],
     )
     .await;
     let mut client = CloudTrailServiceClient::new(
@@ -227,7 +233,10 @@ pub async fn store() {
         if done && events as usize >= floor_events {
             break (events, bytes);
         }
-        assert!(started.elapsed() < Duration::from_secs(7200), "ingest never ended");
+        assert!(
+            started.elapsed() < Duration::from_secs(7200),
+            "ingest never ended"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let ingest_seconds = started.elapsed().as_secs_f64();
@@ -276,7 +285,9 @@ pub async fn store() {
     .await;
     let serving_rss = servers::peak_rss_mb(gateway.pid());
     println!();
-    println!("| c=16, {seconds} s | req/s | p50 µs | p99 µs | errors | ÷ DescribeTrails | ÷ CloudTrail's 2/s |");
+    println!(
+        "| c=16, {seconds} s | req/s | p50 µs | p99 µs | errors | ÷ DescribeTrails | ÷ CloudTrail's 2/s |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for (name, r) in [
         ("DescribeTrails", &describe),

@@ -93,9 +93,15 @@ pub struct Count {
     pub newest_ms: Option<i64>,
 }
 
+/// Read connections: WAL lets them read while the writer writes, and each other.
+const READERS: usize = 4;
+
 #[derive(Debug)]
 pub struct Sqlite {
+    /// The one writer (ingest, retention).
     connection: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
     path: PathBuf,
     /// Term ids already in the file (only committed ones).
     terms: Mutex<HashMap<String, i64>>,
@@ -140,15 +146,41 @@ impl Sqlite {
                 });
             }
         }
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = Connection::open(path).map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+            reader
+                .execute_batch("PRAGMA query_only = 1;")
+                .map_err(sql)?;
+            readers.push(Mutex::new(reader));
+        }
         Ok(Sqlite {
             connection: Mutex::new(connection),
+            readers,
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
             path: path.to_owned(),
             terms: Mutex::new(HashMap::new()),
         })
     }
 
+    /// A free read connection, or the next one in turn.
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        for reader in &self.readers {
+            if let Ok(guard) = reader.try_lock() {
+                return guard;
+            }
+        }
+        let at = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        lock(&self.readers[at % self.readers.len()])
+    }
+
     pub fn file_stored(&self, source: &str, key: &str) -> Result<bool, StoreError> {
-        let connection = lock(&self.connection);
+        let connection = self.reader();
         connection
             .query_row(
                 "SELECT 1 FROM files WHERE source = ?1 AND key = ?2",
@@ -161,7 +193,7 @@ impl Sqlite {
     }
 
     pub fn cursor(&self, source: &str, prefix: &str) -> Result<Option<String>, StoreError> {
-        let connection = lock(&self.connection);
+        let connection = self.reader();
         connection
             .query_row(
                 "SELECT after FROM cursors WHERE source = ?1 AND prefix = ?2",
@@ -189,12 +221,12 @@ impl Sqlite {
     }
 
     pub fn lookup(&self, q: &Lookup) -> Result<Page, StoreError> {
-        let connection = lock(&self.connection);
+        let connection = self.reader();
         lookup_in(&connection, q)
     }
 
     pub fn counts(&self) -> Result<Vec<Count>, StoreError> {
-        let connection = lock(&self.connection);
+        let connection = self.reader();
         let mut statement = connection
             .prepare(
                 "SELECT c.source, p.account, p.region, c.files, c.events, c.newest
@@ -252,10 +284,12 @@ impl Terms<'_> {
         if let Some(id) = self.cached.get(text).or_else(|| self.added.get(text)) {
             return Ok(*id);
         }
-        tx.execute("INSERT OR IGNORE INTO terms (text) VALUES (?1)", [text])
+        tx.prepare_cached("INSERT OR IGNORE INTO terms (text) VALUES (?1)")
+            .and_then(|mut s| s.execute([text]))
             .map_err(sql)?;
         let id = tx
-            .query_row("SELECT id FROM terms WHERE text = ?1", [text], |r| r.get(0))
+            .prepare_cached("SELECT id FROM terms WHERE text = ?1")
+            .and_then(|mut s| s.query_row([text], |r| r.get(0)))
             .map_err(sql)?;
         self.added.insert(text.to_owned(), id);
         Ok(id)
@@ -353,28 +387,21 @@ fn insert_event(
     place: i64,
     e: &Indexed,
 ) -> Result<bool, StoreError> {
-    let exists = tx
-        .query_row(
-            "SELECT 1 FROM events WHERE event_id = ?1",
-            [&e.event_id],
-            |_| Ok(()),
-        )
-        .optional()
-        .map_err(sql)?
-        .is_some();
-    if exists {
-        return Ok(false);
-    }
     let name = terms.id(tx, &e.name)?;
     let source = terms.id(tx, &e.source)?;
     let username = terms.optional(tx, e.username.as_deref())?;
     let access_key = terms.optional(tx, e.access_key.as_deref())?;
     let error_code = terms.optional(tx, e.error_code.as_deref())?;
     let record = deflate(e.json.as_bytes()).map_err(|e| StoreError::Sqlite(e.to_string()))?;
-    tx.execute(
-        "INSERT INTO events (event_id, place, category, time, name, source, username, access_key, read_only, error_code, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO events (event_id, place, category, time, name, source, username, access_key, read_only, error_code, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(sql)?;
+    // Ignored when the event id is stored already (the only constraint a valid row can break).
+    let inserted = insert
+        .execute(params![
             e.event_id,
             place,
             e.category.code(),
@@ -386,18 +413,18 @@ fn insert_event(
             e.read_only,
             error_code,
             record
-        ],
-    )
-    .map_err(sql)?;
+        ])
+        .map_err(sql)?;
+    if inserted == 0 {
+        return Ok(false);
+    }
     let seq = tx.last_insert_rowid();
     for (ord, (ty, name)) in e.resources.iter().enumerate() {
         let ty = terms.id(tx, ty)?;
         let name = terms.id(tx, name)?;
-        tx.execute(
-            "INSERT INTO resources (seq, ord, type, name) VALUES (?1, ?2, ?3, ?4)",
-            params![seq, ord as i64, ty, name],
-        )
-        .map_err(sql)?;
+        tx.prepare_cached("INSERT INTO resources (seq, ord, type, name) VALUES (?1, ?2, ?3, ?4)")
+            .and_then(|mut s| s.execute(params![seq, ord as i64, ty, name]))
+            .map_err(sql)?;
     }
     Ok(true)
 }

@@ -403,6 +403,40 @@ async fn auto_merges_the_undelivered_part_from_cloudtrail() {
     delivery.abort();
 }
 
+/// The gateway binary with one `[[log_sources]]` on moto (`source`: its further keys) for the
+/// default account, reading everything back, polling every 200 ms unless `args` say otherwise.
+async fn source_gateway(
+    moto: &Moto,
+    source: &str,
+    args: &[&str],
+) -> (common::TempDir, GatewayProcess) {
+    let dir = common::TempDir::new("store-source");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[log_sources]]\n{source}\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\naccounts = [\"{ACCOUNT}\"]\n",
+            moto.url()
+        ),
+    )
+    .expect("config");
+    let (config, store) = (config.to_string_lossy(), dir.join("store.db"));
+    let store = store.to_string_lossy();
+    let mut all = vec![
+        "--config",
+        &config,
+        "--store-path",
+        &store,
+        "--store-backfill",
+        "10000d",
+        "--store-poll-interval",
+        "200ms",
+    ];
+    all.extend_from_slice(args);
+    let gateway = GatewayProcess::start(&all, "warn").await;
+    (dir, gateway)
+}
+
 /// moto's S3 as the bucket, the gateway binary reading it through `[[log_sources]]`: every shipped
 /// record, and each bad file skipped, counted and never a reason to stop.
 #[tokio::test]
@@ -446,32 +480,9 @@ async fn a_moto_bucket_with_bad_files() {
             .await
             .expect("put");
     }
-    let dir = common::TempDir::new("store-moto");
-    let config = dir.join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[log_sources]]\nbucket = \"org-logs\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nlookups = \"store\"\naccounts = [\"{ACCOUNT}\"]\n",
-            moto.url()
-        ),
-    )
-    .expect("config");
-    let gateway = GatewayProcess::start(
-        &[
-            "--config",
-            &config.to_string_lossy(),
-            "--store-path",
-            &dir.join("store.db").to_string_lossy(),
-            "--store-backfill",
-            "10000d",
-            "--store-poll-interval",
-            "200ms",
-            "--store-max-file-bytes",
-            "300000",
-        ],
-        "warn",
-    )
-    .await;
+    let source = "bucket = \"org-logs\"\nlookups = \"store\"";
+    let (_dir, gateway) =
+        source_gateway(&moto, source, &["--store-max-file-bytes", "300000"]).await;
     let mut c = gateway.client().await;
     let place = stored(&mut c, region).await;
     assert_eq!(place.files_skipped, 4, "{place:?}");
@@ -558,30 +569,10 @@ async fn files_notified_through_sqs() {
         .send()
         .await
         .expect("notifications");
-    let dir = common::TempDir::new("store-sqs");
-    let config = dir.join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[log_sources]]\nbucket = \"notified\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nqueue_url = \"{queue}\"\nlookups = \"store\"\naccounts = [\"{ACCOUNT}\"]\nregions = [\"us-east-1\"]\n",
-            moto.url()
-        ),
-    )
-    .expect("config");
-    let gateway = GatewayProcess::start(
-        &[
-            "--config",
-            &config.to_string_lossy(),
-            "--store-path",
-            &dir.join("store.db").to_string_lossy(),
-            "--store-backfill",
-            "10000d",
-            "--store-poll-interval",
-            "1s",
-        ],
-        "warn",
-    )
-    .await;
+    let source = format!(
+        "bucket = \"notified\"\nqueue_url = \"{queue}\"\nlookups = \"store\"\nregions = [\"us-east-1\"]"
+    );
+    let (_dir, gateway) = source_gateway(&moto, &source, &[]).await;
     let mut c = gateway.client().await;
     stored(&mut c, "us-east-1").await;
     // Written after the start: only the queue says they are there (no listing after the backfill).
