@@ -48,6 +48,10 @@ pub struct CallContext {
     noted: Option<CallTarget>,
 }
 
+/// Response metadata: where a LookupEvents answer came from, and the event store's watermark.
+pub const ANSWERED_FROM_KEY: &str = "x-cloudtrail-answered-from";
+pub const WATERMARK_KEY: &str = "x-cloudtrail-store-watermark";
+
 /// The metadata key that asks for propagation errors to be retried, and its value.
 pub const RETRY_KEY: &str = "x-cloudtrail-retry";
 pub const RETRY_PROPAGATION: &str = "propagation";

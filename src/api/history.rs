@@ -30,10 +30,6 @@ const MAX_PAGE_BYTES: usize = 1 << 20;
 
 const TOKEN_VERSION: &str = "s1";
 
-/// Response metadata: where a LookupEvents answer came from, and the store's watermark.
-pub const ANSWERED_FROM_KEY: &str = "x-cloudtrail-answered-from";
-pub const WATERMARK_KEY: &str = "x-cloudtrail-store-watermark";
-
 /// Where an answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum From {
@@ -325,25 +321,6 @@ impl Gateway {
             .encode(&ask.fingerprint);
         }
         Ok(response)
-    }
-}
-
-/// Says on a LookupEvents response where it came from and, for the store, how fresh it is.
-pub(super) fn answer_metadata<T>(
-    response: &mut tonic::Response<T>,
-    from: &str,
-    watermark_ms: Option<i64>,
-) {
-    let metadata = response.metadata_mut();
-    if let Ok(value) = from.parse() {
-        metadata.insert(ANSWERED_FROM_KEY, value);
-    }
-    if let Some(w) = watermark_ms {
-        let time = aws_smithy_types::DateTime::from_millis(w)
-            .fmt(aws_smithy_types::date_time::Format::DateTime);
-        if let Some(value) = time.ok().and_then(|t| t.parse().ok()) {
-            metadata.insert(WATERMARK_KEY, value);
-        }
     }
 }
 

@@ -8,7 +8,11 @@ use aws_sdk_cloudtrail::Client;
 use prost::Message;
 use tonic::Status;
 
-use super::{history::From, *};
+use super::{
+    context::{ANSWERED_FROM_KEY, WATERMARK_KEY},
+    history::From,
+    *,
+};
 use crate::{
     audit,
     error::Error,
@@ -97,6 +101,30 @@ pub(super) struct Looked {
     /// The audit record's and the response metadata's.
     pub from: &'static str,
     pub watermark_ms: Option<i64>,
+}
+
+impl Looked {
+    /// The answer, saying where it came from and, for the store, how fresh it is.
+    pub(super) fn into_response(self) -> tonic::Response<pb::LookupEventsResponse> {
+        let mut response = tonic::Response::new(self.response.as_ref().clone());
+        answer_metadata(&mut response, self.from, self.watermark_ms);
+        response
+    }
+}
+
+/// Says on a LookupEvents response where it came from and, for the store, how fresh it is.
+fn answer_metadata<T>(response: &mut tonic::Response<T>, from: &str, watermark_ms: Option<i64>) {
+    let metadata = response.metadata_mut();
+    if let Ok(value) = from.parse() {
+        metadata.insert(ANSWERED_FROM_KEY, value);
+    }
+    if let Some(w) = watermark_ms {
+        let time = aws_smithy_types::DateTime::from_millis(w)
+            .fmt(aws_smithy_types::date_time::Format::DateTime);
+        if let Some(value) = time.ok().and_then(|t| t.parse().ok()) {
+            metadata.insert(WATERMARK_KEY, value);
+        }
+    }
 }
 
 /// A shared call's failure: the leader's own (its deadline too short for a slot or the call)

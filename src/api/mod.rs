@@ -56,8 +56,7 @@ use propagation::Backoff;
 use reads::Reads;
 use sendable::Sendable;
 
-pub use context::{RETRY_KEY, RETRY_PROPAGATION};
-pub use history::{ANSWERED_FROM_KEY, WATERMARK_KEY};
+pub use context::{ANSWERED_FROM_KEY, RETRY_KEY, RETRY_PROPAGATION, WATERMARK_KEY};
 
 /// LookupEvents answers by target and encoded request.
 type Lookups = Coalescer<(Target, Vec<u8>), Arc<pb::LookupEventsResponse>>;
@@ -336,10 +335,7 @@ impl CloudTrailService for Gateway {
         let answer = self.lookup(&mut context, request.into_inner()).await;
         let code = answer.as_ref().map_or_else(Status::code, |_| Code::Ok);
         self.audit(LookupEvents, &context, None, code);
-        let answer = answer?;
-        let mut response = Response::new(answer.response.as_ref().clone());
-        history::answer_metadata(&mut response, answer.from, answer.watermark_ms);
-        Ok(response)
+        Ok(answer?.into_response())
     }
 
     async fn list_public_keys(

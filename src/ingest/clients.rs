@@ -3,7 +3,7 @@
 
 use aws_config::{BehaviorVersion, Region, sts::AssumeRoleProvider};
 
-use super::SourceConfig;
+use super::source::SourceConfig;
 
 /// The session name CloudTrail records for the store's reads of a log-archive bucket.
 const SESSION_NAME: &str = "cloudtrail-gateway-event-store";

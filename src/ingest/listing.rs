@@ -14,8 +14,9 @@ use std::{
 };
 
 use super::{
-    IngestConfig, Source, now_ms,
+    queue,
     read::{Found, ReadError, Reader, s3_error},
+    source::{IngestConfig, Source, now_ms},
 };
 use crate::{
     store::{Store, layout},
@@ -70,7 +71,7 @@ impl Poller {
             if let Some((sqs, url)) = &queue
                 && self.source.status.snapshot().backfill.done
             {
-                return super::queue::consume(self.reader, sqs.clone(), url.clone()).await;
+                return queue::consume(self.reader, sqs.clone(), url.clone()).await;
             }
         }
     }

@@ -11,8 +11,8 @@ use aws_sdk_sqs::error::ProvideErrorMetadata;
 use serde_json::Value;
 
 use super::{
-    now_ms,
     read::{Found, ReadError, Reader},
+    source::now_ms,
 };
 use crate::telemetry;
 

@@ -5,7 +5,10 @@
 
 use aws_sdk_s3::{error::ProvideErrorMetadata, operation::get_object::GetObjectError};
 
-use super::{IngestConfig, Source, file};
+use super::{
+    file,
+    source::{IngestConfig, Source},
+};
 use crate::{
     store::{OwnedFile, Store, layout},
     telemetry,

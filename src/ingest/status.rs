@@ -7,7 +7,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use super::Mode;
+use super::mode::Mode;
 use crate::locks::{read, write};
 
 /// One (account, Region) of a source.

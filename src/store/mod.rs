@@ -5,31 +5,16 @@
 //! file (`sqlite.rs`). The store knows records, places (account, Region) and files, never gRPC:
 //! `convert` turns its events into the proto's, `ingest` feeds it.
 
+mod error;
 pub mod layout;
 pub mod lookup;
 pub mod record;
 mod sqlite;
 
-use std::{path::PathBuf, sync::Arc};
+use std::sync::Arc;
 
+pub use error::StoreError;
 pub use sqlite::{Count, File, Stored};
-
-/// A store failure: refused at start (open, schema), or a failed read or write.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    #[error("cannot open the event store {path}: {reason}")]
-    Open { path: PathBuf, reason: String },
-    #[error(
-        "the event store's schema is version {found}; this gateway reads version {supported} only"
-    )]
-    Schema { found: i64, supported: i64 },
-    #[error("event store: {0}")]
-    Sqlite(String),
-    #[error("event store: a stored record is corrupt: {0}")]
-    Corrupt(String),
-    #[error("event store: its task failed: {0}")]
-    Task(String),
-}
 
 /// The store, shared by the ingest tasks and the API. Calls run on the blocking pool: SQLite's
 /// calls block.

@@ -15,7 +15,7 @@ use flate2::{Compression, read::DeflateDecoder, write::DeflateEncoder};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    StoreError,
+    error::StoreError,
     lookup::{Attribute, Event, Lookup, Page, Position},
     record::{Category, Indexed},
 };
