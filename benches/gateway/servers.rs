@@ -260,6 +260,11 @@ pub async fn gateway_with(
         .args(args)
         // The production log level (info); its few lines stay out of the table.
         .env_remove("RUST_LOG")
+        // Credentials for an event store source's S3 (the embedded one checks no signature); no
+        // instance metadata probe.
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdout(Stdio::null())
         .spawn()
         .expect("start the gateway");

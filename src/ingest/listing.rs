@@ -15,7 +15,7 @@ use std::{
 
 use super::{
     queue,
-    read::{Found, ReadError, Reader, s3_error},
+    read::{Found, Prepared, ReadError, Reader, s3_error},
     source::{IngestConfig, Source, now_ms},
 };
 use crate::{
@@ -31,6 +31,9 @@ struct Place {
     account: String,
     region: String,
 }
+
+/// Files fetched and parsed ahead of the one being stored.
+const READ_AHEAD: usize = 4;
 
 /// How far back of the last key stored each poll lists again (see `layout::rewind`).
 const RELIST_MINUTES: u32 = 15;
@@ -290,31 +293,77 @@ impl Poller {
                 .place(&place.account, &place.region, |p| {
                     p.backlog = objects.len() as u64;
                 });
+            // A few files fetched and parsed ahead, stored one by one in key order (the cursor
+            // only moves forward).
+            let mut ahead = std::collections::VecDeque::new();
             for object in objects {
-                let Some(key) = object.key() else { continue };
-                self.reader
-                    .read(Found {
-                        bucket: &place.bucket,
-                        key,
-                        size: object.size().map(|s| s as u64),
-                        cursor: Some(&cursor),
-                        listed_place: Some((&place.account, &place.region)),
-                    })
-                    .await?;
-                self.source
-                    .status
-                    .place(&place.account, &place.region, |p| {
-                        p.backlog = p.backlog.saturating_sub(1);
-                    });
-                if let Some(progress) = progress {
-                    progress.file(&self.source);
+                let Some(key) = object.key().map(str::to_owned) else {
+                    continue;
+                };
+                let (reader, bucket, cursor) =
+                    (self.reader.clone(), place.bucket.clone(), cursor.clone());
+                let (account, region) = (place.account.clone(), place.region.clone());
+                let size = object.size().map(|s| s as u64);
+                ahead.push_back(tokio::spawn(async move {
+                    reader
+                        .prepare(Found {
+                            bucket: &bucket,
+                            key: &key,
+                            size,
+                            cursor: Some(&cursor),
+                            listed_place: Some((&account, &region)),
+                        })
+                        .await
+                }));
+                if ahead.len() >= READ_AHEAD {
+                    self.commit_next(&mut ahead, place, progress).await?;
                 }
+            }
+            while !ahead.is_empty() {
+                self.commit_next(&mut ahead, place, progress).await?;
             }
             match page.next_continuation_token {
                 Some(next) if page.is_truncated == Some(true) => token = Some(next),
                 _ => return Ok(()),
             }
         }
+    }
+
+    /// Stores the oldest file read ahead.
+    async fn commit_next(
+        &self,
+        ahead: &mut std::collections::VecDeque<
+            tokio::task::JoinHandle<Result<Prepared, ReadError>>,
+        >,
+        place: &Place,
+        progress: Option<&Progress>,
+    ) -> Result<(), ReadError> {
+        let Some(next) = ahead.pop_front() else {
+            return Ok(());
+        };
+        let prepared = match next.await {
+            Ok(prepared) => prepared,
+            Err(e) => Err(ReadError::Task(e.to_string())),
+        };
+        let committed = match prepared {
+            Ok(prepared) => self.reader.commit(prepared).await,
+            Err(e) => Err(e),
+        };
+        if committed.is_err() {
+            // The files after it are read again at the next poll.
+            ahead.iter().for_each(|task| task.abort());
+            ahead.clear();
+        }
+        committed?;
+        self.source
+            .status
+            .place(&place.account, &place.region, |p| {
+                p.backlog = p.backlog.saturating_sub(1);
+            });
+        if let Some(progress) = progress {
+            progress.file(&self.source);
+        }
+        Ok(())
     }
 
     /// One page of a place's keys after `after` (the first page) or from `token`.

@@ -29,6 +29,8 @@ pub enum ReadError {
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error("a read task failed: {0}")]
+    Task(String),
 }
 
 impl ReadError {
@@ -37,7 +39,7 @@ impl ReadError {
         match self {
             ReadError::S3 { .. } => "s3",
             ReadError::Sqs { .. } => "sqs",
-            ReadError::Store(_) => "store",
+            ReadError::Store(_) | ReadError::Task(_) => "store",
         }
     }
 }
@@ -76,6 +78,13 @@ pub struct Reader {
 impl Reader {
     /// Reads and stores one file (or records why it is skipped); the place it counted under.
     pub async fn read(&self, found: Found<'_>) -> Result<Option<(String, String)>, ReadError> {
+        let prepared = self.prepare(found).await?;
+        self.commit(prepared).await
+    }
+
+    /// Fetches and parses a file (the parse on the blocking pool, off the async threads): what
+    /// `commit` stores. Several may be prepared at once; they are committed in order.
+    pub async fn prepare(&self, found: Found<'_>) -> Result<Prepared, ReadError> {
         let c = &self.source.config;
         let (bucket, key) = (found.bucket, found.key);
         let layout = layout::log_key(&c.prefix, key);
@@ -88,20 +97,54 @@ impl Reader {
                     .map(|(a, r)| (a.to_owned(), r.to_owned()))
             });
         let name = format!("{bucket}/{key}");
-        if self.store.file_stored(c.name.clone(), name.clone()).await? {
-            return Ok(place); // listed again after a rewind, or notified again
+        let mut prepared = Prepared {
+            name,
+            key: key.to_owned(),
+            place,
+            cursor: found.cursor.map(str::to_owned),
+            records: Ok(file::Records::default()),
+            stored_before: false,
+        };
+        if self
+            .store
+            .file_stored(c.name.clone(), prepared.name.clone())
+            .await?
+        {
+            prepared.stored_before = true; // listed again after a rewind, or notified again
+            return Ok(prepared);
         }
         let max = self.config.max_file_bytes;
-        let records = match layout {
+        prepared.records = match layout {
             None => Err(file::Skip::OutsideLayout),
             Some(_) if found.size.is_some_and(|s| s > max) => Err(file::Skip::TooLarge(max)),
             Some(_) => match self.fetch(bucket, key, max).await? {
-                Fetched::Body(body) => file::records(&body, max),
+                Fetched::Body(body) => {
+                    tokio::task::spawn_blocking(move || file::records(&body, max))
+                        .await
+                        .unwrap_or_else(|e| Err(file::Skip::NotCloudTrail(e.to_string())))
+                }
                 Fetched::TooLarge => Err(file::Skip::TooLarge(max)),
                 // Found, then deleted: nothing to store, nothing to keep trying.
                 Fetched::Gone => Err(file::Skip::Gone),
             },
         };
+        Ok(prepared)
+    }
+
+    /// Stores a prepared file, or records why it is skipped.
+    pub async fn commit(&self, prepared: Prepared) -> Result<Option<(String, String)>, ReadError> {
+        let c = &self.source.config;
+        let Prepared {
+            name,
+            key,
+            place,
+            cursor,
+            records,
+            stored_before,
+        } = prepared;
+        if stored_before {
+            return Ok(place);
+        }
         let (records, skipped) = match records {
             Ok(r) => {
                 if r.unusable > 0 {
@@ -125,9 +168,7 @@ impl Reader {
                 place: place.clone(),
                 records: records.records,
                 skipped: skipped.clone(),
-                cursor: found
-                    .cursor
-                    .map(|cursor| (cursor.to_owned(), key.to_owned())),
+                cursor: cursor.map(|cursor| (cursor, key)),
             })
             .await?;
         if stored.again {
@@ -173,6 +214,18 @@ impl Reader {
         })?;
         Ok(Fetched::Body(body.to_vec()))
     }
+}
+
+/// A file read and parsed, waiting to be stored.
+pub struct Prepared {
+    /// `bucket/key`, the file's name in the store.
+    name: String,
+    key: String,
+    place: Option<(String, String)>,
+    cursor: Option<String>,
+    records: Result<file::Records, file::Skip>,
+    /// Stored already: nothing to do.
+    stored_before: bool,
 }
 
 enum Fetched {

@@ -6,12 +6,12 @@
 
 use std::{
     collections::HashMap,
-    io::{Read, Write},
+    io::Read,
     path::{Path, PathBuf},
     sync::Mutex,
 };
 
-use flate2::{Compression, read::DeflateDecoder, write::DeflateEncoder};
+use flate2::read::DeflateDecoder;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
@@ -392,7 +392,6 @@ fn insert_event(
     let username = terms.optional(tx, e.username.as_deref())?;
     let access_key = terms.optional(tx, e.access_key.as_deref())?;
     let error_code = terms.optional(tx, e.error_code.as_deref())?;
-    let record = deflate(e.json.as_bytes()).map_err(|e| StoreError::Sqlite(e.to_string()))?;
     let mut insert = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO events (event_id, place, category, time, name, source, username, access_key, read_only, error_code, record)
@@ -412,7 +411,7 @@ fn insert_event(
             access_key,
             e.read_only,
             error_code,
-            record
+            e.deflated
         ])
         .map_err(sql)?;
     if inserted == 0 {
@@ -427,13 +426,6 @@ fn insert_event(
             .map_err(sql)?;
     }
     Ok(true)
-}
-
-fn deflate(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder =
-        DeflateEncoder::new(Vec::with_capacity(bytes.len() / 3), Compression::default());
-    encoder.write_all(bytes)?;
-    encoder.finish()
 }
 
 fn inflate(bytes: &[u8]) -> Result<String, StoreError> {
