@@ -280,7 +280,7 @@ pub async fn store() {
     let page10 = cell("LookupEvents", r#"{"maxResults": 10}"#).await;
     let by_name = cell(
         "LookupEvents",
-        r#"{"lookupAttributes": [{"attributeKey": "EVENT_NAME", "attributeValue": "GetBucketAcl"}], "maxResults": 10}"#,
+        r#"{"lookupAttributes": [{"attributeKey": "LOOKUP_ATTRIBUTE_KEY_EVENT_NAME", "attributeValue": "GetBucketAcl"}], "maxResults": 10}"#,
     )
     .await;
     let serving_rss = servers::peak_rss_mb(gateway.pid());
