@@ -438,6 +438,9 @@ fn defaults_named_in_prose_are_the_declared_ones() {
                 let scale = if unit == "KiB" { 1 << 10 } else { 1 << 20 };
                 Some((digits.parse::<u64>().ok()? * scale).to_string())
             }
+            // Prose spells units out ("15 min", "400 days"); flags take the short form.
+            "min" | "mins" | "minutes" => Some(format!("{digits}m")),
+            "day" | "days" => Some(format!("{digits}d")),
             _ => Some(format!("{digits}{unit}")),
         }
     };
