@@ -103,6 +103,7 @@ impl Reader {
             place,
             cursor: found.cursor.map(str::to_owned),
             records: Ok(file::Records::default()),
+            blocks: Vec::new(),
             stored_before: false,
         };
         if self
@@ -119,9 +120,21 @@ impl Reader {
             Some(_) if found.size.is_some_and(|s| s > max) => Err(file::Skip::TooLarge(max)),
             Some(_) => match self.fetch(bucket, key, max).await? {
                 Fetched::Body(body) => {
-                    tokio::task::spawn_blocking(move || file::records(&body, max))
+                    let store = self.store.clone();
+                    // Parsed and packed here, on the blocking pool, while earlier files are stored.
+                    let (records, blocks) =
+                        tokio::task::spawn_blocking(move || match file::records(&body, max) {
+                            Ok(mut r) => store
+                                .pack(std::mem::take(&mut r.records))
+                                .map(|blocks| (Ok(r), blocks)),
+                            Err(skip) => Ok((Err(skip), Vec::new())),
+                        })
                         .await
-                        .unwrap_or_else(|e| Err(file::Skip::NotCloudTrail(e.to_string())))
+                        .unwrap_or_else(|e| {
+                            Ok((Err(file::Skip::NotCloudTrail(e.to_string())), Vec::new()))
+                        })?;
+                    prepared.blocks = blocks;
+                    records
                 }
                 Fetched::TooLarge => Err(file::Skip::TooLarge(max)),
                 // Found, then deleted: nothing to store, nothing to keep trying.
@@ -140,6 +153,7 @@ impl Reader {
             place,
             cursor,
             records,
+            blocks,
             stored_before,
         } = prepared;
         if stored_before {
@@ -166,7 +180,7 @@ impl Reader {
                 source: c.name.clone(),
                 key: name,
                 place: place.clone(),
-                records: records.records,
+                blocks,
                 skipped: skipped.clone(),
                 cursor: cursor.map(|cursor| (cursor, key)),
             })
@@ -223,7 +237,9 @@ pub struct Prepared {
     key: String,
     place: Option<(String, String)>,
     cursor: Option<String>,
+    /// The file's records (packed into `blocks`), or why it is skipped.
     records: Result<file::Records, file::Skip>,
+    blocks: Vec<crate::store::blocks::Block>,
     /// Stored already: nothing to do.
     stored_before: bool,
 }

@@ -8,7 +8,8 @@ pub enum StoreError {
     #[error("cannot open the event store {path}: {reason}")]
     Open { path: PathBuf, reason: String },
     #[error(
-        "the event store's schema is version {found}; this gateway reads version {supported} only"
+        "the event store's schema is version {found}; this gateway reads version {supported} only \
+         (move the file aside: the store is rebuilt from the trail's log files)"
     )]
     Schema { found: i64, supported: i64 },
     #[error("event store: {0}")]

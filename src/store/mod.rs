@@ -5,6 +5,7 @@
 //! file (`sqlite.rs`). The store knows records, places (account, Region) and files, never gRPC:
 //! `convert` turns its events into the proto's, `ingest` feeds it.
 
+pub mod blocks;
 mod error;
 pub mod layout;
 pub mod lookup;
@@ -41,6 +42,12 @@ impl Store {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
+    /// Packs a file's records into compressed blocks, with the store's dictionary. CPU work, done
+    /// while the file is parsed (on the blocking pool), not by the store's one writer.
+    pub fn pack(&self, records: Vec<record::Indexed>) -> Result<Vec<blocks::Block>, StoreError> {
+        blocks::pack(records, self.backend.dictionary().as_deref())
+    }
+
     pub async fn lookup(&self, query: lookup::Lookup) -> Result<lookup::Page, StoreError> {
         self.run(move |s| s.lookup(&query)).await
     }
@@ -64,7 +71,7 @@ impl Store {
                 source: &file.source,
                 key: &file.key,
                 place: file.place.as_ref().map(|(a, r)| (a.as_str(), r.as_str())),
-                records: &file.records,
+                blocks: &file.blocks,
                 skipped: file.skipped.as_deref(),
                 cursor: file.cursor.as_ref().map(|(p, a)| (p.as_str(), a.as_str())),
             })
@@ -91,7 +98,7 @@ pub struct OwnedFile {
     pub source: String,
     pub key: String,
     pub place: Option<(String, String)>,
-    pub records: Vec<record::Indexed>,
+    pub blocks: Vec<blocks::Block>,
     pub skipped: Option<String>,
     pub cursor: Option<(String, String)>,
 }

@@ -9,18 +9,6 @@ use serde_json::Value;
 
 /// Event history's three kinds: LookupEvents returns management events, or Insights events when
 /// asked; data events are only in the log files.
-/// Deflates a record (raw deflate: no header, as the store keeps it).
-pub fn deflate(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::DeflateEncoder::new(
-        Vec::with_capacity(bytes.len() / 2),
-        flate2::Compression::default(),
-    );
-    // Writing to a Vec cannot fail.
-    let _ = encoder.write_all(bytes);
-    encoder.finish().unwrap_or_default()
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Category {
     Management = 0,
@@ -49,8 +37,8 @@ pub struct Indexed {
     pub error_code: Option<String>,
     /// (type, name or ARN) of each entry of the record's `resources`.
     pub resources: Vec<(String, String)>,
-    /// The record as compact JSON, deflated (done here, while parsing, not by the store's writer).
-    pub deflated: Vec<u8>,
+    /// The record as compact JSON (taken when it is packed into a block).
+    pub json: String,
 }
 
 /// Why a record cannot be stored.
@@ -94,7 +82,7 @@ impl Indexed {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
             resources: resources(record),
-            deflated: deflate(record.to_string().as_bytes()),
+            json: record.to_string(),
         })
     }
 }
