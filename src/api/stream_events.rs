@@ -24,6 +24,7 @@ use crate::{
     feeds::{
         Batch, Feed, FeedKey, Snapshot, buffer, cursor::Cursor, cursor::fingerprint, second_of,
     },
+    ingest::Mode,
     pb,
     target::Target,
     telemetry,
@@ -144,29 +145,44 @@ impl Gateway {
 
     /// A feed's poller: while anyone follows, LookupEvents over the look-back, every page, as often
     /// as the quota (and `poll_interval`) lets it; made as the gateway, shared by every follower.
+    /// Where the event store answers alone (`store` mode), it follows the store's watermark instead
+    /// and CloudTrail is never called (`store_window`).
     async fn poll_feed(self, feed: Arc<Feed>, filters: pb::LookupEventsRequest) {
         let context = CallContext::internal(crate::principal::FEED_QUEUE);
         let context = Routed::new(&context, &feed.key.target);
         let client = self.upstream.client(&feed.key.target, None);
         let lookback = self.streams.lookback.as_secs() as i64;
         let mut failures = 0u32;
+        let mut last_watermark = None;
         loop {
             if self.feeds.end_if_unfollowed(&feed) {
                 return;
             }
+            // Polls start at most every poll_interval; one that waited that long for its slot is
+            // followed by the next at once, so the poll stays queued and gets its weight's share.
+            let next = tokio::time::Instant::now() + self.streams.poll_interval;
             let now = now_second();
-            let from = now - lookback;
+            let (from, horizon, pages) = match self.history_for(&feed.key.target) {
+                Some((_, Mode::Store, watermark)) => {
+                    let Some(watermark) = watermark.map(|w| w.div_euclid(1000)) else {
+                        // Nothing is complete in the store yet: no poll could promise anything.
+                        tokio::time::sleep_until(next).await;
+                        continue;
+                    };
+                    let from = store_window(watermark, last_watermark, lookback);
+                    last_watermark = Some(watermark);
+                    (from, from + lookback, Pages::Shared)
+                }
+                _ => (now - lookback, now, Pages::Fresh),
+            };
             let window = pb::LookupEventsRequest {
                 start_time: Some(timestamp(from)),
                 ..filters.clone()
             };
-            // Polls start at most every poll_interval; one that waited that long for its slot is
-            // followed by the next at once, so the poll stays queued and gets its weight's share.
-            let next = tokio::time::Instant::now() + self.streams.poll_interval;
-            match self.all_pages(context, &client, window, Pages::Fresh).await {
+            match self.all_pages(context, &client, window, pages).await {
                 Ok(events) => {
                     failures = 0;
-                    feed.polled(events, from, now);
+                    feed.polled(events, from, horizon);
                     tokio::time::sleep_until(next).await;
                 }
                 Err(e) => {
@@ -232,6 +248,16 @@ impl Gateway {
         let (answer, _) = self.coalesced_lookup(context, client, request).await?;
         Ok(answer.as_ref().clone())
     }
+}
+
+/// Where a feed following the store looks from, in seconds: every event up to the watermark is
+/// stored, so a poll from the look-back before it, or from the last poll's watermark if the
+/// watermark jumped further (a backfill, an outage ended), sees each event once it is complete.
+/// Newer events already stored are handed out as they appear, as CloudTrail's are. The poll's
+/// horizon is this plus the look-back: what is older than `from` was all handed out before.
+fn store_window(watermark: i64, last_watermark: Option<i64>, lookback: i64) -> i64 {
+    let from = watermark - lookback;
+    last_watermark.map_or(from, |last| from.min(last))
 }
 
 /// Where LookupEvents pages come from.
@@ -531,5 +557,18 @@ impl Streamer {
                 () = self.sender.closed() => return Ok(()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_feed_looks_back_from_the_watermark_and_never_past_the_last_one() {
+        assert_eq!(store_window(1000, None, 60), 940);
+        assert_eq!(store_window(1010, Some(1000), 60), 950);
+        // The watermark jumped an hour: from the last one, so nothing between is missed.
+        assert_eq!(store_window(4600, Some(1000), 60), 1000);
     }
 }

@@ -403,6 +403,122 @@ async fn auto_merges_the_undelivered_part_from_cloudtrail() {
     delivery.abort();
 }
 
+/// `store` mode: a follower's feed follows the store's watermark, never LookupEvents; an event is
+/// handed out once, a resumed follower gets only what is new, and a follower with an end time ends
+/// once the watermark has passed it.
+#[tokio::test]
+async fn a_follower_in_store_mode_follows_the_watermark_without_calling_cloudtrail() {
+    let local = LocalCloudTrail::new(cloudtrail_local::Options {
+        quotas: common::UNLIMITED_LOCAL,
+        delivery_interval: Duration::from_millis(500),
+        ..Default::default()
+    });
+    let delivery = local.spawn_delivery();
+    let dir = common::TempDir::new("store-follow");
+    let mut config = common::test_config();
+    config.store.path = Some(dir.join("store.db"));
+    config.store.default_mode = Mode::Store;
+    config.store.ingest.poll_interval = Duration::from_millis(200);
+    config.store.ingest.delivery_delay = Duration::from_secs(2);
+    config.streams.poll_interval = Duration::from_millis(100);
+    config.streams.lookback = Duration::from_secs(5);
+    config.streams.heartbeat = Duration::from_millis(500);
+    let from_store = TestGateway::start_with(config, local.clone()).await;
+    let plain = TestGateway::start_with(common::test_config(), local.clone()).await;
+    let (mut s, mut p) = (from_store.client.clone(), plain.client.clone());
+    p.create_trail(pb::CreateTrailRequest {
+        name: "followed".into(),
+        s3_bucket_name: "followed-logs".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("create");
+    p.start_logging(pb::StartLoggingRequest {
+        name: "followed".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("start");
+    // The store covers the place once it has found its first file (until then CloudTrail answers).
+    stored(&mut s, "us-east-1").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64;
+    let stamp = |seconds| prost_types::Timestamp { seconds, nanos: 0 };
+    let request = pb::StreamEventsRequest {
+        lookup_attributes: vec![pb::LookupAttribute {
+            attribute_key: pb::LookupAttributeKey::EventName.into(),
+            attribute_value: "GetTrailStatus".into(),
+        }],
+        start_time: Some(stamp(now)),
+        follow: true,
+        ..Default::default()
+    };
+    let lookups_before = local.served("LookupEvents").len();
+    let open = async |c: &mut Client, r: pb::StreamEventsRequest| {
+        c.stream_events(r).await.expect("stream").into_inner()
+    };
+    let mut follower = open(&mut s, request.clone()).await;
+    let mut bounded = open(
+        &mut s,
+        pb::StreamEventsRequest {
+            end_time: Some(stamp(now + 2)),
+            ..request.clone()
+        },
+    )
+    .await;
+    let status = async |c: &mut Client, n: usize| {
+        for _ in 0..n {
+            c.get_trail_status(pb::GetTrailStatusRequest {
+                name: "followed".into(),
+            })
+            .await
+            .expect("status");
+        }
+    };
+    status(&mut p, 4).await;
+    let until = async |stream: &mut tonic::Streaming<pb::StreamEventsResponse>, count: usize| {
+        let (mut ids, mut cursor) = (Vec::new(), String::new());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while ids.len() < count {
+            let message = tokio::time::timeout_at(deadline, stream.message())
+                .await
+                .expect("events in time")
+                .expect("a message")
+                .expect("open");
+            ids.extend(message.events.into_iter().map(|e| e.event_id));
+            cursor = message.cursor;
+        }
+        (ids, cursor)
+    };
+    let (first, cursor) = until(&mut follower, 4).await;
+    assert_eq!(first.len(), 4, "each once: {first:?}");
+    // The bounded follower got the same four, then ends: the watermark passed its end time.
+    let (bounded_ids, _) = until(&mut bounded, 4).await;
+    assert_eq!(bounded_ids, first);
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(message) = bounded.message().await.expect("message") {
+            assert!(message.events.is_empty(), "nothing more: {message:?}");
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the bounded follower ended");
+    // Resumed from the cursor, after two more calls: those two only.
+    drop(follower);
+    status(&mut p, 2).await;
+    let mut resumed = open(&mut s, pb::StreamEventsRequest { cursor, ..request }).await;
+    let (next, _) = until(&mut resumed, 2).await;
+    assert_eq!(next.len(), 2, "{next:?}");
+    assert!(next.iter().all(|id| !first.contains(id)), "only new events");
+    assert_eq!(
+        local.served("LookupEvents").len(),
+        lookups_before,
+        "the feeds followed the store, not CloudTrail"
+    );
+    delivery.abort();
+}
+
 /// The gateway binary with one `[[log_sources]]` on moto (`source`: its further keys) for the
 /// default account, reading everything back, polling every 200 ms unless `args` say otherwise.
 async fn source_gateway(
