@@ -215,8 +215,13 @@ pub async fn store() {
         "[[log_sources]]\nbucket = \"{BUCKET}\"\nregion = \"us-east-1\"\nendpoint_url = \"http://{s3_listen}\"\nlookups = \"store\"\n"
     );
     let started = Instant::now();
+    // BENCH_STORE_WRAP="heaptrack": a profiler around the measured gateway (its RSS is then the
+    // profiler's process, not the gateway's).
+    let wrapper: Vec<String> = std::env::var("BENCH_STORE_WRAP")
+        .map(|w| w.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
     let (gateway, _) = servers::gateway_with(
-        &[],
+        &wrapper,
         &toml,
         &[("--store-backfill", "30d"), ("--store-poll-interval", "1s")],
     )
@@ -306,6 +311,6 @@ pub async fn store() {
         );
     }
     println!("peak RSS, ingesting and serving: {serving_rss:.0} MB");
-    drop(gateway);
+    gateway.terminate();
     drop(s3_host);
 }
