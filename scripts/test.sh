@@ -13,11 +13,14 @@ cd "$(dirname "$0")/.."
 
 say() { printf '==> %s\n' "$*"; }
 
-# moto: the CloudTrail peer for the conformance tests.
-if ! .venv/bin/moto_server --help >/dev/null 2>&1; then
-  say "installing moto[server] into .venv"
+# moto: the CloudTrail peer for the conformance tests. Pinned: 5.2.6 routes JSON requests by the
+# botocore target prefix only (com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.X) and answers
+# 404 to the short X-Amz-Target the Rust SDK sends (CloudTrail_20131101.X), which AWS accepts.
+MOTO_VERSION=5.2.5
+if [ "$(.venv/bin/python -c 'import moto; print(moto.__version__)' 2>/dev/null)" != "$MOTO_VERSION" ]; then
+  say "installing moto[server]==$MOTO_VERSION into .venv"
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.2,<5.3'
+  .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 export CLOUDTRAIL_GATEWAY_TEST_MOTO="$PWD/.venv/bin/moto_server"
 
