@@ -478,24 +478,10 @@ async fn a_follower_in_store_mode_follows_the_watermark_without_calling_cloudtra
         }
     };
     status(&mut p, 4).await;
-    let until = async |stream: &mut tonic::Streaming<pb::StreamEventsResponse>, count: usize| {
-        let (mut ids, mut cursor) = (Vec::new(), String::new());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while ids.len() < count {
-            let message = tokio::time::timeout_at(deadline, stream.message())
-                .await
-                .expect("events in time")
-                .expect("a message")
-                .expect("open");
-            ids.extend(message.events.into_iter().map(|e| e.event_id));
-            cursor = message.cursor;
-        }
-        (ids, cursor)
-    };
-    let (first, cursor) = until(&mut follower, 4).await;
+    let (first, cursor) = crate::streams::follow_until(&mut follower, 4).await;
     assert_eq!(first.len(), 4, "each once: {first:?}");
     // The bounded follower got the same four, then ends: the watermark passed its end time.
-    let (bounded_ids, _) = until(&mut bounded, 4).await;
+    let (bounded_ids, _) = crate::streams::follow_until(&mut bounded, 4).await;
     assert_eq!(bounded_ids, first);
     let ended = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(message) = bounded.message().await.expect("message") {
@@ -508,7 +494,7 @@ async fn a_follower_in_store_mode_follows_the_watermark_without_calling_cloudtra
     drop(follower);
     status(&mut p, 2).await;
     let mut resumed = open(&mut s, pb::StreamEventsRequest { cursor, ..request }).await;
-    let (next, _) = until(&mut resumed, 2).await;
+    let (next, _) = crate::streams::follow_until(&mut resumed, 2).await;
     assert_eq!(next.len(), 2, "{next:?}");
     assert!(next.iter().all(|id| !first.contains(id)), "only new events");
     assert_eq!(

@@ -185,14 +185,14 @@ fn creates_from_now() -> pb::StreamEventsRequest {
     }
 }
 
-/// Reads a follower until it has `count` events (or 10 s pass): the events' ids, the last cursor.
-async fn follow_until(
+/// Reads a follower until it has `count` events (or 30 s pass): the events' ids, the last cursor.
+pub(crate) async fn follow_until(
     stream: &mut Streaming<pb::StreamEventsResponse>,
     count: usize,
 ) -> (Vec<String>, String) {
     let mut ids = Vec::new();
     let mut cursor = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while ids.len() < count {
         let message = tokio::time::timeout_at(deadline, stream.message())
             .await
