@@ -10,7 +10,7 @@ use std::{
     sync::{Arc, Mutex, RwLock},
 };
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, config::DbConfig, params};
 
 use super::{
     blocks::{self, Block, Dictionary},
@@ -177,6 +177,13 @@ impl Sqlite {
             reader
                 .execute_batch("PRAGMA query_only = 1;")
                 .map_err(sql)?;
+            // Every statement a reader runs stays compiled (lookups: one per attribute), and the
+            // planner does not look at bound values: with STAT4 (the bundled build has it) it
+            // would otherwise re-prepare a lookup on every call, for a plan that never changes.
+            reader.set_prepared_statement_cache_capacity(32);
+            reader
+                .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+                .map_err(sql)?;
             readers.push(Mutex::new(reader));
         }
         let dictionaries = load_dictionaries(&connection)?;
@@ -280,12 +287,8 @@ impl Sqlite {
     pub fn file_stored(&self, source: &str, key: &str) -> Result<bool, StoreError> {
         let connection = self.reader();
         connection
-            .query_row(
-                "SELECT 1 FROM files WHERE source = ?1 AND key = ?2",
-                [source, key],
-                |_| Ok(()),
-            )
-            .optional()
+            .prepare_cached("SELECT 1 FROM files WHERE source = ?1 AND key = ?2")
+            .and_then(|mut s| s.query_row([source, key], |_| Ok(())).optional())
             .map(|found| found.is_some())
             .map_err(sql)
     }
@@ -293,12 +296,8 @@ impl Sqlite {
     pub fn cursor(&self, source: &str, prefix: &str) -> Result<Option<String>, StoreError> {
         let connection = self.reader();
         connection
-            .query_row(
-                "SELECT after FROM cursors WHERE source = ?1 AND prefix = ?2",
-                [source, prefix],
-                |r| r.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT after FROM cursors WHERE source = ?1 AND prefix = ?2")
+            .and_then(|mut s| s.query_row([source, prefix], |r| r.get(0)).optional())
             .map_err(sql)
     }
 
@@ -610,12 +609,11 @@ fn load_dictionaries(connection: &Connection) -> Result<Dictionaries, StoreError
 impl Sqlite {
     fn lookup_in(&self, connection: &Connection, q: &Lookup) -> Result<Page, StoreError> {
         let Some(place) = connection
-            .query_row(
-                "SELECT id FROM places WHERE account = ?1 AND region = ?2",
-                [&q.account, &q.region],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()
+            .prepare_cached("SELECT id FROM places WHERE account = ?1 AND region = ?2")
+            .and_then(|mut s| {
+                s.query_row([&q.account, &q.region], |r| r.get::<_, i64>(0))
+                    .optional()
+            })
             .map_err(sql)?
         else {
             return Ok(Page::default());
@@ -664,16 +662,7 @@ impl Sqlite {
         };
         // Past the position: older, or as old and stored before it.
         let (at_time, before_seq) = after_seq.unwrap_or((i64::MAX, i64::MAX));
-        let text = format!(
-        "SELECT e.seq, e.event_id, e.time, n.text, s.text, u.text, k.text, e.read_only, e.block, e.ord
-         FROM events e
-         LEFT JOIN terms n ON n.id = e.name LEFT JOIN terms s ON s.id = e.source
-         LEFT JOIN terms u ON u.id = e.username LEFT JOIN terms k ON k.id = e.access_key
-         WHERE e.place = ?1 AND e.category = ?2 AND e.time >= ?3 AND e.time <= ?4
-           AND (e.time < ?5 OR e.seq < ?6) {condition}
-         ORDER BY e.time DESC, e.seq DESC LIMIT {}",
-        q.limit + 1
-    );
+        let text = lookup_sql(condition);
         let mut statement = connection.prepare_cached(&text).map_err(sql)?;
         let mut bound: Vec<rusqlite::types::Value> = vec![
             place.into(),
@@ -683,7 +672,10 @@ impl Sqlite {
             at_time.into(),
             before_seq.into(),
         ];
-        bound.extend(value);
+        // ?7 is bound even where the condition does not use it: one text per condition, so the
+        // statement is compiled once per connection, not once per call.
+        bound.push(value.unwrap_or(rusqlite::types::Value::Null));
+        bound.push(((q.limit + 1) as i64).into());
         let mut rows = statement
             .query(rusqlite::params_from_iter(bound))
             .map_err(sql)?;
@@ -737,6 +729,25 @@ impl Sqlite {
     }
 }
 
+/// A lookup's statement: one text per attribute `condition` (its value is ?7, the limit ?8).
+fn lookup_sql(condition: &str) -> String {
+    format!(
+        "SELECT e.seq, e.event_id, e.time, n.text, s.text, u.text, k.text, e.read_only, e.block, e.ord
+         FROM events e
+         LEFT JOIN terms n ON n.id = e.name LEFT JOIN terms s ON s.id = e.source
+         LEFT JOIN terms u ON u.id = e.username LEFT JOIN terms k ON k.id = e.access_key
+         WHERE e.place = ?1 AND e.category = ?2 AND e.time >= ?3 AND e.time <= ?4
+           AND (e.time < ?5 OR e.seq < ?6) {condition}
+         ORDER BY e.time DESC, e.seq DESC LIMIT ?8"
+    )
+}
+
+/// The resources of a page's events: their seqs go in as one JSON array, so one statement text
+/// serves every page size.
+const RESOURCES_SQL: &str = "SELECT r.seq, t.text, n.text FROM resources r
+    JOIN terms t ON t.id = r.type JOIN terms n ON n.id = r.name
+    WHERE r.seq IN (SELECT value FROM json_each(?1)) ORDER BY r.seq, r.ord";
+
 /// The resources of a page's events, in one query.
 fn resources_of(
     connection: &Connection,
@@ -746,16 +757,9 @@ fn resources_of(
     if seqs.is_empty() {
         return Ok(out);
     }
-    let marks = vec!["?"; seqs.len()].join(",");
-    let mut statement = connection
-        .prepare_cached(&format!(
-            "SELECT r.seq, t.text, n.text FROM resources r JOIN terms t ON t.id = r.type
-             JOIN terms n ON n.id = r.name WHERE r.seq IN ({marks}) ORDER BY r.seq, r.ord"
-        ))
-        .map_err(sql)?;
-    let mut rows = statement
-        .query(rusqlite::params_from_iter(seqs))
-        .map_err(sql)?;
+    let list = serde_json::to_string(seqs).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut statement = connection.prepare_cached(RESOURCES_SQL).map_err(sql)?;
+    let mut rows = statement.query([list]).map_err(sql)?;
     while let Some(row) = rows.next().map_err(sql)? {
         out.entry(row.get(0).map_err(sql)?)
             .or_default()
@@ -876,6 +880,28 @@ mod tests {
         // Two events a second: ties go newest-stored first.
         let expected: Vec<_> = (0..9).rev().map(|i| format!("id-{i}")).collect();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn lookups_run_compiled_statements() {
+        let (_dir, store) = open();
+        let records: Vec<_> = (0..9).map(|i| record(i, "GetObject")).collect();
+        store.store(&file("a", &packed(&records))).unwrap();
+        let mut q = lookup(None, 2);
+        for _ in 0..4 {
+            let page = store.lookup(&q).unwrap();
+            q.after = page.next;
+        }
+        // A statement re-prepared on every call costs more than the lookup itself.
+        let reader = store.reader();
+        for text in [lookup_sql(""), RESOURCES_SQL.to_owned()] {
+            let statement = reader.prepare_cached(&text).unwrap();
+            assert_eq!(
+                statement.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "{text}"
+            );
+        }
     }
 
     #[test]
