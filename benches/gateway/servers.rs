@@ -185,8 +185,17 @@ pub fn free_port() -> u16 {
 }
 
 /// The gateway binary, production layers on, quotas raised; returns it with its time to SERVING.
+/// `BENCH_GATEWAY_FLAGS="--store false"` (name value pairs) changes its flags, e.g. to compare the
+/// idle event store with none.
 pub async fn gateway_server(wrapper: &[String]) -> (Server, Duration) {
-    gateway_with(wrapper, "", &[]).await
+    let extra = std::env::var("BENCH_GATEWAY_FLAGS").unwrap_or_default();
+    let words: Vec<&str> = extra.split_whitespace().collect();
+    let flags: Vec<(&str, &str)> = words.chunks_exact(2).map(|w| (w[0], w[1])).collect();
+    assert!(
+        words.len() % 2 == 0,
+        "BENCH_GATEWAY_FLAGS: name value pairs, got {extra:?}"
+    );
+    gateway_with(wrapper, "", &flags).await
 }
 
 /// The SHA-256 (hex) a `[[tokens]]` entry holds for `token`.
