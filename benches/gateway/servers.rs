@@ -192,7 +192,7 @@ pub async fn gateway_server(wrapper: &[String]) -> (Server, Duration) {
     let words: Vec<&str> = extra.split_whitespace().collect();
     let flags: Vec<(&str, &str)> = words.chunks_exact(2).map(|w| (w[0], w[1])).collect();
     assert!(
-        words.len() % 2 == 0,
+        words.len().is_multiple_of(2),
         "BENCH_GATEWAY_FLAGS: name value pairs, got {extra:?}"
     );
     gateway_with(wrapper, "", &flags).await

@@ -862,11 +862,17 @@ mod tests {
         assert!(store.file_stored("s", "b").unwrap());
     }
 
-    #[test]
-    fn pages_are_newest_first_without_gap_or_repeat() {
-        let (_dir, store) = open();
+    /// A store holding one file of nine GetObject events, two a second.
+    fn open_with_nine() -> (tempfile_dir::Dir, Sqlite) {
+        let (dir, store) = open();
         let records: Vec<_> = (0..9).map(|i| record(i, "GetObject")).collect();
         store.store(&file("a", &packed(&records))).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn pages_are_newest_first_without_gap_or_repeat() {
+        let (_dir, store) = open_with_nine();
         let mut q = lookup(None, 4);
         let mut seen = Vec::new();
         loop {
@@ -884,9 +890,7 @@ mod tests {
 
     #[test]
     fn lookups_run_compiled_statements() {
-        let (_dir, store) = open();
-        let records: Vec<_> = (0..9).map(|i| record(i, "GetObject")).collect();
-        store.store(&file("a", &packed(&records))).unwrap();
+        let (_dir, store) = open_with_nine();
         let mut q = lookup(None, 2);
         for _ in 0..4 {
             let page = store.lookup(&q).unwrap();
