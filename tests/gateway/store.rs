@@ -124,6 +124,80 @@ fn moto_s3(moto: &Moto) -> aws_sdk_s3::Client {
     )
 }
 
+fn moto_sqs(moto: &Moto) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(moto.url())
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .build(),
+    )
+}
+
+/// The queue's messages, visible and in flight ("visible+in flight").
+async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue: &str) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(queue)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .unwrap_or_default();
+    let count = |name| attributes.get(&name).cloned().unwrap_or_default();
+    format!(
+        "{}+{}",
+        count(QueueAttributeName::ApproximateNumberOfMessages),
+        count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+    )
+}
+
+/// A gateway whose one source is `bucket` on moto with `queue` for its notifications, in store
+/// mode for us-east-1, once its first pass is done.
+async fn queue_gateway(
+    moto: &Moto,
+    bucket: &str,
+    queue: &str,
+) -> (common::TempDir, GatewayProcess, Client) {
+    let source = format!(
+        "bucket = \"{bucket}\"\nqueue_url = \"{queue}\"\nlookups = \"store\"\nregions = [\"us-east-1\"]"
+    );
+    let (dir, gateway) = source_gateway(moto, &source, &[]).await;
+    let mut c = gateway.client().await;
+    stored(&mut c, "us-east-1").await;
+    (dir, gateway, c)
+}
+
+/// Waits (20 s at most) until the queue holds no message, visible or in flight; its last depth.
+async fn queue_drained(sqs: &aws_sdk_sqs::Client, queue: &str) -> String {
+    let mut left = String::from("?");
+    for _ in 0..100 {
+        left = queue_depth(sqs, queue).await;
+        if left == "0+0" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    left
+}
+
+/// Sends the S3 notification of `key` created in `bucket` (keys URL-encoded, as S3 sends them).
+async fn notify(sqs: &aws_sdk_sqs::Client, queue: &str, bucket: &str, key: &str) {
+    let notification = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key.replace('/', "%2F")}}}]});
+    sqs.send_message()
+        .queue_url(queue)
+        .message_body(notification.to_string())
+        .send()
+        .await
+        .expect("send");
+}
+
 /// Waits until the store's first pass is done and `region` of the default account has a
 /// watermark; returns that place.
 async fn stored(c: &mut Client, region: &str) -> pb::EventStorePlace {
@@ -632,16 +706,7 @@ async fn files_notified_through_sqs() {
     use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
     let moto = Moto::start();
     let s3 = moto_s3(&moto);
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-            .endpoint_url(moto.url())
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .build(),
-    );
+    let sqs = moto_sqs(&moto);
     let queue = sqs
         .create_queue()
         .queue_name("trail-files")
@@ -671,12 +736,7 @@ async fn files_notified_through_sqs() {
         .send()
         .await
         .expect("notifications");
-    let source = format!(
-        "bucket = \"notified\"\nqueue_url = \"{queue}\"\nlookups = \"store\"\nregions = [\"us-east-1\"]"
-    );
-    let (_dir, gateway) = source_gateway(&moto, &source, &[]).await;
-    let mut c = gateway.client().await;
-    stored(&mut c, "us-east-1").await;
+    let (_dir, _gateway, mut c) = queue_gateway(&moto, "notified", &queue).await;
     // Written after the start: only the queue says they are there (no listing after the backfill).
     let records = |from: usize| {
         serde_json::json!({"Records": (from..from + 5).map(|i| serde_json::json!({
@@ -715,36 +775,8 @@ async fn files_notified_through_sqs() {
     }
     assert_eq!(events, 10, "15 records, 5 of them twice");
     // The same notification again (SQS delivers at least once): nothing more is stored.
-    let again = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": "notified"}, "object": {"key": log_key("us-east-1", 2).replace('/', "%2F")}}}]});
-    sqs.send_message()
-        .queue_url(&queue)
-        .message_body(again.to_string())
-        .send()
-        .await
-        .expect("send");
-    let mut left = String::from("?");
-    for _ in 0..100 {
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(&queue)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-            .send()
-            .await
-            .expect("attributes")
-            .attributes
-            .unwrap_or_default();
-        let count = |name| attributes.get(&name).cloned().unwrap_or_default();
-        left = format!(
-            "{}+{}",
-            count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
-            count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        );
-        if left == "0+0" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    notify(&sqs, &queue, "notified", &log_key("us-east-1", 2)).await;
+    let left = queue_drained(&sqs, &queue).await;
     assert_eq!(
         left, "0+0",
         "every message deleted once its file was stored"
@@ -764,6 +796,94 @@ async fn files_notified_through_sqs() {
     assert_eq!(
         (place.files_stored, place.events_stored, place.duplicates),
         (3, 10, 5),
+        "{place:?}"
+    );
+}
+
+/// A notified file that cannot be read yet (its bucket is not there) fails: its message is kept,
+/// comes back after the queue's visibility timeout, and once the file is there it is stored, once,
+/// and the message deleted.
+#[tokio::test]
+async fn a_failed_notified_file_comes_back_after_the_visibility_timeout() {
+    let moto = Moto::start();
+    let (s3, sqs) = (moto_s3(&moto), moto_sqs(&moto));
+    let queue = sqs
+        .create_queue()
+        .queue_name("retried")
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "1",
+        )
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("url");
+    s3.create_bucket()
+        .bucket("listed")
+        .send()
+        .await
+        .expect("bucket");
+    let (_dir, gateway, mut c) = queue_gateway(&moto, "listed", &queue).await;
+    let key = log_key("us-east-1", 1);
+    notify(&sqs, &queue, "later", &key).await;
+    let errors = async || {
+        let (_, metrics) = gateway.http_get("/metrics").await;
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("cloudtrail_store_errors_total{") && l.contains("source=\"listed\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    // Read, failed and received again after a second: two failures, and the message still there.
+    let mut failed = 0.0;
+    for _ in 0..100 {
+        failed = errors().await;
+        if failed >= 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        failed >= 2.0,
+        "the failed file was read again: {failed} errors"
+    );
+    assert_ne!(
+        queue_depth(&sqs, &queue).await,
+        "0+0",
+        "the message is kept"
+    );
+    // The file arrives: the next delivery of the message stores it and deletes the message.
+    s3.create_bucket()
+        .bucket("later")
+        .send()
+        .await
+        .expect("bucket");
+    let records = serde_json::json!({"Records": (0..5).map(|i| serde_json::json!({
+        "eventID": format!("late-{i}"), "eventName": "GetBucketAcl", "eventSource": "s3.amazonaws.com",
+        "eventTime": format!("2020-01-01T00:00:{i:02}Z"), "awsRegion": "us-east-1", "readOnly": true,
+    })).collect::<Vec<_>>()});
+    s3.put_object()
+        .bucket("later")
+        .key(&key)
+        .body(gzip_json(&records).into())
+        .send()
+        .await
+        .expect("put");
+    let left = queue_drained(&sqs, &queue).await;
+    assert_eq!(left, "0+0", "the message deleted once its file was stored");
+    let status = c
+        .get_event_store_status(pb::GetEventStoreStatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    let source = status.sources.iter().find(|s| s.name == "listed");
+    let place = &source.expect("source").places[0];
+    assert_eq!(
+        (place.files_stored, place.events_stored, place.duplicates),
+        (1, 5, 0),
         "{place:?}"
     );
 }
