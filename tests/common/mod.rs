@@ -172,6 +172,20 @@ pub async fn connect(addr: SocketAddr) -> Client {
     CloudTrailServiceClient::new(channel(addr).await)
 }
 
+/// The sum of the samples of `name` in a `/metrics` text whose labels include every `labels` pair.
+pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let prefix = format!("{name}{{");
+    text.lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// The fields named in the status's BadRequest, in order.
 pub fn violations(status: &Status) -> Vec<String> {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");

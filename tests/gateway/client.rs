@@ -44,15 +44,11 @@ async fn client(gateway: &GatewayProcess, retry: RetryPolicy) -> Client {
 /// `grpc_server_handled_total` for one method and code, from the side port.
 fn handled(gateway: &GatewayProcess, method: &str, code: &str) -> u64 {
     let (_, metrics) = http(gateway.http_addr.port(), "GET", "/metrics", &[], "").expect("metrics");
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("grpc_server_handled_total{"))
-        .filter(|l| {
-            l.contains(&format!("grpc_method=\"{method}\""))
-                && l.contains(&format!("grpc_code=\"{code}\""))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    common::metric_sum(
+        &metrics,
+        "grpc_server_handled_total",
+        &[("grpc_method", method), ("grpc_code", code)],
+    ) as u64
 }
 
 fn create(name: &str) -> pb::CreateTrailRequest {

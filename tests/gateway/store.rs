@@ -186,6 +186,15 @@ async fn queue_drained(sqs: &aws_sdk_sqs::Client, queue: &str) -> String {
     left
 }
 
+/// A log file's body of five GetBucketAcl records, `{id}-{from}` to `{id}-{from + 4}`, a second
+/// apart from `from` seconds past 2020-01-01T00:00:00Z.
+fn five_records(id: &str, from: usize) -> Value {
+    serde_json::json!({"Records": (from..from + 5).map(|i| serde_json::json!({
+        "eventID": format!("{id}-{i}"), "eventName": "GetBucketAcl", "eventSource": "s3.amazonaws.com",
+        "eventTime": format!("2020-01-01T00:00:{i:02}Z"), "awsRegion": "us-east-1", "readOnly": true,
+    })).collect::<Vec<_>>()})
+}
+
 /// Sends the S3 notification of `key` created in `bucket` (keys URL-encoded, as S3 sends them).
 async fn notify(sqs: &aws_sdk_sqs::Client, queue: &str, bucket: &str, key: &str) {
     let notification = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put",
@@ -687,14 +696,11 @@ async fn a_moto_bucket_with_bad_files() {
             "{kind}:\n{metrics}"
         );
     }
-    let upstream_lookups: f64 = metrics
-        .lines()
-        .filter(|l| {
-            l.starts_with("cloudtrail_upstream_requests_total{")
-                && l.contains("operation=\"LookupEvents\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let upstream_lookups = common::metric_sum(
+        &metrics,
+        "cloudtrail_upstream_requests_total",
+        &[("operation", "LookupEvents")],
+    );
     assert_eq!(upstream_lookups, 0.0, "no LookupEvents sent upstream");
 }
 
@@ -738,12 +744,7 @@ async fn files_notified_through_sqs() {
         .expect("notifications");
     let (_dir, _gateway, mut c) = queue_gateway(&moto, "notified", &queue).await;
     // Written after the start: only the queue says they are there (no listing after the backfill).
-    let records = |from: usize| {
-        serde_json::json!({"Records": (from..from + 5).map(|i| serde_json::json!({
-            "eventID": format!("sqs-{i}"), "eventName": "GetBucketAcl", "eventSource": "s3.amazonaws.com",
-            "eventTime": format!("2020-01-01T00:00:{i:02}Z"), "awsRegion": "us-east-1", "readOnly": true,
-        })).collect::<Vec<_>>()})
-    };
+    let records = |from: usize| five_records("sqs", from);
     for (n, from) in [(1, 0), (2, 5), (3, 3)] {
         s3.put_object()
             .bucket("notified")
@@ -829,13 +830,11 @@ async fn a_failed_notified_file_comes_back_after_the_visibility_timeout() {
     notify(&sqs, &queue, "later", &key).await;
     let errors = async || {
         let (_, metrics) = gateway.http_get("/metrics").await;
-        metrics
-            .lines()
-            .filter(|l| {
-                l.starts_with("cloudtrail_store_errors_total{") && l.contains("source=\"listed\"")
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>()
+        common::metric_sum(
+            &metrics,
+            "cloudtrail_store_errors_total",
+            &[("source", "listed")],
+        )
     };
     // Read, failed and received again after a second: two failures, and the message still there.
     let mut failed = 0.0;
@@ -861,10 +860,7 @@ async fn a_failed_notified_file_comes_back_after_the_visibility_timeout() {
         .send()
         .await
         .expect("bucket");
-    let records = serde_json::json!({"Records": (0..5).map(|i| serde_json::json!({
-        "eventID": format!("late-{i}"), "eventName": "GetBucketAcl", "eventSource": "s3.amazonaws.com",
-        "eventTime": format!("2020-01-01T00:00:{i:02}Z"), "awsRegion": "us-east-1", "readOnly": true,
-    })).collect::<Vec<_>>()});
+    let records = five_records("late", 0);
     s3.put_object()
         .bucket("later")
         .key(&key)
